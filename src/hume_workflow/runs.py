@@ -1,0 +1,95 @@
+"""One HUME job: fit on the setting's samples, label the evaluation samples, score, save."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from hume_workflow.datasets import setting_indices
+from hume_workflow.hume import HumeConfig, HumeResult, run_hume
+from hume_workflow.io import package_versions, read_h5, write_h5
+from hume_workflow.score import Score, generalisation_score
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunRecord:
+    """A finished run: its result, its score and where it came from."""
+
+    seed: int
+    setting: str
+    eval_indices: np.ndarray  # (n_eval,) indices into the dataset of the labelled samples
+    result: HumeResult
+    score: Score
+
+
+def execute_run(
+    phi1: np.ndarray,
+    phi2: np.ndarray,
+    split: np.ndarray,
+    setting: str,
+    config: HumeConfig,
+    seed: int,
+    score_folds: int = 10,
+    score_max_iter: int = 100,
+    progress: bool = True,
+) -> RunRecord:
+    """Run HUME on the setting's training samples and score the labeling they receive.
+
+    The generalisation score is computed on the samples the run was fitted on (the
+    training split when inductive, the pool when transductive), from phi2 and the run's
+    hard labels only.
+
+    Args:
+        phi1: (N, d1), phi2: (N, d2) features of the whole dataset, same sample order.
+        split: (N,) 0 = train, 1 = test.
+    """
+    if not phi1.shape[0] == phi2.shape[0] == split.shape[0]:
+        raise ValueError(
+            f"sample counts differ: phi1 {phi1.shape[0]}, phi2 {phi2.shape[0]}, split {split.shape[0]}"
+        )
+    fit_idx, eval_idx = setting_indices(split, setting)
+    log.info("%s setting: fit on %d samples, label %d", setting, len(fit_idx), len(eval_idx))
+    result = run_hume(phi1[fit_idx], phi2[fit_idx], config, seed, phi1[eval_idx], progress=progress)
+    fit_labels = (phi1[fit_idx] @ result.theta.T).argmax(axis=1)  # the encoder's hard labels
+    score = generalisation_score(phi2[fit_idx], fit_labels, score_folds, score_max_iter)
+    log.info(
+        "seed %d: generalisation score %.4f (%d clusters used)", seed, score.score, score.n_clusters
+    )
+    return RunRecord(seed, setting, eval_idx, result, score)
+
+
+def save_run(path: str | os.PathLike, record: RunRecord, provenance: dict) -> None:
+    """Write a run to HDF5 (atomically): labels and traces as datasets, the rest as attributes."""
+    r = record.result
+    arrays = {
+        "labels": r.labels,
+        "eval_indices": record.eval_indices.astype(np.int64),
+        "confidence": r.confidence,
+        "mean_soft_label": r.mean_soft_label,
+        "theta": r.theta,
+    }
+    arrays |= {f"trace/{name}": values for name, values in r.loss_trace.items()}
+    attrs = {
+        "seed": record.seed,
+        "setting": record.setting,
+        "score": record.score.score,
+        "n_clusters": record.score.n_clusters,
+        "min_cluster_size": record.score.min_cluster_size,
+        "degenerate": record.score.degenerate,
+        "wall_time_s": r.wall_time_s,
+        "versions": package_versions(),
+        **provenance,
+    }
+    write_h5(path, arrays, attrs)
+
+
+def load_run(path: str | os.PathLike, with_traces: bool = False) -> tuple[dict, dict]:
+    """(arrays, attrs) of a saved run; traces under ``arrays['trace']`` when asked for."""
+    names = ["labels", "eval_indices", "confidence", "mean_soft_label"]
+    arrays, attrs = read_h5(path, names + (["trace"] if with_traces else []))
+    return arrays, attrs

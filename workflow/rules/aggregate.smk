@@ -1,0 +1,37 @@
+rule select_runs:
+    input:
+        pair_runs,
+    output:
+        "results/{dataset}/hume/{phi1}--{phi2}/selection.json",
+    params:
+        top_n=config["aggregation"]["top_n"],
+    log:
+        "results/{dataset}/logs/select_runs/{phi1}--{phi2}.log",
+    conda:
+        "../../envs/aggregate.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/select_runs.py"
+
+
+rule majority_vote:
+    input:
+        selection="results/{dataset}/hume/{phi1}--{phi2}/selection.json",
+        runs=pair_runs,
+    output:
+        "results/{dataset}/hume/{phi1}--{phi2}/vote.csv",
+    params:
+        num_classes=config["dataset"]["num_classes"],
+    log:
+        "results/{dataset}/logs/majority_vote/{phi1}--{phi2}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/majority_vote/{phi1}--{phi2}.tsv"
+    conda:
+        "../../envs/aggregate.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/majority_vote.py"

@@ -1,0 +1,14 @@
+rule prepare_dataset:
+    output:
+        "results/{dataset}/data.h5",
+    params:
+        dataset=config["dataset"],
+    log:
+        "results/{dataset}/logs/prepare_dataset.log",
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/prepare_dataset.py"

@@ -1,0 +1,40 @@
+rule extract_embeddings:
+    input:
+        "results/{dataset}/data.h5",
+    output:
+        "results/{dataset}/embeddings/{backbone}.h5",
+    params:
+        spec=backbone_spec,
+    log:
+        "results/{dataset}/logs/extract_embeddings/{backbone}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/extract_embeddings/{backbone}.tsv"
+    conda:
+        "../../envs/embed.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../scripts/extract_embeddings.py"
+
+
+rule compute_baselines:
+    input:
+        data="results/{dataset}/data.h5",
+        features="results/{dataset}/embeddings/{backbone}.h5",
+    output:
+        "results/{dataset}/baselines/{backbone}.json",
+    params:
+        setting=config["setting"],
+        num_classes=config["dataset"]["num_classes"],
+    log:
+        "results/{dataset}/logs/compute_baselines/{backbone}.log",
+    conda:
+        "../../envs/aggregate.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/compute_baselines.py"

@@ -1,0 +1,24 @@
+rule run_hume:
+    input:
+        data="results/{dataset}/data.h5",
+        phi1="results/{dataset}/embeddings/{phi1}.h5",
+        phi2="results/{dataset}/embeddings/{phi2}.h5",
+    output:
+        "results/{dataset}/hume/{phi1}--{phi2}/runs/seed{seed}.h5",
+    params:
+        hume=config["hume"],
+        score=config["score"],
+        setting=config["setting"],
+        num_classes=config["dataset"]["num_classes"],
+    log:
+        "results/{dataset}/logs/run_hume/{phi1}--{phi2}/seed{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/run_hume/{phi1}--{phi2}/seed{seed}.tsv"
+    conda:
+        "../../envs/hume.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    script:
+        "../scripts/run_hume.py"

@@ -1,0 +1,18 @@
+"""Rule evaluate_pair: ACC/ARI/NMI of a pair's vote and runs, score-vs-ACC correlation."""
+
+import pandas as pd
+
+from hume_workflow.io import read_h5, read_json, write_json
+from hume_workflow.logs import log_to_file
+from hume_workflow.report import evaluate_pair
+
+log_to_file(snakemake.log[0])
+truth = read_h5(snakemake.input.data, ["labels"])[0]["labels"]
+manifest = read_json(snakemake.input.selection)
+metrics = evaluate_pair(manifest, pd.read_csv(snakemake.input.vote), truth)
+metrics |= {
+    "phi1": snakemake.wildcards.phi1,
+    "phi2": snakemake.wildcards.phi2,
+    "setting": snakemake.params.setting,
+}
+write_json(snakemake.output[0], metrics)
