@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from hume_workflow.backbones import Backbone
+from hume_workflow.backbones import Backbone, build_backbone
+from hume_workflow.datasets import read_dataset
+from hume_workflow.io import package_versions, write_h5
+
+log = logging.getLogger(__name__)
 
 
 def extract_features(
@@ -57,3 +63,41 @@ def extract_features(
             out[start : start + len(batch)] = feats.float().cpu().numpy()
             bar.update(len(batch))
     return out
+
+
+def embed_dataset(
+    dataset_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    backbone_name: str,
+    spec: dict,
+    device: str = "cpu",
+) -> None:
+    """Embed every image of a prepared dataset and write the features to HDF5 (atomically).
+
+    The file holds ``features`` (N, d) float32, ``labels`` (N,) (-1 where unknown), ``split``
+    (N,), and attributes recording the backbone, its preprocessing, the dataset, the split
+    and the package versions.
+
+    Args:
+        spec: the backbone's config entry: ``kind``, ``batch_size`` and the backbone's options.
+    """
+    dataset = read_dataset(dataset_path)
+    options = {k: v for k, v in spec.items() if k not in ("kind", "batch_size")}
+    backbone = build_backbone(spec["kind"], **options)
+    log.info("embedding %d images of %s with %s on %s", len(dataset.images), dataset.name,
+             backbone_name, device)
+    features = extract_features(dataset.images, backbone, spec.get("batch_size", 64), device)
+    if not np.isfinite(features).all():
+        raise ValueError(f"{backbone_name}: {int((~np.isfinite(features)).sum())} non-finite features")
+    attrs = {
+        "backbone": backbone_name,
+        "backbone_spec": spec,
+        "preprocessing": backbone.describe(),
+        "dataset": dataset.name,
+        "split_encoding": "0 = train, 1 = test",
+        "device": device,
+        "versions": package_versions(),
+    }
+    arrays = {"features": features, "labels": dataset.labels, "split": dataset.split}
+    write_h5(output_path, arrays, attrs)
+    log.info("wrote %s: features %s", output_path, features.shape)

@@ -6,9 +6,12 @@ from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-# Scripts import the library from this checkout, also inside `--sdm conda` environments.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
+# Jobs import the library from this checkout, also inside `--sdm conda` environments, whose
+# env files cannot install a local package (Snakemake creates them from a temporary copy).
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
+    )
 )
 
 DATASET = config["dataset"]["name"]

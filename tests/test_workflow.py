@@ -1,0 +1,86 @@
+"""End to end through Snakemake's CLI on a tiny config, and incremental re-planning."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "dataset": {"name": "tiny", "source": "sklearn_digits", "num_classes": 10, "max_samples": 300},
+    "backbones": {
+        "pixels": {"kind": "pixels"},
+        "efficientnet_lite0": {"kind": "efficientnet_lite0", "image_size": 32},
+    },
+    "pairs": [
+        {"phi1": "pixels", "phi2": "efficientnet_lite0"},
+        {"phi1": "efficientnet_lite0", "phi2": "pixels"},
+    ],
+    "setting": "inductive",
+    "num_runs": 2,
+    "hume": {"num_iters": 4, "num_subsets": 2, "adaptation_steps": 3, "inner_lr": 0.01},
+    "score": {"n_folds": 3, "max_iter": 50},
+}
+
+
+def snakemake(workdir: Path, config: dict, *args: str) -> str:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--configfile", "config.yaml", *args]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def planned_outputs(log: str) -> set[str]:
+    """Output files of the jobs a dry run plans."""
+    return {path for line in re.findall(r"^\s+output: (.+)$", log, re.M) for path in line.split(", ")}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    snakemake(workdir, TINY, "--cores", "2")
+    return workdir
+
+
+def test_tiny_config_runs_to_a_report(finished):
+    report = finished / "results/tiny/report"
+    summary = pd.read_csv(report / "summary.csv")
+    assert set(zip(summary.phi1, summary.phi2)) == {("pixels", "efficientnet_lite0"),
+                                                      ("efficientnet_lite0", "pixels")}
+    assert summary.vote_acc.between(0, 1).all() and (summary.runs == 2).all()
+    runs = pd.read_csv(report / "runs.csv")
+    assert len(runs) == 4 and runs.score.between(0, 1).all()
+    html = (report / "index.html").read_text()
+    assert "<table" in html and "vote_acc" in html
+    votes = pd.read_csv(finished / "results/tiny/hume/pixels--efficientnet_lite0/vote.csv")
+    assert len(votes) == 60  # inductive: the test split (20% of 300)
+    assert votes.agreement.isin([0.5, 1.0]).all()
+    for log in (finished / "results/tiny/logs").rglob("*.log"):
+        assert "Traceback" not in log.read_text(), log
+
+
+def test_adding_a_backbone_plans_only_its_jobs(finished):
+    config = {**TINY, "backbones": {**TINY["backbones"], "pixels4": {"kind": "pixels", "image_size": 4}},
+              "pairs": [*TINY["pairs"], {"phi1": "pixels", "phi2": "pixels4"}]}
+    planned = planned_outputs(snakemake(finished, config, "--dry-run"))
+    new = "results/tiny/hume/pixels--pixels4"
+    assert planned == {
+        "results/tiny/embeddings/pixels4.h5",
+        "results/tiny/baselines/pixels4.json",
+        f"{new}/runs/seed0.h5",
+        f"{new}/runs/seed1.h5",
+        f"{new}/selection.json",
+        f"{new}/vote.csv",
+        f"{new}/metrics.json",
+        "results/tiny/report/summary.csv",
+        "results/tiny/report/runs.csv",
+        "results/tiny/report/summary.md",
+        "results/tiny/report/index.html",
+    }
