@@ -30,8 +30,16 @@ TINY = {
 
 def snakemake(workdir: Path, config: dict, *args: str) -> str:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-           "--configfile", "config.yaml", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--configfile",
+        "config.yaml",
+        *args,
+    ]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
@@ -39,7 +47,9 @@ def snakemake(workdir: Path, config: dict, *args: str) -> str:
 
 def planned_outputs(log: str) -> set[str]:
     """Output files of the jobs a dry run plans."""
-    return {path for line in re.findall(r"^\s+output: (.+)$", log, re.M) for path in line.split(", ")}
+    return {
+        path for line in re.findall(r"^\s+output: (.+)$", log, re.M) for path in line.split(", ")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +62,10 @@ def finished(tmp_path_factory):
 def test_tiny_config_runs_to_a_report(finished):
     report = finished / "results/tiny/report"
     summary = pd.read_csv(report / "summary.csv")
-    assert set(zip(summary.phi1, summary.phi2)) == {("pixels", "efficientnet_lite0"),
-                                                      ("efficientnet_lite0", "pixels")}
+    assert set(zip(summary.phi1, summary.phi2, strict=True)) == {
+        ("pixels", "efficientnet_lite0"),
+        ("efficientnet_lite0", "pixels"),
+    }
     assert summary.vote_acc.between(0, 1).all() and (summary.runs == 2).all()
     runs = pd.read_csv(report / "runs.csv")
     assert len(runs) == 4 and runs.score.between(0, 1).all()
@@ -67,8 +79,11 @@ def test_tiny_config_runs_to_a_report(finished):
 
 
 def test_adding_a_backbone_plans_only_its_jobs(finished):
-    config = {**TINY, "backbones": {**TINY["backbones"], "pixels4": {"kind": "pixels", "image_size": 4}},
-              "pairs": [*TINY["pairs"], {"phi1": "pixels", "phi2": "pixels4"}]}
+    config = {
+        **TINY,
+        "backbones": {**TINY["backbones"], "pixels4": {"kind": "pixels", "image_size": 4}},
+        "pairs": [*TINY["pairs"], {"phi1": "pixels", "phi2": "pixels4"}],
+    }
     planned = planned_outputs(snakemake(finished, config, "--dry-run"))
     new = "results/tiny/hume/pixels--pixels4"
     assert planned == {

@@ -37,7 +37,7 @@ def random_split(n: int, test_fraction: float, seed: int) -> np.ndarray:
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction={test_fraction}: expected a value in (0, 1)")
     split = np.full(n, TRAIN, dtype=np.uint8)
-    test = np.random.default_rng(seed).permutation(n)[: int(round(test_fraction * n))]
+    test = np.random.default_rng(seed).permutation(n)[: round(test_fraction * n)]
     split[test] = TEST
     return split
 

@@ -8,10 +8,11 @@ import os
 
 import numpy as np
 import torch
+from sklearn.decomposition import PCA
 from tqdm import tqdm
 
 from hume_workflow.backbones import Backbone, build_backbone
-from hume_workflow.datasets import read_dataset
+from hume_workflow.datasets import TRAIN, read_dataset
 from hume_workflow.io import package_versions, write_h5
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,26 @@ def extract_features(
     return out
 
 
+def reduce_dimension(
+    features: np.ndarray, fit_mask: np.ndarray, dim: int
+) -> tuple[np.ndarray, dict]:
+    """PCA of (N, d) features to (N, dim), fitted on the rows where ``fit_mask`` is True.
+
+    Returns:
+        The float32 (N, dim) projection and a provenance dict (dim, explained variance).
+    """
+    if not 0 < dim <= min(features.shape[1], int(fit_mask.sum())):
+        raise ValueError(
+            f"pca_dim={dim}: expected at most min(feature dim {features.shape[1]}, "
+            f"train samples {int(fit_mask.sum())})"
+        )
+    pca = PCA(n_components=dim, random_state=0).fit(features[fit_mask])
+    explained = float(pca.explained_variance_ratio_.sum())
+    log.info("PCA to %d dims keeps %.1f%% of the variance", dim, 100 * explained)
+    info = {"pca_dim": dim, "pca_fitted_on": "train split", "pca_explained_variance": explained}
+    return pca.transform(features).astype(np.float32), info
+
+
 def embed_dataset(
     dataset_path: str | os.PathLike,
     output_path: str | os.PathLike,
@@ -82,15 +103,28 @@ def embed_dataset(
         spec: the backbone's config entry: ``kind``, ``batch_size`` and the backbone's options.
     """
     dataset = read_dataset(dataset_path)
-    options = {k: v for k, v in spec.items() if k not in ("kind", "batch_size")}
+    options = {k: v for k, v in spec.items() if k not in ("kind", "batch_size", "pca_dim")}
     backbone = build_backbone(spec["kind"], **options)
-    log.info("embedding %d images of %s with %s on %s", len(dataset.images), dataset.name,
-             backbone_name, device)
+    log.info(
+        "embedding %d images of %s with %s on %s",
+        len(dataset.images),
+        dataset.name,
+        backbone_name,
+        device,
+    )
     features = extract_features(dataset.images, backbone, spec.get("batch_size", 64), device)
     if not np.isfinite(features).all():
-        raise ValueError(f"{backbone_name}: {int((~np.isfinite(features)).sum())} non-finite features")
+        raise ValueError(
+            f"{backbone_name}: {int((~np.isfinite(features)).sum())} non-finite features"
+        )
+    postprocessing = {}
+    if spec.get("pca_dim") is not None:
+        features, postprocessing = reduce_dimension(
+            features, dataset.split == TRAIN, spec["pca_dim"]
+        )
     attrs = {
         "backbone": backbone_name,
+        "postprocessing": postprocessing,
         "backbone_spec": spec,
         "preprocessing": backbone.describe(),
         "dataset": dataset.name,

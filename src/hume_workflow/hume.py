@@ -163,7 +163,7 @@ def outer_loss(
         (loss, cross_entropy, entropy): the scalar loss and the per-subset (S,) parts.
     """
     n = phi1_subsets.shape[1]
-    n_train = int(round(config.train_fraction * n))
+    n_train = round(config.train_fraction * n)
     if not 0 < n_train < n:
         raise ValueError(f"subset of {n} samples leaves no train or no held-out part")
     labels = sparsemax(phi1_subsets @ theta.T / tau)  # (S, n, K)

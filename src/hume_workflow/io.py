@@ -83,7 +83,8 @@ def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> tuple[di
     """Read the named arrays (all when None) and all attributes of an HDF5 file.
 
     Returns:
-        (arrays, attrs); a group is read as a dict of its arrays; attribute strings that hold JSON objects or lists are decoded.
+        (arrays, attrs); a group is read as a dict of its arrays; attribute strings that
+        hold JSON objects or lists are decoded.
     """
     with h5py.File(path, "r") as f:
         arrays = {name: _read_node(f[name]) for name in (names if names is not None else list(f))}

@@ -9,7 +9,8 @@ from sklearn.metrics.cluster import contingency_matrix
 
 
 def match_labels(labels: np.ndarray, reference: np.ndarray) -> dict[int, int]:
-    """The one-to-one map of cluster ids of ``labels`` onto ids of ``reference`` with maximum overlap.
+    """The one-to-one map of the cluster ids of ``labels`` onto ids of ``reference`` that
+    maximises overlap.
 
     Args:
         labels, reference: (n_samples,) integer labelings.
@@ -23,7 +24,7 @@ def match_labels(labels: np.ndarray, reference: np.ndarray) -> dict[int, int]:
     overlap = np.zeros((len(label_ids), len(ref_ids)), dtype=np.int64)
     np.add.at(overlap, (label_idx, ref_idx), 1)
     rows, cols = linear_sum_assignment(overlap, maximize=True)
-    return {int(label_ids[r]): int(ref_ids[c]) for r, c in zip(rows, cols)}
+    return {int(label_ids[r]): int(ref_ids[c]) for r, c in zip(rows, cols, strict=True)}
 
 
 def cluster_accuracy(labels: np.ndarray, truth: np.ndarray) -> float:

@@ -50,7 +50,8 @@ def execute_run(
     """
     if not phi1.shape[0] == phi2.shape[0] == split.shape[0]:
         raise ValueError(
-            f"sample counts differ: phi1 {phi1.shape[0]}, phi2 {phi2.shape[0]}, split {split.shape[0]}"
+            f"sample counts differ: phi1 {phi1.shape[0]}, phi2 {phi2.shape[0]}, "
+            f"split {split.shape[0]}"
         )
     fit_idx, eval_idx = setting_indices(split, setting)
     log.info("%s setting: fit on %d samples, label %d", setting, len(fit_idx), len(eval_idx))

@@ -1,4 +1,4 @@
-"""Aggregation of HUME runs: top-n selection by generalisation score and a Hungarian-aligned vote."""
+"""Aggregation of HUME runs: top-n by generalisation score, then a Hungarian-aligned vote."""
 
 from __future__ import annotations
 
