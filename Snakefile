@@ -1,7 +1,7 @@
 """hume-workflow: HUME (Gadetsky & Brbic, NeurIPS 2023) from images to a report.
 
-    snakemake --cores 2                                  # the offline demo (config/config.yaml)
-    snakemake --cores 8 --configfile config/other.yaml   # another preset
+snakemake --cores 2                                  # the offline demo (config/config.yaml)
+snakemake --cores 8 --configfile config/other.yaml   # another preset
 """
 
 from snakemake.utils import min_version

@@ -3,8 +3,6 @@ rule select_runs:
         pair_runs,
     output:
         "results/{dataset}/hume/{phi1}--{phi2}/selection.json",
-    params:
-        top_n=config["aggregation"]["top_n"],
     log:
         "results/{dataset}/logs/select_runs/{phi1}--{phi2}.log",
     conda:
@@ -12,6 +10,8 @@ rule select_runs:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        top_n=config["aggregation"]["top_n"],
     script:
         "../scripts/select_runs.py"
 
@@ -22,8 +22,6 @@ rule majority_vote:
         runs=pair_runs,
     output:
         "results/{dataset}/hume/{phi1}--{phi2}/vote.csv",
-    params:
-        num_classes=config["dataset"]["num_classes"],
     log:
         "results/{dataset}/logs/majority_vote/{phi1}--{phi2}.log",
     benchmark:
@@ -33,5 +31,7 @@ rule majority_vote:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        num_classes=config["dataset"]["num_classes"],
     script:
         "../scripts/majority_vote.py"

@@ -3,14 +3,15 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Jobs import the library from this checkout, also inside `--sdm conda` environments, whose
 # env files cannot install a local package (Snakemake creates them from a temporary copy).
 os.environ.update(
     PYTHONPATH=os.pathsep.join(
-        filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
+        filter(
+            None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")]
+        )
     )
 )
 
@@ -27,7 +28,9 @@ for phi1, phi2 in PAIRS:
                 f"(declared: {', '.join(sorted(BACKBONES))})"
             )
     if phi1 == phi2:
-        raise ValueError(f"config pairs: phi1 and phi2 are both {phi1!r}; expected two spaces")
+        raise ValueError(
+            f"config pairs: phi1 and phi2 are both {phi1!r}; expected two spaces"
+        )
 
 
 wildcard_constraints:
@@ -56,9 +59,7 @@ def pair_runs(wildcards):
 
 def pair_files(name):
     """Per-pair files of the configured pairs, e.g. pair_files('metrics.json')."""
-    return [
-        f"results/{DATASET}/hume/{phi1}--{phi2}/{name}" for phi1, phi2 in PAIRS
-    ]
+    return [f"results/{DATASET}/hume/{phi1}--{phi2}/{name}" for phi1, phi2 in PAIRS]
 
 
 def report_pairs():

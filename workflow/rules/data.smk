@@ -1,8 +1,6 @@
 rule prepare_dataset:
     output:
         "results/{dataset}/data.h5",
-    params:
-        dataset=config["dataset"],
     log:
         "results/{dataset}/logs/prepare_dataset.log",
     conda:
@@ -10,5 +8,7 @@ rule prepare_dataset:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        dataset=config["dataset"],
     script:
         "../scripts/prepare_dataset.py"

@@ -3,8 +3,6 @@ rule extract_embeddings:
         "results/{dataset}/data.h5",
     output:
         "results/{dataset}/embeddings/{backbone}.h5",
-    params:
-        spec=backbone_spec,
     log:
         "results/{dataset}/logs/extract_embeddings/{backbone}.log",
     benchmark:
@@ -15,6 +13,8 @@ rule extract_embeddings:
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        spec=backbone_spec,
     script:
         "../scripts/extract_embeddings.py"
 
@@ -25,9 +25,6 @@ rule compute_baselines:
         features="results/{dataset}/embeddings/{backbone}.h5",
     output:
         "results/{dataset}/baselines/{backbone}.json",
-    params:
-        setting=config["setting"],
-        num_classes=config["dataset"]["num_classes"],
     log:
         "results/{dataset}/logs/compute_baselines/{backbone}.log",
     conda:
@@ -36,5 +33,8 @@ rule compute_baselines:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        setting=config["setting"],
+        num_classes=config["dataset"]["num_classes"],
     script:
         "../scripts/compute_baselines.py"

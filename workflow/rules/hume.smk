@@ -5,11 +5,6 @@ rule run_hume:
         phi2="results/{dataset}/embeddings/{phi2}.h5",
     output:
         "results/{dataset}/hume/{phi1}--{phi2}/runs/seed{seed}.h5",
-    params:
-        hume=config["hume"],
-        score=config["score"],
-        setting=config["setting"],
-        num_classes=config["dataset"]["num_classes"],
     log:
         "results/{dataset}/logs/run_hume/{phi1}--{phi2}/seed{seed}.log",
     benchmark:
@@ -20,5 +15,10 @@ rule run_hume:
     resources:
         mem_mb=4000,
         runtime=120,
+    params:
+        hume=config["hume"],
+        score=config["score"],
+        setting=config["setting"],
+        num_classes=config["dataset"]["num_classes"],
     script:
         "../scripts/run_hume.py"

@@ -6,8 +6,6 @@ rule evaluate_pair:
         runs=pair_runs,
     output:
         "results/{dataset}/hume/{phi1}--{phi2}/metrics.json",
-    params:
-        setting=config["setting"],
     log:
         "results/{dataset}/logs/evaluate_pair/{phi1}--{phi2}.log",
     conda:
@@ -15,6 +13,8 @@ rule evaluate_pair:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        setting=config["setting"],
     script:
         "../scripts/evaluate_pair.py"
 
@@ -32,8 +32,6 @@ rule write_report:
         runs_csv="results/{dataset}/report/runs.csv",
         markdown="results/{dataset}/report/summary.md",
         html=report("results/{dataset}/report/index.html", category="Report"),
-    params:
-        pairs=report_pairs(),
     log:
         "results/{dataset}/logs/write_report.log",
     conda:
@@ -41,5 +39,7 @@ rule write_report:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        pairs=report_pairs(),
     script:
         "../scripts/write_report.py"
