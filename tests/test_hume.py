@@ -89,6 +89,20 @@ def test_task_encoder_stays_orthogonal():
     assert np.isfinite(result.loss_trace["loss"]).all()
 
 
+def test_same_seed_gives_identical_runs_whatever_the_global_rng():
+    rng = np.random.default_rng(0)
+    phi1, phi2 = rng.normal(size=(80, 8)), rng.normal(size=(80, 6))
+    config = HumeConfig(num_classes=3, num_iters=5, adaptation_steps=2, num_subsets=2)
+    runs = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        runs.append(run_hume(phi1, phi2, config, seed=7, progress=False))
+    np.testing.assert_array_equal(runs[0].theta, runs[1].theta)
+    np.testing.assert_array_equal(runs[0].labels, runs[1].labels)
+    other = run_hume(phi1, phi2, config, seed=8, progress=False)
+    assert not np.array_equal(other.theta, runs[0].theta)
+
+
 def test_draw_subsets_are_without_replacement_and_capped():
     idx = draw_subsets(10, 3, 50, torch.Generator().manual_seed(0))
     assert idx.shape == (3, 10)

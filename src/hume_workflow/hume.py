@@ -94,7 +94,11 @@ def make_task_encoder(d1: int, num_classes: int, generator: torch.Generator) -> 
     encoder = nn.Linear(d1, num_classes, bias=False)
     with torch.no_grad():
         nn.init.orthogonal_(encoder.weight, generator=generator)
-    return parametrizations.orthogonal(encoder)
+    # Registering completes the K x d1 weight to a d1 x d1 orthogonal base with torch.randn
+    # from the global RNG; seed it from the run's generator so the run is reproducible.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+        return parametrizations.orthogonal(encoder)
 
 
 def init_inner_classifiers(
@@ -130,7 +134,7 @@ def adapt_inner_classifiers(
     Returns:
         The adapted weights (S, K, d2) and biases (S, K), differentiable w.r.t. the targets.
     """
-    w, b = w0.requires_grad_(), b0.requires_grad_()
+    w, b = w0.detach().requires_grad_(), b0.detach().requires_grad_()
     for _ in range(steps):
         logits = torch.baddbmm(b.unsqueeze(1), phi2_train, w.transpose(1, 2))
         loss = soft_cross_entropy(logits, labels_train).sum()  # subsets are independent
