@@ -1,5 +1,7 @@
 """The HUME objective: exact second-order hypergradient, orthogonal encoder, planted labeling."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -85,6 +87,8 @@ def test_task_encoder_stays_orthogonal():
     result = run_hume(phi1, phi2, config, seed=0, progress=False)
     theta = result.theta.astype(np.float64)
     np.testing.assert_allclose(theta @ theta.T, np.eye(4), atol=1e-5)
+    start = run_hume(phi1, phi2, dataclasses.replace(config, num_iters=1), seed=0, progress=False)
+    assert np.abs(start.theta - result.theta).max() > 0.05  # it did move
     assert result.labels.shape == (120,)
     assert np.isfinite(result.loss_trace["loss"]).all()
 

@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy.optimize import linear_sum_assignment
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,6 +77,15 @@ def test_tiny_config_runs_to_a_report(finished):
     votes = pd.read_csv(finished / "results/tiny/hume/pixels--efficientnet_lite0/vote.csv")
     assert len(votes) == 60  # inductive: the test split (20% of 300)
     assert votes.agreement.isin([0.5, 1.0]).all()
+    # the report's vote ACC, recomputed independently from the vote and the dataset's labels
+    with h5py.File(finished / "results/tiny/data.h5") as f:
+        truth, split = f["labels"][()], f["split"][()]
+    assert sorted(votes.sample_index) == np.flatnonzero(split == 1).tolist()
+    confusion = np.zeros((10, 10), dtype=int)
+    np.add.at(confusion, (votes.label, truth[votes.sample_index]), 1)
+    rows, cols = linear_sum_assignment(-confusion)
+    row = summary[(summary.phi1 == "pixels")].iloc[0]
+    assert row.vote_acc == pytest.approx(confusion[rows, cols].sum() / 60)
     for log in (finished / "results/tiny/logs").rglob("*.log"):
         assert "Traceback" not in log.read_text(), log
 

@@ -63,6 +63,7 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """The JSON document in ``path``."""
     return json.loads(Path(path).read_text())
 
 
