@@ -146,6 +146,16 @@ def test_hume_recovers_the_planted_labeling():
     assert generalisation_score(phi2, y).score > generalisation_score(phi2, z).score
 
 
+def test_the_paper_defaults_run():
+    """The faithful configuration (20 subsets x 300 second-order steps) for a few iterations."""
+    phi1, phi2, _, _ = planted_spaces(n=200)
+    config = dataclasses.replace(HumeConfig(num_classes=3), num_iters=2)
+    assert (config.adaptation_steps, config.num_subsets, config.inner_lr) == (300, 20, 0.001)
+    result = run_hume(phi1, phi2, config, seed=0, progress=False)
+    assert np.isfinite(result.loss_trace["loss"]).all()
+    assert result.labels.shape == (200,)
+
+
 @pytest.mark.parametrize("bad", [{"num_classes": 1}, {"train_fraction": 1.0}, {"inner_lr": -1}])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
