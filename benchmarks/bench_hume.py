@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import multiprocessing
 import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -29,22 +31,34 @@ CASES = {  # name: (phi2 dim, overrides of the paper's hyperparameters)
 }
 
 
+def time_case(d2: int, overrides: dict, iters: int, threads: int) -> tuple[float, float]:
+    """(seconds per outer iteration, peak RSS in MB) of one run, in this process."""
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    phi1 = rng.normal(size=(1797, 64)).astype(np.float32)
+    phi2 = rng.normal(size=(1797, d2)).astype(np.float32)
+    config = dataclasses.replace(HumeConfig(num_classes=10, **overrides), num_iters=iters)
+    start = time.perf_counter()
+    run_hume(phi1, phi2, config, seed=0, progress=False)
+    per_iter = (time.perf_counter() - start) / iters
+    return per_iter, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, default=2, help="outer iterations timed per case")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/out/hume.csv")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
     rows = []
+    spawn = multiprocessing.get_context("spawn")
     for name, (d2, overrides) in CASES.items():
-        phi1 = rng.normal(size=(1797, 64)).astype(np.float32)
-        phi2 = rng.normal(size=(1797, d2)).astype(np.float32)
-        config = dataclasses.replace(HumeConfig(num_classes=10, **overrides), num_iters=args.iters)
-        start = time.perf_counter()
-        run_hume(phi1, phi2, config, seed=0, progress=False)
-        per_iter = (time.perf_counter() - start) / args.iters
+        # a fresh process per case, so that its peak memory is its own
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            per_iter, peak_mb = pool.submit(
+                time_case, d2, overrides, args.iters, args.threads
+            ).result()
+        config = HumeConfig(num_classes=10, **overrides)
         rows.append(
             {
                 "case": name,
@@ -52,7 +66,7 @@ def main() -> None:
                 "subset_size": min(config.subset_size, 1797),
                 "s_per_outer_iter": round(per_iter, 3),
                 "s_per_1000_iters": round(per_iter * 1000, 1),
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "peak_rss_mb": round(peak_mb),
                 "threads": args.threads,
             }
         )
