@@ -7,6 +7,7 @@ rule select_runs:
         "results/{dataset}/logs/select_runs/{phi1}--{phi2}.log",
     conda:
         "../../envs/aggregate.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
@@ -28,6 +29,7 @@ rule majority_vote:
         "results/{dataset}/benchmarks/majority_vote/{phi1}--{phi2}.tsv"
     conda:
         "../../envs/aggregate.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,

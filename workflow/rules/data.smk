@@ -5,6 +5,7 @@ rule prepare_dataset:
         "results/{dataset}/logs/prepare_dataset.log",
     conda:
         "../../envs/data.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=30,

@@ -10,6 +10,7 @@ rule evaluate_pair:
         "results/{dataset}/logs/evaluate_pair/{phi1}--{phi2}.log",
     conda:
         "../../envs/report.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
@@ -36,6 +37,7 @@ rule write_report:
         "results/{dataset}/logs/write_report.log",
     conda:
         "../../envs/report.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
