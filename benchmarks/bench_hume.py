@@ -38,6 +38,9 @@ def time_case(d2: int, overrides: dict, iters: int, threads: int) -> tuple[float
     phi1 = rng.normal(size=(1797, 64)).astype(np.float32)
     phi2 = rng.normal(size=(1797, d2)).astype(np.float32)
     config = dataclasses.replace(HumeConfig(num_classes=10, **overrides), num_iters=iters)
+    run_hume(
+        phi1, phi2, dataclasses.replace(config, num_iters=1), seed=0, progress=False
+    )  # warm-up
     start = time.perf_counter()
     run_hume(phi1, phi2, config, seed=0, progress=False)
     per_iter = (time.perf_counter() - start) / iters

@@ -86,6 +86,18 @@ def summary_tables(pairs: list[dict], baselines: dict[str, dict]) -> dict[str, p
             }
         )
         runs += [{"phi1": p["phi1"], "phi2": p["phi2"], **r} for r in p["runs"]]
+    run_columns = [
+        "phi1",
+        "phi2",
+        "seed",
+        "score",
+        "acc",
+        "ari",
+        "nmi",
+        "selected",
+        "degenerate",
+        "wall_time_s",
+    ]
     spaces = [
         {
             "backbone": name,
@@ -98,7 +110,7 @@ def summary_tables(pairs: list[dict], baselines: dict[str, dict]) -> dict[str, p
     return {
         "summary": pd.DataFrame(summary),
         "baselines": pd.DataFrame(spaces),
-        "runs": pd.DataFrame(runs),
+        "runs": pd.DataFrame(runs, columns=run_columns),
     }
 
 
@@ -124,7 +136,8 @@ def write_report(
     page = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>",
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        ".wide{overflow-x:auto}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         "<p>ACC is computed after Hungarian matching of clusters to classes. "
         "<code>pearson_score_acc</code> is the correlation, across runs, between the "
@@ -134,9 +147,11 @@ def write_report(
         markdown += [f"## {TITLES[name]}\n", table.to_markdown(index=False, floatfmt=".4f"), ""]
         page += [
             f"<h2>{html.escape(TITLES[name])}</h2>",
+            "<div class='wide'>",
             table.to_html(
                 index=False, float_format=lambda x: f"{x:.4f}", na_rep="n/a", table_id=name
             ),
+            "</div>",
         ]
     page.append("</body></html>")
     with atomic_path(out["markdown"]) as tmp:
