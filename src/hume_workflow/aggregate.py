@@ -31,8 +31,8 @@ def select_runs(run_paths: list[str | os.PathLike], top_n: int | None) -> dict:
         }
     if top_n is not None and top_n > len(runs):
         log.warning("top_n=%d but only %d runs: keeping all of them", top_n, len(runs))
-    selected = select_top({seed: r["score"] for seed, r in runs.items()}, top_n)
-    ranked = select_top({seed: r["score"] for seed, r in runs.items()}, None)
+    scores = {seed: r["score"] for seed, r in runs.items()}
+    selected, ranked = select_top(scores, top_n), select_top(scores, None)
     return {
         "top_n": top_n,
         "n_runs": len(runs),
