@@ -5,7 +5,7 @@ import pytest
 
 from hume_workflow.aggregate import select_runs, vote_selected
 from hume_workflow.io import write_h5
-from hume_workflow.report import evaluate_pair
+from hume_workflow.report import TRUTH_COLUMNS, evaluate_pair, summary_tables, write_report
 
 
 @pytest.fixture
@@ -54,3 +54,35 @@ def test_vote_and_evaluation(run_files):
     # keeps them), 6-8 by one. So the vote is seed 1's labeling.
     assert result["vote"]["acc"] == accs[1]
     np.testing.assert_allclose(votes.agreement, [0.75] * 3 + [0.5] * 3 + [0.75] * 3 + [1] * 11)
+
+
+def test_unlabelled_data_gives_a_report_without_accuracy(run_files, tmp_path):
+    paths, _, truth = run_files
+    manifest = select_runs(paths, top_n=None)
+    votes = vote_selected(manifest, 3)
+    result = evaluate_pair(manifest, votes, np.full_like(truth, -1))
+    assert result["vote"]["acc"] is None and result["score_acc_pearson"] is None
+    assert sum(c["size"] for c in result["vote"]["clusters"]) == 20
+    pair = {**result, "phi1": "a", "phi2": "b", "setting": "inductive"}
+    no_truth = {
+        "dim": 4,
+        "kmeans": {"acc": None, "ari": None, "nmi": None},
+        "linear_probe_acc": None,
+    }
+    tables = summary_tables([pair], {"a": no_truth, "b": no_truth})
+    for table in tables.values():
+        assert not TRUTH_COLUMNS & set(table.columns)
+    assert {"vote_agreement", "best_score", "vote_clusters_used"} <= set(tables["summary"].columns)
+    assert tables["clusters"]["size"].sum() == 20
+    out = {k: tmp_path / f"{k}.out" for k in ("summary_csv", "runs_csv", "markdown", "html")}
+    write_report(tables, out, "unlabelled")
+    page = out["html"].read_text()
+    assert "vote_agreement" in page and "vote_acc" not in page and "score" in page
+
+
+def test_metrics_skip_samples_without_truth():
+    from hume_workflow.metrics import compute_metrics
+
+    labels = np.array([0, 0, 1, 1, 2])
+    truth = np.array([1, 1, 0, 0, -1])
+    assert compute_metrics(labels, truth)["acc"] == 1.0

@@ -22,17 +22,20 @@ def kmeans_baseline(
     """
     fit_idx, eval_idx = setting_indices(split, setting)
     model = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(features[fit_idx])
-    return compute_metrics(model.predict(features[eval_idx]), labels[eval_idx])
+    return compute_metrics(model.predict(features[eval_idx]), labels[eval_idx])  # None: no labels
 
 
 def linear_probe_accuracy(
     features: np.ndarray, labels: np.ndarray, split: np.ndarray, max_iter: int = 1000
-) -> float:
+) -> float | None:
     """Test accuracy of a supervised logistic regression trained on the train split.
 
     The supervised ceiling of a space: what a linear model reaches with the true labels.
+    Only samples with a known label (>= 0) count; None when either split has none.
     """
-    train, test = split == TRAIN, split == TEST
+    train, test = (split == TRAIN) & (labels >= 0), (split == TEST) & (labels >= 0)
+    if not train.any() or not test.any():
+        return None
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
     model.fit(features[train], labels[train])
     return float((model.predict(features[test]) == labels[test]).mean())

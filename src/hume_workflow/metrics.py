@@ -34,8 +34,16 @@ def cluster_accuracy(labels: np.ndarray, truth: np.ndarray) -> float:
     return float(table[rows, cols].sum() / len(truth))
 
 
-def compute_metrics(labels: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """ACC, ARI and NMI of ``labels`` (n_samples,) against ``truth`` (n_samples,)."""
+def compute_metrics(labels: np.ndarray, truth: np.ndarray) -> dict[str, float | None]:
+    """ACC, ARI and NMI of ``labels`` (n_samples,) against ``truth`` (n_samples,).
+
+    Samples whose true label is unknown (negative) are left out; with no known label at
+    all, every metric is None (an unlabelled dataset).
+    """
+    known = truth >= 0
+    if not known.any():
+        return {"acc": None, "ari": None, "nmi": None}
+    labels, truth = labels[known], truth[known]
     return {
         "acc": cluster_accuracy(labels, truth),
         "ari": float(adjusted_rand_score(truth, labels)),

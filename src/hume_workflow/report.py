@@ -40,14 +40,23 @@ def evaluate_pair(manifest: dict, votes: pd.DataFrame, truth: np.ndarray) -> dic
             }
         )
     scores = np.array([r["score"] for r in runs])
-    accs = np.array([r["acc"] for r in runs])
-    varies = len(runs) > 2 and scores.std() > 0 and accs.std() > 0
+    accs = np.array([np.nan if r["acc"] is None else r["acc"] for r in runs])
+    labelled = not np.isnan(accs).any()
+    varies = labelled and len(runs) > 2 and scores.std() > 0 and accs.std() > 0
     pearson = pearsonr(scores, accs) if varies else None
     vote = compute_metrics(votes["label"].to_numpy(), truth[votes["sample_index"].to_numpy()])
+    sizes = votes.groupby("label")["agreement"].agg(["size", "mean"])
     return {
         "n_runs": manifest["n_runs"],
         "n_selected": len(selected),
-        "vote": {**vote, "mean_agreement": float(votes["agreement"].mean())},
+        "vote": {
+            **vote,
+            "mean_agreement": float(votes["agreement"].mean()),
+            "clusters": [
+                {"cluster": int(c), "size": int(row["size"]), "agreement": float(row["mean"])}
+                for c, row in sizes.iterrows()
+            ],
+        },
         "score_acc_pearson": float(pearson.statistic) if pearson else None,
         "score_acc_pearson_p": float(pearson.pvalue) if pearson else None,
         "runs": runs,
@@ -61,9 +70,10 @@ def summary_tables(pairs: list[dict], baselines: dict[str, dict]) -> dict[str, p
         pairs: per pair, ``evaluate_pair``'s dict plus ``phi1``, ``phi2`` and ``setting``.
         baselines: backbone name -> {"dim", "kmeans": metrics, "linear_probe_acc"}.
     """
-    summary, runs = [], []
+    summary, runs, clusters = [], [], []
     for p in pairs:
-        accs = np.array([r["acc"] for r in p["runs"]])
+        accs = np.array([np.nan if r["acc"] is None else r["acc"] for r in p["runs"]])
+        known = not np.isnan(accs).all()
         summary.append(
             {
                 "phi1": p["phi1"],
@@ -75,9 +85,11 @@ def summary_tables(pairs: list[dict], baselines: dict[str, dict]) -> dict[str, p
                 "vote_ari": p["vote"]["ari"],
                 "vote_nmi": p["vote"]["nmi"],
                 "vote_agreement": p["vote"]["mean_agreement"],
-                "run_acc_mean": accs.mean(),
-                "run_acc_std": accs.std(),
-                "run_acc_max": accs.max(),
+                "vote_clusters_used": len(p["vote"]["clusters"]),
+                "best_score": max(r["score"] for r in p["runs"]),
+                "run_acc_mean": np.nanmean(accs) if known else None,
+                "run_acc_std": np.nanstd(accs) if known else None,
+                "run_acc_max": np.nanmax(accs) if known else None,
                 "pearson_score_acc": p["score_acc_pearson"],
                 "kmeans_acc_phi1": baselines[p["phi1"]]["kmeans"]["acc"],
                 "kmeans_acc_phi2": baselines[p["phi2"]]["kmeans"]["acc"],
@@ -86,6 +98,7 @@ def summary_tables(pairs: list[dict], baselines: dict[str, dict]) -> dict[str, p
             }
         )
         runs += [{"phi1": p["phi1"], "phi2": p["phi2"], **r} for r in p["runs"]]
+        clusters += [{"phi1": p["phi1"], "phi2": p["phi2"], **c} for c in p["vote"]["clusters"]]
     run_columns = [
         "phi1",
         "phi2",
@@ -107,15 +120,32 @@ def summary_tables(pairs: list[dict], baselines: dict[str, dict]) -> dict[str, p
         }
         for name, b in baselines.items()
     ]
-    return {
+    tables = {
         "summary": pd.DataFrame(summary),
+        "clusters": pd.DataFrame(clusters),
         "baselines": pd.DataFrame(spaces),
         "runs": pd.DataFrame(runs, columns=run_columns),
     }
+    return {name: drop_unknown_truth(table) for name, table in tables.items()}
+
+
+def drop_unknown_truth(table: pd.DataFrame) -> pd.DataFrame:
+    """Without ground truth (an unlabelled dataset), the columns that need it are left out."""
+    empty = [c for c in table.columns if c in TRUTH_COLUMNS and table[c].isna().all()]
+    return table.drop(columns=empty)
+
+
+TRUTH_COLUMNS = {
+    *("acc", "ari", "nmi", "vote_acc", "vote_ari", "vote_nmi", "pearson_score_acc"),
+    *("run_acc_mean", "run_acc_std", "run_acc_max", "linear_probe_acc"),
+    *("kmeans_acc", "kmeans_ari", "kmeans_nmi", "kmeans_acc_phi1", "kmeans_acc_phi2"),
+    *("probe_acc_phi1", "probe_acc_phi2"),
+}
 
 
 TITLES = {
     "summary": "HUME per (phi1, phi2) pair",
+    "clusters": "Clusters of the vote: size and mean agreement of the voting runs",
     "baselines": "Baselines per space: k-means (K clusters) and the supervised linear probe",
     "runs": "Every run: generalisation score and agreement with the truth",
 }
