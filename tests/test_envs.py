@@ -43,13 +43,15 @@ def imported_modules(path: Path, seen: set[Path] | None = None) -> set[str]:
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
+            # `from hume_workflow import image_sources` imports a module too
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
         for name in names:
             if name.split(".")[0] == "hume_workflow":
                 module_file = LIBRARY / (name.replace(".", "/") + ".py")
                 if not module_file.exists():
                     module_file = LIBRARY / name.replace(".", "/") / "__init__.py"
-                found |= imported_modules(module_file, seen)
+                if module_file.exists():  # else a name imported from a module, not a module
+                    found |= imported_modules(module_file, seen)
             else:
                 found.add(name.split(".")[0])
     return found

@@ -7,12 +7,12 @@ import pytest
 from hume_workflow.datasets import (
     TEST,
     TRAIN,
-    prepare_dataset,
     read_dataset,
     setting_indices,
     write_dataset,
 )
 from hume_workflow.embed import embed_dataset
+from hume_workflow.image_sources import prepare_dataset
 from hume_workflow.io import atomic_path, read_h5, write_h5
 
 

@@ -2,33 +2,54 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
+import h5py
 import numpy as np
 
-from hume_workflow.io import read_h5, write_h5
+from hume_workflow.io import atomic_path, read_h5, write_h5
+
+logger = logging.getLogger(__name__)
 
 TRAIN, TEST = 0, 1
 UNLABELLED = -1
+
+
+class LazyImages(Protocol):
+    """Images on disk (N, H, W, C) uint8, decoded by chunks (image_sources.ImageFiles)."""
+
+    shape: tuple[int, int, int, int]
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: np.ndarray) -> LazyImages: ...
+    def read(self, start: int, stop: int) -> np.ndarray: ...
+    def write_to(self, out: h5py.Dataset, desc: str) -> None: ...
 
 
 @dataclass
 class ImageDataset:
     """Images with optional labels and a train/test split.
 
-    images: (N, H, W, C) uint8; labels: (N,) int64, -1 where unknown; split: (N,) uint8,
-    0 = train, 1 = test.
+    images: (N, H, W, C) uint8, C in {1, 3} (or LazyImages of that shape, decoded when written);
+    labels: (N,) int64, -1 where unknown; split: (N,) uint8, 0 = train, 1 = test.
+    declared_num_classes: K for unlabelled data (no class_names); None means len(class_names).
     """
 
     name: str
-    images: np.ndarray
+    images: np.ndarray | LazyImages
     labels: np.ndarray
     split: np.ndarray
     class_names: list[str]
+    declared_num_classes: int | None = None
 
     @property
     def num_classes(self) -> int:
+        if self.declared_num_classes is not None:
+            return self.declared_num_classes
         return len(self.class_names)
 
 
@@ -48,12 +69,11 @@ def subsample(dataset: ImageDataset, max_samples: int | None, seed: int) -> Imag
     if max_samples is None or max_samples >= n:
         return dataset
     keep = np.sort(np.random.default_rng(seed).choice(n, size=max_samples, replace=False))
-    return ImageDataset(
-        dataset.name,
-        dataset.images[keep],
-        dataset.labels[keep],
-        dataset.split[keep],
-        dataset.class_names,
+    return replace(
+        dataset,
+        images=dataset.images[keep],
+        labels=dataset.labels[keep],
+        split=dataset.split[keep],
     )
 
 
@@ -75,33 +95,37 @@ def load_sklearn_digits(test_fraction: float = 0.2, split_seed: int = 0) -> Imag
     )
 
 
-SOURCES = {"sklearn_digits": load_sklearn_digits}
-
-
-def prepare_dataset(
-    source: str,
-    test_fraction: float = 0.2,
-    split_seed: int = 0,
-    max_samples: int | None = None,
-) -> ImageDataset:
-    """Load a dataset by source name, optionally subsampled (for tests and quick demos)."""
-    if source not in SOURCES:
-        raise ValueError(f"dataset source {source!r}: expected one of {sorted(SOURCES)}")
-    dataset = SOURCES[source](test_fraction=test_fraction, split_seed=split_seed)
-    return subsample(dataset, max_samples, split_seed)
+def _attrs(dataset: ImageDataset) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"name": dataset.name, "class_names": dataset.class_names}
+    if dataset.declared_num_classes is not None:
+        attrs["num_classes"] = dataset.declared_num_classes
+    return attrs
 
 
 def write_dataset(path: str | os.PathLike, dataset: ImageDataset) -> None:
-    """Write the prepared dataset to HDF5 (atomically)."""
-    write_h5(
-        path,
-        {"images": dataset.images, "labels": dataset.labels, "split": dataset.split},
-        {"name": dataset.name, "class_names": dataset.class_names},
-    )
+    """Write the prepared dataset to HDF5 (atomically).
+
+    In-memory images are written at once; LazyImages are decoded and written chunk by chunk
+    into a dataset of known shape, with a progress bar, so they never all sit in memory.
+    """
+    if isinstance(dataset.images, np.ndarray):
+        arrays = {"images": dataset.images, "labels": dataset.labels, "split": dataset.split}
+        write_h5(path, arrays, _attrs(dataset))
+        return
+    images = dataset.images
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        out = f.create_dataset(
+            "images", shape=images.shape, dtype=np.uint8, chunks=(1, *images.shape[1:])
+        )
+        images.write_to(out, desc=f"{dataset.name} images")
+        f.create_dataset("labels", data=dataset.labels)
+        f.create_dataset("split", data=dataset.split)
+        for key, value in _attrs(dataset).items():
+            f.attrs[key] = value if isinstance(value, str | int) else json.dumps(value)
 
 
 def read_dataset(path: str | os.PathLike, with_images: bool = True) -> ImageDataset:
-    """Read a dataset written by :func:`write_dataset`."""
+    """Read a dataset written by :func:`write_dataset` (files without num_classes too)."""
     names = ["images", "labels", "split"] if with_images else ["labels", "split"]
     arrays, attrs = read_h5(path, names)
     return ImageDataset(
@@ -110,6 +134,7 @@ def read_dataset(path: str | os.PathLike, with_images: bool = True) -> ImageData
         labels=arrays["labels"],
         split=arrays["split"],
         class_names=list(attrs["class_names"]),
+        declared_num_classes=attrs.get("num_classes"),
     )
 
 

@@ -1,21 +1,180 @@
-"""Batched feature extraction with a frozen backbone: uint8 images (N, H, W, C) -> (N, d)."""
+"""Batched feature extraction with a frozen backbone: uint8 images (N, H, W, C) -> (N, d).
+
+The images are served by a ``torch.utils.data.DataLoader`` over :class:`ImageBatches` (whole
+contiguous batches, from memory or read lazily from the dataset's HDF5 file in each worker),
+run through the backbone under ``torch.inference_mode()`` (on CUDA: pinned memory, optional
+autocast, channels_last for conv nets), and, in :func:`embed_dataset`, written to the HDF5
+``features`` dataset chunk by chunk as the batches arrive, inside ``atomic_path``.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
+import math
 import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
 
+import h5py
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from hume_workflow.backbones import Backbone, build_backbone
 from hume_workflow.datasets import TRAIN, read_dataset
-from hume_workflow.io import package_versions, write_h5
+from hume_workflow.io import atomic_path, package_versions
 
 log = logging.getLogger(__name__)
+
+#: Datasets whose images take at most this many bytes are read into memory at once;
+#: larger ones are read batch by batch from the HDF5 file (in the DataLoader workers).
+IN_MEMORY_MAX_BYTES = 512 * 2**20
+
+#: ``precision`` -> autocast dtype (None: float32, no autocast). Applied on CUDA only.
+PRECISIONS: dict[str, torch.dtype | None] = {
+    "fp32": None,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
+
+#: Spec keys that configure extraction/post-processing, not the backbone itself.
+EXTRACTION_KEYS = (
+    "kind",
+    "batch_size",
+    "num_workers",
+    "precision",
+    "pca_dim",
+    "l2_normalize",
+    "float16",
+)
+
+_CHUNK_BYTES = 512 * 2**10  # target size of one HDF5 chunk of features
+
+
+class ImageBatches(Dataset):
+    """Consecutive batches of uint8 images, item b = images[b * batch_size : (b + 1) * batch_size].
+
+    Meant for ``DataLoader(dataset, batch_size=None)``: each item is already a batch, a uint8
+    tensor (B, H, W, C) (grayscale (N, H, W) arrays get C = 1), so an HDF5 source costs one
+    contiguous slice read per batch. An HDF5 file is opened lazily, once per worker process.
+
+    Args:
+        source: uint8 images (N, H, W, C) / (N, H, W), or the path of an HDF5 file.
+        batch_size: images per item.
+        key: the HDF5 dataset holding the images.
+    """
+
+    def __init__(
+        self, source: np.ndarray | str | os.PathLike, batch_size: int, key: str = "images"
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}: expected a positive integer")
+        self.batch_size = int(batch_size)
+        self.key = key
+        self.array: np.ndarray | None = None
+        self.path: Path | None = None
+        self._file: h5py.File | None = None
+        if isinstance(source, np.ndarray):
+            self.array = source
+            shape, dtype, where = source.shape, source.dtype, "images"
+        else:
+            self.path = Path(source)
+            with h5py.File(self.path, "r") as f:
+                shape, dtype, where = f[key].shape, f[key].dtype, f"{self.path}:{key}"
+        if dtype != np.uint8 or len(shape) not in (3, 4):
+            raise ValueError(f"{where}: expected uint8 (N, H, W, C) images, got {dtype} {shape}")
+        self.num_images = int(shape[0])
+        self.image_shape: tuple[int, int, int] = (*shape[1:3], shape[3] if len(shape) == 4 else 1)
+
+    def __len__(self) -> int:
+        return math.ceil(self.num_images / self.batch_size)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        """uint8 (B, H, W, C) batch number ``index``."""
+        start = index * self.batch_size
+        stop = min(start + self.batch_size, self.num_images)
+        if self.array is not None:
+            batch = self.array[start:stop]
+        else:
+            if self._file is None:
+                self._file = h5py.File(self.path, "r")
+            batch = self._file[self.key][start:stop]
+        if batch.ndim == 3:
+            batch = batch[..., None]
+        return torch.from_numpy(np.ascontiguousarray(batch))
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_file"] = None  # an open HDF5 handle does not travel to (spawned) workers
+        return state
+
+
+def iter_features(
+    images: np.ndarray | ImageBatches,
+    backbone: Backbone,
+    batch_size: int = 64,
+    device: str = "cpu",
+    *,
+    num_workers: int = 0,
+    autocast_dtype: torch.dtype | None = None,
+    channels_last: bool | None = None,
+    progress: bool = True,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (start, float32 (B, d) features of images[start : start + B]) batch by batch.
+
+    Args:
+        images: uint8 (N, H, W, C) / (N, H, W), or an :class:`ImageBatches` (its own
+            batch size is used).
+        backbone: moved to ``device`` and put in eval mode.
+        device: e.g. "cpu" or "cuda"; on CUDA the loader pins memory.
+        num_workers: DataLoader worker processes (0 reads in this process).
+        autocast_dtype: run the backbone under autocast with this dtype; None: float32.
+        channels_last: channels_last memory format; None: on CUDA for conv nets.
+        progress: show a tqdm progress bar.
+    """
+    data = images if isinstance(images, ImageBatches) else ImageBatches(images, batch_size)
+    dev = torch.device(device)
+    backbone = backbone.to(dev).eval()
+    if channels_last is None:
+        channels_last = dev.type == "cuda" and backbone.prefers_channels_last
+    if channels_last:
+        backbone = backbone.to(memory_format=torch.channels_last)
+    loader = DataLoader(
+        data,
+        batch_size=None,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=dev.type == "cuda",
+    )
+    amp = (
+        torch.autocast(dev.type, dtype=autocast_dtype)
+        if autocast_dtype is not None
+        else contextlib.nullcontext()
+    )
+    bar = tqdm(
+        total=data.num_images,
+        desc=f"features [{backbone.name}]",
+        unit="img",
+        disable=not progress,
+    )
+    start = 0
+    with bar:
+        for batch in loader:
+            with torch.inference_mode(), amp:
+                x = backbone.preprocess(batch.to(dev, non_blocking=True))
+                if channels_last and x.ndim == 4:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                feats = backbone.forward_features(x).float().cpu().numpy()
+            yield start, feats
+            start += len(batch)
+            bar.update(len(batch))
 
 
 def extract_features(
@@ -25,6 +184,7 @@ def extract_features(
     device: str = "cpu",
     progress: bool = True,
     autocast_dtype: torch.dtype | None = None,
+    num_workers: int = 0,
 ) -> np.ndarray:
     """Features of every image, in order.
 
@@ -36,33 +196,26 @@ def extract_features(
         progress: show a tqdm progress bar.
         autocast_dtype: e.g. torch.bfloat16 to run under autocast on ``device`` (meant for
             CUDA); None runs in float32.
+        num_workers: DataLoader worker processes.
 
     Returns:
         float32 (N, d) features.
     """
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise ValueError(f"expected uint8 (N, H, W, C) images, got {images.dtype} {images.shape}")
-    n = len(images)
-    dev = torch.device(device)
-    backbone = backbone.to(dev).eval()
-    out = np.empty((n, backbone.output_dim(images.shape[1:])), dtype=np.float32)
-    amp = (
-        torch.autocast(dev.type, dtype=autocast_dtype)
-        if autocast_dtype is not None
-        else contextlib.nullcontext()
-    )
-    with (
-        torch.inference_mode(),
-        amp,
-        tqdm(total=n, desc=f"features [{backbone.name}]", unit="img", disable=not progress) as bar,
+    data = ImageBatches(images, batch_size)
+    out: np.ndarray | None = None
+    for start, feats in iter_features(
+        data,
+        backbone,
+        device=device,
+        num_workers=num_workers,
+        autocast_dtype=autocast_dtype,
+        progress=progress,
     ):
-        for start in range(0, n, batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
-            feats = backbone(batch.to(dev, non_blocking=True))
-            out[start : start + len(batch)] = feats.float().cpu().numpy()
-            bar.update(len(batch))
+        if out is None:
+            out = np.empty((data.num_images, feats.shape[1]), dtype=np.float32)
+        out[start : start + len(feats)] = feats
+    if out is None:
+        return np.empty((0, backbone.output_dim(data.image_shape)), dtype=np.float32)
     return out
 
 
@@ -86,6 +239,126 @@ def reduce_dimension(
     return pca.transform(features).astype(np.float32), info
 
 
+def l2_normalize(features: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """(N, d) rows scaled to unit L2 norm (all-zero rows stay zero)."""
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return (features / np.maximum(norms, eps)).astype(features.dtype, copy=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbedSettings:
+    """Extraction and post-processing options of a backbone spec (schema ``backbones``).
+
+    ``precision`` maps to an autocast dtype on CUDA only (CPU runs in float32).
+    Post-processing order: PCA (fitted on the train split), then L2 normalisation, then the
+    storage cast (float16 or float32).
+    """
+
+    batch_size: int = 64
+    num_workers: int = 0
+    precision: str = "fp32"
+    pca_dim: int | None = None
+    l2_normalize: bool = False
+    float16: bool = False
+
+    @classmethod
+    def from_spec(cls, spec: dict, name: str = "backbone") -> EmbedSettings:
+        """The settings in ``spec`` (missing keys: the defaults above)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        settings = cls(**{k: v for k, v in spec.items() if k in fields and v is not None})
+        if settings.precision not in PRECISIONS:
+            raise ValueError(
+                f"{name}: precision={settings.precision!r}; expected one of {list(PRECISIONS)}"
+            )
+        if settings.batch_size < 1 or settings.num_workers < 0:
+            raise ValueError(
+                f"{name}: batch_size={settings.batch_size}, num_workers={settings.num_workers}; "
+                "expected batch_size >= 1 and num_workers >= 0"
+            )
+        return settings
+
+    @property
+    def storage_dtype(self) -> type[np.floating]:
+        return np.float16 if self.float16 else np.float32
+
+    def autocast_dtype(self, device: str) -> torch.dtype | None:
+        """The autocast dtype on ``device``: ``precision`` on CUDA, None (float32) elsewhere."""
+        return PRECISIONS[self.precision] if torch.device(device).type == "cuda" else None
+
+
+def _chunk_rows(num_rows: int, dim: int, itemsize: int) -> int:
+    """Rows per HDF5 chunk of (num_rows, dim) features: about _CHUNK_BYTES per chunk."""
+    return max(1, min(num_rows, _CHUNK_BYTES // max(1, dim * itemsize)))
+
+
+def write_feature_batches(
+    f: h5py.File,
+    batches: Iterable[tuple[int, np.ndarray]],
+    num_rows: int,
+    *,
+    dtype: type[np.floating] = np.float32,
+    normalize: bool = False,
+    name: str = "features",
+    what: str = "features",
+) -> h5py.Dataset:
+    """Write (start, (B, d) float32) batches into a chunked (num_rows, d) dataset as they come.
+
+    The dataset is created on the first batch (its d); each batch is checked to be finite,
+    optionally L2-normalised, cast to ``dtype`` (checked finite again: float16 overflow) and
+    slice-assigned.
+
+    Raises:
+        ValueError: non-finite values (the message names ``what`` and the image range), or
+            no batches.
+    """
+    dset: h5py.Dataset | None = None
+    for start, feats in batches:
+        stop = start + len(feats)
+        _check_finite(feats, f"{what} of images {start}..{stop - 1}")
+        if normalize:
+            feats = l2_normalize(feats)
+        stored = feats.astype(dtype, copy=False)
+        if dtype is not np.float32:
+            _check_finite(stored, f"{what} of images {start}..{stop - 1} cast to {dtype.__name__}")
+        if dset is None:
+            dim = feats.shape[1]
+            rows = _chunk_rows(num_rows, dim, np.dtype(dtype).itemsize)
+            dset = f.create_dataset(name, shape=(num_rows, dim), dtype=dtype, chunks=(rows, dim))
+        dset[start:stop] = stored
+    if dset is None:
+        raise ValueError(f"{what}: no images to embed")
+    return dset
+
+
+def _check_finite(array: np.ndarray, what: str) -> None:
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise ValueError(f"{what}: {int(bad.sum())} non-finite values")
+
+
+def _array_blocks(array: np.ndarray, rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    for start in range(0, len(array), rows):
+        yield start, array[start : start + rows]
+
+
+def _write_attrs(f: h5py.File, attrs: dict[str, Any]) -> None:
+    """As io.write_h5: values that are not str/int/float/bool are stored as JSON strings."""
+    for key, value in attrs.items():
+        ok = isinstance(value, str | int | float | bool | np.integer | np.floating)
+        f.attrs[key] = value if ok else json.dumps(value, sort_keys=True)
+
+
+def _image_source(dataset_path: str | os.PathLike) -> np.ndarray | Path:
+    """The dataset's images in memory if they take at most IN_MEMORY_MAX_BYTES, else its path."""
+    with h5py.File(dataset_path, "r") as f:
+        images = f["images"]
+        nbytes = images.size * images.dtype.itemsize
+        if nbytes <= IN_MEMORY_MAX_BYTES:
+            return images[()]
+    log.info("images take %.1f GiB: read batch by batch from %s", nbytes / 2**30, dataset_path)
+    return Path(dataset_path)
+
+
 def embed_dataset(
     dataset_path: str | os.PathLike,
     output_path: str | os.PathLike,
@@ -95,43 +368,119 @@ def embed_dataset(
 ) -> None:
     """Embed every image of a prepared dataset and write the features to HDF5 (atomically).
 
-    The file holds ``features`` (N, d) float32, ``labels`` (N,) (-1 where unknown), ``split``
-    (N,), and attributes recording the backbone, its preprocessing, the dataset, the split
-    and the package versions.
+    The file holds ``features`` (N, d) float32 (float16 with ``float16``; d = ``pca_dim``
+    with PCA), ``labels`` (N,) (-1 where unknown), ``split`` (N,), and attributes recording
+    the backbone, its preprocessing, the extraction settings, the post-processing, the
+    dataset, the split and the package versions. Without PCA the features are written chunk
+    by chunk as the batches arrive; with PCA the raw features go to a temporary file first
+    (PCA needs all of them; it is fitted on the train split). Either way the output only
+    appears under its name once complete (``atomic_path``).
 
     Args:
-        spec: the backbone's config entry: ``kind``, ``batch_size`` and the backbone's options.
+        spec: the backbone's config entry: ``kind``, the extraction and post-processing keys
+            (``batch_size``, ``num_workers``, ``precision``, ``pca_dim``, ``l2_normalize``,
+            ``float16``; see :class:`EmbedSettings`) and the backbone's options.
     """
-    dataset = read_dataset(dataset_path)
-    options = {k: v for k, v in spec.items() if k not in ("kind", "batch_size", "pca_dim")}
+    settings = EmbedSettings.from_spec(spec, backbone_name)
+    meta = read_dataset(dataset_path, with_images=False)
+    options = {k: v for k, v in spec.items() if k not in EXTRACTION_KEYS}
     backbone = build_backbone(spec["kind"], **options)
-    log.info(
-        "embedding %d images of %s with %s on %s",
-        len(dataset.images),
-        dataset.name,
-        backbone_name,
-        device,
+    data = ImageBatches(_image_source(dataset_path), settings.batch_size)
+    n = data.num_images
+    autocast_dtype = settings.autocast_dtype(device)
+    channels_last = torch.device(device).type == "cuda" and backbone.prefers_channels_last
+    if settings.precision != "fp32" and autocast_dtype is None:
+        log.info(
+            "precision=%s applies on CUDA only: running in fp32 on %s", settings.precision, device
+        )
+    log.info("embedding %d images of %s with %s on %s", n, meta.name, backbone_name, device)
+    batches = iter_features(
+        data,
+        backbone,
+        device=device,
+        num_workers=settings.num_workers,
+        autocast_dtype=autocast_dtype,
+        channels_last=channels_last,
     )
-    features = extract_features(dataset.images, backbone, spec.get("batch_size", 64), device)
-    if not np.isfinite(features).all():
-        raise ValueError(
-            f"{backbone_name}: {int((~np.isfinite(features)).sum())} non-finite features"
+    what = f"{backbone_name} features"
+    postprocessing: dict[str, Any] = {}
+    with atomic_path(output_path) as tmp, h5py.File(tmp, "w") as f:
+        if settings.pca_dim is None:
+            dset = write_feature_batches(
+                f,
+                batches,
+                n,
+                dtype=settings.storage_dtype,
+                normalize=settings.l2_normalize,
+                what=what,
+            )
+        else:
+            features, postprocessing = _pca_features(
+                batches, n, meta.split, settings.pca_dim, what, Path(tmp).parent
+            )
+            rows = _chunk_rows(n, features.shape[1], 4)
+            dset = write_feature_batches(
+                f,
+                _array_blocks(features, rows),
+                n,
+                dtype=settings.storage_dtype,
+                normalize=settings.l2_normalize,
+                what=f"{what} after PCA",
+            )
+        f.create_dataset("labels", data=meta.labels)
+        f.create_dataset("split", data=meta.split)
+        postprocessing.update(
+            {
+                "l2_normalize": settings.l2_normalize,
+                "storage_dtype": np.dtype(settings.storage_dtype).name,
+                "order": "pca (train split) -> l2_normalize -> storage cast",
+            }
         )
-    postprocessing = {}
-    if spec.get("pca_dim") is not None:
-        features, postprocessing = reduce_dimension(
-            features, dataset.split == TRAIN, spec["pca_dim"]
-        )
-    attrs = {
-        "backbone": backbone_name,
-        "postprocessing": postprocessing,
-        "backbone_spec": spec,
-        "preprocessing": backbone.describe(),
-        "dataset": dataset.name,
-        "split_encoding": "0 = train, 1 = test",
-        "device": device,
-        "versions": package_versions(),
-    }
-    arrays = {"features": features, "labels": dataset.labels, "split": dataset.split}
-    write_h5(output_path, arrays, attrs)
-    log.info("wrote %s: features %s", output_path, features.shape)
+        extraction = {
+            "batch_size": settings.batch_size,
+            "num_workers": settings.num_workers,
+            "precision": settings.precision,
+            "autocast": "none" if autocast_dtype is None else str(autocast_dtype),
+            "channels_last": channels_last,
+            "device": device,
+            "images_in_memory": data.array is not None,
+        }
+        attrs = {
+            "backbone": backbone_name,
+            "postprocessing": postprocessing,
+            "extraction": extraction,
+            "backbone_spec": spec,
+            "preprocessing": backbone.describe(),
+            "dataset": meta.name,
+            "split_encoding": "0 = train, 1 = test",
+            "device": device,
+            "versions": package_versions(),
+        }
+        _write_attrs(f, attrs)
+        shape = dset.shape
+    log.info("wrote %s: features %s %s", output_path, shape, np.dtype(settings.storage_dtype))
+
+
+def _pca_features(
+    batches: Iterable[tuple[int, np.ndarray]],
+    num_rows: int,
+    split: np.ndarray,
+    pca_dim: int,
+    what: str,
+    tmp_dir: Path,
+) -> tuple[np.ndarray, dict]:
+    """Raw features written chunked to a temporary HDF5 file in ``tmp_dir``, read back, reduced.
+
+    Returns:
+        float32 (N, pca_dim) features and the PCA provenance.
+    """
+    fd, raw_path = tempfile.mkstemp(dir=tmp_dir, prefix=".features.", suffix=".raw.tmp.part")
+    os.close(fd)
+    try:
+        with h5py.File(raw_path, "w") as raw:
+            write_feature_batches(raw, batches, num_rows, what=what)
+        with h5py.File(raw_path, "r") as raw:
+            features = raw["features"][()]
+    finally:
+        os.remove(raw_path)
+    return reduce_dimension(features, split == TRAIN, pca_dim)

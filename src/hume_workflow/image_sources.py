@@ -1,0 +1,486 @@
+"""Image sources: torchvision's benchmark sets, raw idx files, ImageNet and the user's folders.
+
+Every loader returns an :class:`~hume_workflow.datasets.ImageDataset` with the source's official
+train/test split. The torchvision sets are downloaded (``download=True``) and md5-verified with
+torchvision, then parsed here from their official on-disk formats, so that verification
+(:func:`verify_files`) is one separate function. ImageNet and image folders are not decoded
+here: their ``images`` are :class:`ImageFiles`, decoded chunk by chunk when written.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import pickle
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from hume_workflow.datasets import (
+    TEST,
+    TRAIN,
+    UNLABELLED,
+    ImageDataset,
+    load_sklearn_digits,
+    random_split,
+    subsample,
+)
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+# --- integrity and download ------------------------------------------------------------------
+
+
+def verify_files(folder: Path, files: Sequence[tuple[str, str]]) -> None:
+    """Raise a one-line ValueError unless every ``(name, md5)`` file in ``folder`` matches."""
+    from torchvision.datasets.utils import check_integrity
+
+    for name, md5 in files:
+        path = folder / name
+        if not path.is_file():
+            raise ValueError(f"{path}: file not found (set dataset.download: true to fetch it)")
+        if not check_integrity(str(path), md5):
+            raise ValueError(
+                f"{path}: md5 differs from the official {md5} (truncated or corrupt download?); "
+                "delete it and prepare again"
+            )
+
+
+def _extract_local_archive(tv_class: type, root: Path) -> None:
+    """Offline: extract ``root/<official archive>`` (md5-checked first) if not yet extracted."""
+    from torchvision.datasets.utils import check_integrity, extract_archive
+
+    archive = root / tv_class.filename
+    if (root / tv_class.base_folder).is_dir() or not archive.is_file():
+        return
+    if not check_integrity(str(archive), tv_class.tgz_md5):
+        raise ValueError(
+            f"{archive}: md5 differs from the official {tv_class.tgz_md5} (truncated or corrupt "
+            "archive?); delete it and copy or download it again"
+        )
+    logger.info("extracting %s", archive)
+    extract_archive(str(archive), str(root))
+
+
+def _fetch(tv_class: type, root: Path, download: bool, **kwargs: object) -> None:
+    """Download and extract with torchvision (which md5-checks the archive), one-line errors.
+
+    Without ``download``, an official archive already in ``root`` is extracted (CIFAR, STL-10).
+    """
+    if not download:
+        if hasattr(tv_class, "tgz_md5"):
+            _extract_local_archive(tv_class, root)
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        tv_class(str(root), download=True, **kwargs)
+    except Exception as error:  # network, md5 or a truncated archive: torchvision's many types
+        message = " ".join(str(error).split())
+        raise ValueError(
+            f"{tv_class.__name__} download into {root} failed: {type(error).__name__}: {message}"
+        ) from error
+
+
+# --- CIFAR (official python pickle batches) ----------------------------------------------------
+
+
+def _read_cifar_pickle(path: Path) -> dict[bytes, object]:
+    """One official CIFAR batch/meta file as a dict with bytes keys.
+
+    Reading pickle is only done on the official CIFAR files, after their md5 check;
+    nothing here writes pickle.
+    """
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="bytes")
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as error:
+        raise ValueError(
+            f"{path}: cannot read the CIFAR python batch ({type(error).__name__}: {error}); "
+            "expected an official cifar-*-python file"
+        ) from error
+
+
+def _cifar_images(batch: dict[bytes, object], path: Path) -> np.ndarray:
+    """(N, 32, 32, 3) uint8 from a batch's (N, 3072) row-major CHW ``data``."""
+    data = np.asarray(batch[b"data"], dtype=np.uint8)
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise ValueError(f"{path}: data has shape {data.shape}, expected (N, 3072)")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+def _load_cifar(
+    tv_class: type, root: Path, download: bool, label_key: bytes, names_key: bytes, name: str
+) -> ImageDataset:
+    """CIFAR-10/100 from ``root/<base_folder>``: train batches, then the test batch."""
+    _fetch(tv_class, root, download, train=True)
+    folder = root / tv_class.base_folder
+    meta = tv_class.meta
+    verify_files(
+        folder, [*tv_class.train_list, *tv_class.test_list, (meta["filename"], meta["md5"])]
+    )
+    images, labels, split = [], [], []
+    for part, files in ((TRAIN, tv_class.train_list), (TEST, tv_class.test_list)):
+        for file_name, _ in files:
+            batch = _read_cifar_pickle(folder / file_name)
+            if label_key not in batch:
+                raise ValueError(f"{folder / file_name}: no {label_key.decode()!r} key")
+            images.append(_cifar_images(batch, folder / file_name))
+            labels.append(np.asarray(batch[label_key], dtype=np.int64))
+            split.append(np.full(len(labels[-1]), part, dtype=np.uint8))
+    names = _read_cifar_pickle(folder / meta["filename"])[names_key]
+    class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    return ImageDataset(
+        name, np.concatenate(images), np.concatenate(labels), np.concatenate(split), class_names
+    )
+
+
+def load_cifar10(root: str | os.PathLike, download: bool = False) -> ImageDataset:
+    """CIFAR-10: 50,000 train + 10,000 test images (N, 32, 32, 3), K = 10."""
+    from torchvision.datasets import CIFAR10
+
+    return _load_cifar(CIFAR10, Path(root), download, b"labels", b"label_names", "cifar10")
+
+
+def load_cifar100_20(root: str | os.PathLike, download: bool = False) -> ImageDataset:
+    """CIFAR-100 with its 20 superclasses (``coarse_labels``): 50,000 + 10,000, K = 20."""
+    from torchvision.datasets import CIFAR100
+
+    return _load_cifar(
+        CIFAR100, Path(root), download, b"coarse_labels", b"coarse_label_names", "cifar100_20"
+    )
+
+
+# --- STL-10 (binary files) ---------------------------------------------------------------------
+
+
+def _read_stl10_images(path: Path) -> np.ndarray:
+    """(N, 96, 96, 3) uint8 from an STL-10 ``*_X.bin`` (per image: C, then column-major W x H)."""
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size % (3 * 96 * 96):
+        raise ValueError(f"{path}: {raw.size} bytes, expected a multiple of 3*96*96 (truncated?)")
+    return np.ascontiguousarray(raw.reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1))
+
+
+def load_stl10(root: str | os.PathLike, download: bool = False) -> ImageDataset:
+    """STL-10's labelled splits: 5,000 train + 8,000 test images (N, 96, 96, 3), K = 10."""
+    from torchvision.datasets import STL10
+
+    root = Path(root)
+    _fetch(STL10, root, download, split="test")
+    folder = root / STL10.base_folder
+    files = [STL10.train_list[0], STL10.train_list[1], *STL10.test_list]  # not unlabeled_X
+    verify_files(folder, files)
+    images, labels, split = [], [], []
+    for part, prefix in ((TRAIN, "train"), (TEST, "test")):
+        x = _read_stl10_images(folder / f"{prefix}_X.bin")
+        y = np.fromfile(folder / f"{prefix}_y.bin", dtype=np.uint8).astype(np.int64) - 1
+        if len(x) != len(y):
+            raise ValueError(f"{folder / f'{prefix}_y.bin'}: {len(y)} labels for {len(x)} images")
+        images.append(x)
+        labels.append(y)
+        split.append(np.full(len(y), part, dtype=np.uint8))
+    names_file = folder / STL10.class_names_file
+    class_names = names_file.read_text().split() if names_file.is_file() else STL10_CLASSES
+    return ImageDataset(
+        "stl10", np.concatenate(images), np.concatenate(labels), np.concatenate(split), class_names
+    )
+
+
+STL10_CLASSES = "airplane bird car cat deer dog horse monkey ship truck".split()
+
+
+# --- MNIST / Fashion-MNIST (idx files) ---------------------------------------------------------
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """The array in an idx file (gzipped or not): e.g. (N, 28, 28) images or (N,) labels.
+
+    Format: two zero bytes, a dtype code, the number of dims, each dim as a big-endian uint32,
+    then the big-endian data. A truncated or malformed file raises a one-line ValueError.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+        with (gzip.open if gzipped else open)(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as error:
+        raise ValueError(f"{path}: cannot read the idx file ({error}); truncated?") from error
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path}: bad magic number {raw[:4].hex()}, expected an idx file")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: {len(raw)} bytes, shorter than its idx header ({header})")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(
+            f"{path}: {len(raw)} bytes, expected {expected} for shape {shape} (truncated?)"
+        )
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _find_idx(folder: Path, stem: str) -> Path:
+    """``folder/stem.gz`` if present, else ``folder/stem``; one-line error when neither is."""
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.is_file():
+            return candidate
+    raise ValueError(f"{folder / stem}[.gz]: file not found, expected an idx file")
+
+
+def _load_idx_set(folder: Path, name: str, class_names: list[str]) -> ImageDataset:
+    """MNIST-layout idx files in ``folder``: train-*, then t10k-*; images (N, 28, 28, 1)."""
+    images, labels, split = [], [], []
+    for part, prefix in ((TRAIN, "train"), (TEST, "t10k")):
+        x = read_idx(_find_idx(folder, f"{prefix}-images-idx3-ubyte"))
+        y = read_idx(_find_idx(folder, f"{prefix}-labels-idx1-ubyte")).astype(np.int64)
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(
+                f"{folder}: {prefix} images {x.shape}, labels {y.shape}; expected (N, H, W), (N,)"
+            )
+        images.append(x.astype(np.uint8)[..., None])
+        labels.append(y)
+        split.append(np.full(len(y), part, dtype=np.uint8))
+    return ImageDataset(
+        name, np.concatenate(images), np.concatenate(labels), np.concatenate(split), class_names
+    )
+
+
+def _load_mnist_like(
+    tv_class: type, name: str, root: Path, download: bool, local_root: Path | None
+) -> ImageDataset:
+    if local_root is not None:  # raw idx files (e.g. Debian's dataset-fashion-mnist): offline
+        if not local_root.is_dir():
+            raise ValueError(f"dataset.local_root={local_root}: not a directory of idx files")
+        return _load_idx_set(local_root, name, list(tv_class.classes))
+    _fetch(tv_class, root, download, train=True)
+    raw_folder = root / tv_class.__name__ / "raw"
+    verify_files(raw_folder, tv_class.resources)  # the .gz files torchvision keeps
+    return _load_idx_set(raw_folder, name, list(tv_class.classes))
+
+
+def load_mnist(
+    root: str | os.PathLike, download: bool = False, local_root: str | os.PathLike | None = None
+) -> ImageDataset:
+    """MNIST: 60,000 train + 10,000 test images (N, 28, 28, 1), K = 10."""
+    from torchvision.datasets import MNIST
+
+    local = Path(local_root) if local_root is not None else None
+    return _load_mnist_like(MNIST, "mnist", Path(root), download, local)
+
+
+def load_fashion_mnist(
+    root: str | os.PathLike, download: bool = False, local_root: str | os.PathLike | None = None
+) -> ImageDataset:
+    """Fashion-MNIST: 60,000 train + 10,000 test images (N, 28, 28, 1), K = 10."""
+    from torchvision.datasets import FashionMNIST
+
+    local = Path(local_root) if local_root is not None else None
+    return _load_mnist_like(FashionMNIST, "fashion_mnist", Path(root), download, local)
+
+
+# --- image files: ImageNet and the user's folders ----------------------------------------------
+
+
+def decode_image(path: Path, image_size: int) -> np.ndarray:
+    """(image_size, image_size, 3) uint8: RGB, shorter side resized to image_size, center crop."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        raise ValueError(f"{path}: cannot decode the image ({error})") from error
+    width, height = image.size
+    scale = image_size / min(width, height)
+    new_w, new_h = max(image_size, round(width * scale)), max(image_size, round(height * scale))
+    image = image.resize((new_w, new_h), Image.Resampling.BICUBIC)
+    left, top = (new_w - image_size) // 2, (new_h - image_size) // 2
+    image = image.crop((left, top, left + image_size, top + image_size))
+    return np.asarray(image, dtype=np.uint8)
+
+
+class ImageFiles:
+    """Images still on disk, decoded on demand: shape (N, image_size, image_size, 3) uint8.
+
+    Indexing with an index array gives another ImageFiles (subsampling decodes nothing);
+    :meth:`read` decodes a chunk.
+    """
+
+    def __init__(self, paths: Sequence[Path], image_size: int) -> None:
+        self.paths = list(paths)
+        self.image_size = image_size
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.paths), self.image_size, self.image_size, 3)
+
+    dtype = np.dtype(np.uint8)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: np.ndarray | slice) -> ImageFiles:
+        chosen = np.arange(len(self.paths))[index]
+        return ImageFiles([self.paths[i] for i in chosen], self.image_size)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """(stop - start, S, S, 3) uint8, images ``start:stop`` decoded."""
+        shape = (0, self.image_size, self.image_size, 3)
+        decoded = [decode_image(p, self.image_size) for p in self.paths[start:stop]]
+        return np.stack(decoded) if decoded else np.empty(shape, np.uint8)
+
+    def write_to(self, out: h5py.Dataset, desc: str, chunk: int = 256) -> None:
+        """Decode and write into ``out`` (N, S, S, 3) ``chunk`` images at a time, with tqdm."""
+        from tqdm import tqdm
+
+        for start in tqdm(range(0, len(self), chunk), desc=desc, unit="chunk"):
+            stop = min(start + chunk, len(self))
+            out[start:stop] = self.read(start, stop)
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        array = self.read(0, len(self))
+        return array if dtype is None else array.astype(dtype)
+
+
+def _image_paths(folder: Path) -> list[Path]:
+    """Sorted image files directly in ``folder`` (by extension, hidden files skipped)."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _scan(folder: Path) -> tuple[list[Path], list[str | None]]:
+    """Image paths and their class folder names (None for images directly in ``folder``)."""
+    classes = _class_dirs(folder)
+    flat = _image_paths(folder)
+    if classes and flat:
+        raise ValueError(
+            f"{folder}: holds both images ({flat[0].name}, ...) and sub-folders; expected one "
+            "sub-folder per class or a flat folder of unlabelled images"
+        )
+    if not classes:
+        return flat, [None] * len(flat)
+    paths, names = [], []
+    for class_dir in classes:
+        files = _image_paths(class_dir)
+        paths += files
+        names += [class_dir.name] * len(files)
+    return paths, names
+
+
+def _folder_dataset(
+    name: str,
+    parts: list[tuple[list[Path], list[str | None]]],
+    split: np.ndarray | None,
+    image_size: int,
+) -> ImageDataset:
+    """Assemble ImageFiles, labels (-1 when unlabelled) and split from scanned parts."""
+    paths = [p for part_paths, _ in parts for p in part_paths]
+    folder_names = [n for _, part_names in parts for n in part_names]
+    class_names = sorted({n for n in folder_names if n is not None})
+    index = {n: i for i, n in enumerate(class_names)}
+    labels = np.array([index.get(n, UNLABELLED) for n in folder_names], dtype=np.int64)
+    if split is None:
+        split = np.concatenate(
+            [np.full(len(part_paths), part, np.uint8) for part, (part_paths, _) in enumerate(parts)]
+        )
+    logger.info("%s: %d images, %d classes", name, len(paths), len(class_names))
+    return ImageDataset(name, ImageFiles(paths, image_size), labels, split, class_names)
+
+
+def load_imagenet(root: str | os.PathLike, image_size: int = 224) -> ImageDataset:
+    """ImageNet from ``root/train/<wnid>/*.JPEG`` and ``root/val/<wnid>/*.JPEG``; no download.
+
+    Images are resized (shorter side to image_size, center crop): (N, S, S, 3), lazily.
+    """
+    root = Path(root)
+    for part in ("train", "val"):
+        if not (root / part).is_dir():
+            raise ValueError(
+                f"dataset.root={root}: no ImageNet {part}/ folder at {root / part}; set "
+                "dataset.root to a folder with train/<wnid>/*.JPEG and val/<wnid>/*.JPEG"
+            )
+    train, val = _scan(root / "train"), _scan(root / "val")
+    for part, (paths, names) in (("train", train), ("val", val)):
+        if not paths or None in names:
+            raise ValueError(f"{root / part}: expected <wnid>/*.JPEG class sub-folders with images")
+    unknown = set(val[1]) - set(train[1])
+    if unknown:
+        raise ValueError(f"{root / 'val'}: classes {sorted(unknown)[:3]} not in {root / 'train'}")
+    return _folder_dataset("imagenet", [train, val], None, image_size)
+
+
+def load_image_folder(
+    root: str | os.PathLike, image_size: int = 224, test_fraction: float = 0.2, split_seed: int = 0
+) -> ImageDataset:
+    """The user's images under ``root``, resized (shorter side, center crop) to (S, S, 3).
+
+    Class sub-folders give labels (sorted folder names); images directly in ``root`` are
+    unlabelled (-1). ``root/train`` and ``root/test`` give the split, else a random one.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"dataset.root={root}: not a directory, expected a folder of images")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        parts, split = [_scan(root / "train"), _scan(root / "test")], None
+    else:
+        parts, split = [_scan(root)], None
+    n = sum(len(p) for p, _ in parts)
+    if n == 0:
+        raise ValueError(f"dataset.root={root}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+    labelled = {None in names for _, names in parts if names}
+    if len(labelled) > 1:
+        raise ValueError(f"{root}: train/ and test/ must both use class sub-folders or neither")
+    if len(parts) == 1:
+        split = random_split(n, test_fraction, split_seed)
+    return _folder_dataset(root.name or "image_folder", parts, split, image_size)
+
+
+def prepare_dataset(
+    source: str,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    max_samples: int | None = None,
+    *,
+    root: str | os.PathLike = "resources/datasets",
+    download: bool = False,
+    local_root: str | os.PathLike | None = None,
+    image_size: int = 224,
+) -> ImageDataset:
+    """Load a dataset by source name, optionally subsampled (for tests and quick demos).
+
+    root: where torchvision sets are (downloaded, when ``download``), or the ImageNet/image
+    folder; local_root: raw idx files for mnist/fashion_mnist (offline); image_size: square
+    size of imagenet/image_folder images (shorter side resized, then center crop).
+    """
+    loaders: dict[str, Callable[[], ImageDataset]] = {
+        "sklearn_digits": lambda: load_sklearn_digits(test_fraction, split_seed),
+        "cifar10": lambda: load_cifar10(root, download),
+        "cifar100_20": lambda: load_cifar100_20(root, download),
+        "stl10": lambda: load_stl10(root, download),
+        "mnist": lambda: load_mnist(root, download, local_root),
+        "fashion_mnist": lambda: load_fashion_mnist(root, download, local_root),
+        "imagenet": lambda: load_imagenet(root, image_size),
+        "image_folder": lambda: load_image_folder(root, image_size, test_fraction, split_seed),
+    }
+    if source not in loaders:
+        raise ValueError(f"dataset source {source!r}: expected one of {sorted(loaders)}")
+    dataset = loaders[source]()
+    logger.info("%s: %d samples, shape %s", source, len(dataset.labels), dataset.images.shape)
+    return subsample(dataset, max_samples, split_seed)
