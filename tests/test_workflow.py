@@ -31,8 +31,10 @@ TINY = {
 }
 
 
-def snakemake(workdir: Path, config: dict, *args: str) -> str:
+def snakemake(workdir: Path, config: dict, *args: str, base: Path | None = None) -> str:
+    """Run Snakemake in ``workdir`` on ``config`` (merged over the config file ``base``)."""
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    configfiles = [str(base), "config.yaml"] if base else ["config.yaml"]
     cmd = [
         sys.executable,
         "-m",
@@ -40,7 +42,7 @@ def snakemake(workdir: Path, config: dict, *args: str) -> str:
         "--snakefile",
         str(REPO / "Snakefile"),
         "--configfile",
-        "config.yaml",
+        *configfiles,
         *args,
     ]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
@@ -111,3 +113,59 @@ def test_adding_a_backbone_plans_only_its_jobs(finished):
         "results/tiny/report/summary.md",
         "results/tiny/report/index.html",
     }
+
+
+TINY_BUDGET = {"num_iters": 4, "num_subsets": 2, "adaptation_steps": 3, "inner_lr": 0.01}
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(
+    not FASHION_MNIST.exists(),
+    reason="Debian's dataset-fashion-mnist is absent (apt-get install dataset-fashion-mnist)",
+)
+def test_fashion_mnist_preset_runs_offline_on_a_subset(tmp_path):
+    subset = {
+        "dataset": {"max_samples": 1500},
+        "num_runs": 2,
+        "hume": TINY_BUDGET,
+        "score": {"n_folds": 3, "max_iter": 50},
+    }
+    snakemake(tmp_path, subset, "--cores", "2", base=REPO / "config/fashion_mnist.yaml")
+    summary = pd.read_csv(tmp_path / "results/fashion_mnist/report/summary.csv")
+    assert len(summary) == 2 and summary.vote_acc.between(0, 1).all()
+    assert (summary.probe_acc_phi1 > 0.5).all()  # real images with real labels
+
+
+def test_unlabelled_image_folder_runs_and_reports_no_accuracy(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(60):  # three kinds of images, no labels anywhere
+        pixels = rng.integers(0, 60, (8, 8, 3)) + 90 * (i % 3)
+        Image.fromarray(pixels.astype(np.uint8)).save(folder / f"img{i:02d}.png")
+    config = {
+        "dataset": {
+            "name": "mine",
+            "source": "image_folder",
+            "root": str(folder),
+            "image_size": 8,
+            "num_classes": 3,
+            "test_fraction": 0.25,
+        },
+        "backbones": {"pixels": {"kind": "pixels"}, "pixels4": {"kind": "pixels", "image_size": 4}},
+        "pairs": [{"phi1": "pixels", "phi2": "pixels4"}],
+        "num_runs": 2,
+        "hume": TINY_BUDGET,
+        "score": {"n_folds": 3, "max_iter": 50},
+    }
+    snakemake(tmp_path, config, "--cores", "2")
+    report = tmp_path / "results/mine/report"
+    summary = pd.read_csv(report / "summary.csv")
+    assert not {"vote_acc", "run_acc_mean", "kmeans_acc_phi1"} & set(summary.columns)
+    assert {"vote_agreement", "best_score", "vote_clusters_used"} <= set(summary.columns)
+    page = (report / "index.html").read_text()
+    assert "Clusters of the vote" in page and "vote_acc" not in page
+    votes = pd.read_csv(tmp_path / "results/mine/hume/pixels--pixels4/vote.csv")
+    assert len(votes) == 15  # inductive: the 25% test split is labelled by HUME
