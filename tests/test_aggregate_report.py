@@ -1,10 +1,12 @@
 """File-level selection, vote and evaluation of a pair's runs."""
 
+from itertools import permutations
+
 import numpy as np
 import pytest
 
 from hume_workflow.aggregate import select_runs, vote_selected
-from hume_workflow.io import write_h5
+from hume_workflow.io import read_h5, write_h5
 from hume_workflow.report import TRUTH_COLUMNS, evaluate_pair, summary_tables, write_report
 
 
@@ -86,3 +88,93 @@ def test_metrics_skip_samples_without_truth():
     labels = np.array([0, 0, 1, 1, 2])
     truth = np.array([1, 1, 0, 0, -1])
     assert compute_metrics(labels, truth)["acc"] == 1.0
+
+
+def brute_force_vote(labelings: np.ndarray, k: int) -> np.ndarray:
+    """Majority vote after aligning each run to the first by trying every permutation."""
+    reference = labelings[0]
+    aligned = [reference]
+    for labels in labelings[1:]:
+        best = max(permutations(range(k)), key=lambda p: (np.array(p)[labels] == reference).sum())
+        aligned.append(np.array(best)[labels])
+    aligned = np.stack(aligned)
+    votes = []
+    for column in aligned.T:
+        counts = np.bincount(column, minlength=k)
+        tied = np.flatnonzero(counts == counts.max())
+        votes.append(column[0] if column[0] in tied else tied[0])
+    return np.array(votes)
+
+
+def brute_force_acc(labels: np.ndarray, truth: np.ndarray, k: int) -> tuple[float, np.ndarray]:
+    """ACC over every permutation of cluster ids, and the per-sample correctness of the best."""
+    best = max(permutations(range(k)), key=lambda p: (np.array(p)[labels] == truth).sum())
+    correct = np.array(best)[labels] == truth
+    return correct.mean(), correct
+
+
+def test_vote_acc_by_n_coverage_and_spearman(run_files):
+    paths, scores, truth = run_files
+    manifest = select_runs(paths, top_n=None)
+    votes = vote_selected(manifest, 3)
+    result = evaluate_pair(manifest, votes, truth)
+    ranked = [r["seed"] for r in manifest["ranked"]]
+    labelings = np.stack([read_h5(paths[s], ["labels"])[0]["labels"] for s in ranked])
+    eval_truth = truth[10:30]
+    expected = [
+        brute_force_acc(brute_force_vote(labelings[:n], 3), eval_truth, 3)[0] for n in (1, 2, 3, 4)
+    ]
+    assert [c["n"] for c in result["vote_by_n"]] == [1, 2, 3, 4]
+    assert [c["acc"] for c in result["vote_by_n"]] == pytest.approx(expected)
+    assert result["vote_by_n"][-1]["acc"] == result["vote"]["acc"]  # all runs vote by default
+    # accuracy vs coverage: thresholds are the agreement values, from the highest down
+    agreement = votes.agreement.to_numpy()
+    _, correct = brute_force_acc(votes.label.to_numpy(), eval_truth, 3)
+    curve = result["coverage"]
+    assert [c["threshold"] for c in curve] == sorted(set(agreement), reverse=True)
+    for point in curve:
+        kept = agreement >= point["threshold"]
+        assert point["coverage"] == pytest.approx(kept.mean())
+        assert point["acc"] == pytest.approx(correct[kept].mean())
+    assert curve[-1]["coverage"] == 1 and curve[-1]["acc"] == pytest.approx(result["vote"]["acc"])
+    # Spearman: the Pearson correlation of the ranks (no ties here)
+    accs = [next(r["acc"] for r in result["runs"] if r["seed"] == s) for s in range(4)]
+    ranks = [np.argsort(np.argsort(v)) for v in (scores, accs)]
+    assert result["score_acc_spearman"] == pytest.approx(np.corrcoef(*ranks)[0, 1])
+    # the confusion matrix holds every sample, its diagonal the correct ones
+    counts = np.array(result["confusion"])
+    assert counts.sum() == 20 and np.trace(counts) == correct.sum()
+
+
+def test_report_page_inlines_figures_and_the_papers_numbers(run_files, tmp_path):
+    from hume_workflow import figures
+    from hume_workflow.paper import reported_beside_ours
+
+    paths, _, truth = run_files
+    manifest = select_runs(paths, top_n=2)
+    votes = vote_selected(manifest, 3)
+    pair = {**evaluate_pair(manifest, votes, truth), "phi1": "a", "phi2": "b", "setting": "x"}
+    base = {"dim": 4, "kmeans": {"acc": 0.5, "ari": 0.1, "nmi": 0.2}, "linear_probe_acc": 0.9}
+    tables = summary_tables([pair], {"a": base, "b": base})
+    assert "spearman_score_acc" in tables["summary"].columns
+    panels = [
+        ("scatter", figures.score_vs_acc(pair)),
+        ("by n", figures.vote_by_n(pair, labelled=True)),
+        ("confusion", figures.confusion(pair, ["x", "y", "z"])),
+        ("sizes", figures.cluster_sizes(pair)),
+        ("agreement", figures.agreement_histogram(votes.agreement.to_numpy())),
+        ("coverage", figures.coverage(pair)),
+    ]
+    images = {i: np.full((4, 4, 1), i, dtype=np.uint8) for i in range(10, 30)}
+    panels.append(("grid", figures.image_grid(votes, images, best=3, worst=2)))
+    assert reported_beside_ours("tiny", tables["summary"]) is None
+    paper = reported_beside_ours("cifar10", tables["summary"])
+    assert paper.acc_pct.tolist()[:2] == [89.5, 86.6]
+    assert paper.acc_pct.iloc[-1] == pytest.approx(100 * pair["vote"]["acc"])
+    out = {k: tmp_path / f"{k}.out" for k in ("summary_csv", "runs_csv", "markdown", "html")}
+    write_report(
+        tables, out, "t", {"a + b": panels}, {"Provenance": tables["baselines"]}, {"P": paper}
+    )
+    page = out["html"].read_text()
+    assert page.count("src='data:image/png;base64,iVBOR") == len(panels)
+    assert page.index('id="summary"') < page.index("<h2>P</h2>") < page.index("<img")

@@ -13,7 +13,7 @@ from hume_workflow.datasets import (
 )
 from hume_workflow.embed import embed_dataset
 from hume_workflow.image_sources import prepare_dataset
-from hume_workflow.io import atomic_path, read_h5, write_h5
+from hume_workflow.io import atomic_path, current_umask, read_h5, write_h5
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -34,6 +34,13 @@ def test_atomic_path_keeps_the_old_file_until_success(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new"
+
+
+def test_atomic_path_gives_files_the_usual_permissions(tmp_path):
+    with atomic_path(tmp_path / "out.txt") as tmp:
+        tmp.write_text("x")
+    mode = (tmp_path / "out.txt").stat().st_mode & 0o777
+    assert mode == 0o666 & ~current_umask()
 
 
 def test_h5_round_trip_with_groups_and_json_attrs(tmp_path):

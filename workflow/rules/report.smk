@@ -22,26 +22,68 @@ rule evaluate_pair:
 
 rule write_report:
     input:
+        data="results/{dataset}/data.h5",
         metrics=pair_files("metrics.json"),
+        votes=pair_files("vote.csv"),
+        runs=[run for seed in SEEDS for run in pair_files(f"runs/seed{seed}.h5")],
         baselines=expand(
             "results/{dataset}/baselines/{backbone}.json",
             dataset=DATASET,
             backbone=sorted({space for pair in PAIRS for space in pair}),
         ),
+        embeddings=expand(
+            "results/{dataset}/embeddings/{backbone}.h5",
+            dataset=DATASET,
+            backbone=sorted({space for pair in PAIRS for space in pair}),
+        ),
+        # the benchmark TSV files of every job of the config (static, no glob)
+        benchmarks=[
+            *expand(
+                "results/{dataset}/benchmarks/extract_embeddings/{backbone}.tsv",
+                dataset=DATASET,
+                backbone=sorted({space for pair in PAIRS for space in pair}),
+            ),
+            *[
+                f"results/{DATASET}/benchmarks/run_hume/{phi1}--{phi2}/seed{seed}.tsv"
+                for phi1, phi2 in PAIRS
+                for seed in SEEDS
+            ],
+            *[
+                f"results/{DATASET}/benchmarks/majority_vote/{phi1}--{phi2}.tsv"
+                for phi1, phi2 in PAIRS
+            ],
+        ],
     output:
-        summary_csv=report("results/{dataset}/report/summary.csv", category="Report"),
-        runs_csv="results/{dataset}/report/runs.csv",
+        summary_csv=report(
+            "results/{dataset}/report/summary.csv",
+            category="Report",
+            caption="../report/summary.rst",
+        ),
+        runs_csv=report(
+            "results/{dataset}/report/runs.csv",
+            category="Report",
+            caption="../report/runs.rst",
+        ),
         markdown="results/{dataset}/report/summary.md",
-        html=report("results/{dataset}/report/index.html", category="Report"),
+        html=report(
+            "results/{dataset}/report/index.html",
+            category="Report",
+            caption="../report/index.rst",
+        ),
     log:
         "results/{dataset}/logs/write_report.log",
     conda:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=2000,
         runtime=10,
     params:
         pairs=report_pairs(),
+        setting=config["setting"],
+        num_runs=config["num_runs"],
+        top_n=config["aggregation"]["top_n"],
+        dataset_source=config["dataset"]["source"],
+        source=workflow.basedir,
     script:
         "../scripts/write_report.py"

@@ -1,4 +1,5 @@
-"""Rule evaluate_pair: ACC/ARI/NMI of a pair's vote and runs, score-vs-ACC correlation."""
+"""Rule evaluate_pair: ACC/ARI/NMI of a pair's vote and runs, score-vs-ACC correlations,
+the vote's ACC by number of runs, ACC vs coverage and the confusion matrix."""
 
 import pandas as pd
 

@@ -1,0 +1,189 @@
+"""The report's figures: small PNGs (Agg backend, Okabe-Ito colours), returned base64-encoded."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+# Okabe-Ito, safe for the common colour-vision deficiencies
+BLUE, ORANGE, GREEN, VERMILION, GREY = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#999999"
+DPI = 80
+
+
+def _png(fig: plt.Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _axes(width: float = 4.2, height: float = 3.2) -> tuple[plt.Figure, plt.Axes]:
+    fig, ax = plt.subplots(figsize=(width, height))
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def score_vs_acc(metrics: dict) -> str:
+    """Generalisation score against ACC, one point per run, the voting runs highlighted."""
+    runs = pd.DataFrame(metrics["runs"])
+    fig, ax = _axes()
+    for selected, colour, label in ((False, GREY, "not voting"), (True, BLUE, "voting (top-n)")):
+        part = runs[runs.selected == selected]
+        if len(part):
+            ax.scatter(part.score, part.acc, c=colour, label=label, s=28, edgecolors="k", lw=0.4)
+    r, rho = metrics.get("score_acc_pearson"), metrics.get("score_acc_spearman")
+    fmt = "n/a" if r is None else f"{r:.2f}"
+    ax.set_title(f"Pearson r = {fmt}, Spearman ρ = {'n/a' if rho is None else f'{rho:.2f}'}")
+    ax.set_xlabel("generalisation score (label-free)")
+    ax.set_ylabel("ACC of the run")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def vote_by_n(metrics: dict, labelled: bool) -> str:
+    """Vote ACC (or, without truth, mean agreement) of the top-n runs by score."""
+    curve = pd.DataFrame(metrics["vote_by_n"])
+    fig, ax = _axes()
+    column = "acc" if labelled else "mean_agreement"
+    ax.plot(curve.n, curve[column], "o-", c=BLUE)
+    if labelled:
+        runs = pd.DataFrame(metrics["runs"])
+        ax.axhline(runs.acc.max(), c=ORANGE, ls="--", label="best single run")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("n (top runs by score in the vote)")
+    ax.set_ylabel("vote ACC" if labelled else "mean agreement of the vote")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return _png(fig)
+
+
+def confusion(metrics: dict, class_names: list[str]) -> str:
+    """Counts of true class against the vote's matched class."""
+    counts = np.array(metrics["confusion"])
+    n = counts.shape[0]
+    names = [class_names[i] if i < len(class_names) else str(i) for i in range(n)]
+    side = min(12.0, 1.5 + 0.3 * n)
+    fig, ax = plt.subplots(figsize=(side + 0.1, side))
+    ax.imshow(counts, cmap="Blues")
+    if n <= 20:
+        high = counts.max() / 2
+        for (i, j), v in np.ndenumerate(counts):
+            if v:
+                ax.text(j, i, v, ha="center", va="center", fontsize=7, c="w" if v > high else "k")
+    cols = names + (["unmatched"] if counts.shape[1] > n else [])
+    if n <= 50:
+        ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=7)
+        ax.set_yticks(range(n), names, fontsize=7)
+    ax.set_xlabel("vote (matched to classes)")
+    ax.set_ylabel("true class")
+    return _png(fig)
+
+
+def cluster_sizes(metrics: dict) -> str:
+    """Size of every cluster of the vote, coloured by its mean agreement."""
+    clusters = pd.DataFrame(metrics["vote"]["clusters"])
+    fig, ax = _axes()
+    positions = np.arange(len(clusters))
+    bars = ax.bar(positions, clusters["size"], color=BLUE)
+    ax.set_xticks(positions, [str(c) for c in clusters.cluster])
+    for bar, agreement in zip(bars, clusters.agreement, strict=True):
+        bar.set_alpha(0.35 + 0.65 * agreement)
+    ax.set_xlabel("cluster of the vote (darker: higher mean agreement)")
+    ax.set_ylabel("samples")
+    ax.tick_params(axis="x", labelsize=7)
+    return _png(fig)
+
+
+def agreement_histogram(agreement: np.ndarray) -> str:
+    """How many runs agree with the vote, per sample."""
+    fig, ax = _axes()
+    values, counts = np.unique(agreement, return_counts=True)
+    width = min(0.06, 0.8 * np.diff(values).min()) if len(values) > 1 else 0.06
+    ax.bar(values, counts, width=width, color=GREEN)
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_xlabel("agreement (fraction of voting runs that agree with the vote)")
+    ax.set_ylabel("samples")
+    return _png(fig)
+
+
+def coverage(metrics: dict) -> str:
+    """ACC of the samples kept when only those with agreement >= t are kept."""
+    curve = pd.DataFrame(metrics["coverage"])
+    fig, ax = _axes()
+    ax.plot(curve.coverage, curve.acc, "o-", c=VERMILION)
+    for row in curve.itertuples():
+        ax.annotate(f"≥{row.threshold:.2f}", (row.coverage, row.acc), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")  # fmt: skip
+    ax.set_xlabel("coverage (fraction of samples kept)")
+    ax.set_ylabel("ACC of the kept samples")
+    return _png(fig)
+
+
+def training_curves(traces: dict[str, dict], titles: dict[str, str]) -> str:
+    """Outer loss and entropy of the mean label over the outer iterations, per run."""
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 2.8))
+    for (name, trace), colour in zip(traces.items(), (BLUE, ORANGE), strict=False):
+        for ax, key in zip(axes, ("loss", "entropy"), strict=True):
+            if key in trace:
+                ax.plot(np.asarray(trace[key]), c=colour, label=titles[name])
+    for ax, label in zip(axes, ("outer loss", "entropy of the mean label"), strict=True):
+        ax.set_xlabel("outer iteration")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def image_grid(votes: pd.DataFrame, images: dict[int, np.ndarray], best: int, worst: int) -> str:
+    """Per cluster, its ``best`` most-agreed-upon images, a gap, then its ``worst`` least.
+
+    Args:
+        votes: ``sample_index``, ``label``, ``agreement``.
+        images: sample index -> (H, W, C) uint8 image.
+    """
+    clusters = grid_clusters(votes)
+    h, w, c = next(iter(images.values())).shape
+    cols = best + 1 + worst
+    mosaic = np.full(((h + 2) * len(clusters), (w + 2) * cols, 3), 255, dtype=np.uint8)
+    for row, cluster in enumerate(clusters):
+        ranked = grid_samples(votes, cluster, best, worst)
+        for col, index in ranked:
+            tile = images[index] if c == 3 else np.repeat(images[index], 3, axis=2)
+            y, x = row * (h + 2) + 1, col * (w + 2) + 1
+            mosaic[y : y + h, x : x + w] = tile
+    fig, ax = plt.subplots(figsize=(0.8 + cols * 0.5, 0.5 + len(clusters) * 0.5))
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.set_yticks([r * (h + 2) + h / 2 for r in range(len(clusters))], [str(k) for k in clusters])
+    ax.set_xticks([best * (w + 2) / 2, (best + 1 + worst / 2) * (w + 2)],
+                  ["most agreed", "least agreed"])  # fmt: skip
+    ax.set_ylabel("cluster")
+    ax.tick_params(length=0, labelsize=8)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    return _png(fig)
+
+
+def grid_clusters(votes: pd.DataFrame, max_rows: int = 20) -> list[int]:
+    """The clusters an image grid shows: the ``max_rows`` largest, in id order."""
+    sizes = votes.label.value_counts()
+    return sorted(
+        int(c) for c in sizes.sort_values(ascending=False, kind="stable").index[:max_rows]
+    )
+
+
+def grid_samples(votes: pd.DataFrame, cluster: int, best: int, worst: int) -> list[tuple[int, int]]:
+    """(column, sample index) of a cluster's row: most agreed first, least agreed after a gap."""
+    members = votes[votes.label == cluster].sort_values(
+        ["agreement", "sample_index"], ascending=[False, True]
+    )
+    top = members.sample_index.tolist()[:best]
+    rest = members.sample_index.tolist()[best:]
+    bottom = rest[-worst:] if worst and rest else []
+    return [(i, s) for i, s in enumerate(top)] + [(best + 1 + i, s) for i, s in enumerate(bottom)]
