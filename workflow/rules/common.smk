@@ -19,6 +19,9 @@ DATASET = config["dataset"]["name"]
 BACKBONES = config["backbones"]
 PAIRS = [(pair["phi1"], pair["phi2"]) for pair in config["pairs"]]
 SEEDS = list(range(config["num_runs"]))
+SPACES = sorted(
+    {space for pair in PAIRS for space in pair}
+)  # the backbones the pairs use
 
 for phi1, phi2 in PAIRS:
     for space in (phi1, phi2):
@@ -60,7 +63,3 @@ def pair_runs(wildcards):
 def pair_files(name):
     """Per-pair files of the configured pairs, e.g. pair_files('metrics.json')."""
     return [f"results/{DATASET}/hume/{phi1}--{phi2}/{name}" for phi1, phi2 in PAIRS]
-
-
-def report_pairs():
-    return [{"phi1": phi1, "phi2": phi2} for phi1, phi2 in PAIRS]

@@ -29,19 +29,19 @@ rule write_report:
         baselines=expand(
             "results/{dataset}/baselines/{backbone}.json",
             dataset=DATASET,
-            backbone=sorted({space for pair in PAIRS for space in pair}),
+            backbone=SPACES,
         ),
         embeddings=expand(
             "results/{dataset}/embeddings/{backbone}.h5",
             dataset=DATASET,
-            backbone=sorted({space for pair in PAIRS for space in pair}),
+            backbone=SPACES,
         ),
         # the benchmark TSV files of every job of the config (static, no glob)
         benchmarks=[
             *expand(
                 "results/{dataset}/benchmarks/extract_embeddings/{backbone}.tsv",
                 dataset=DATASET,
-                backbone=sorted({space for pair in PAIRS for space in pair}),
+                backbone=SPACES,
             ),
             *[
                 f"results/{DATASET}/benchmarks/run_hume/{phi1}--{phi2}/seed{seed}.tsv"
@@ -79,7 +79,6 @@ rule write_report:
         mem_mb=2000,
         runtime=10,
     params:
-        pairs=report_pairs(),
         setting=config["setting"],
         num_runs=config["num_runs"],
         top_n=config["aggregation"]["top_n"],
