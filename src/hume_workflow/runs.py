@@ -36,6 +36,7 @@ def execute_run(
     seed: int,
     score_folds: int = 10,
     score_max_iter: int = 100,
+    device: str = "cpu",
     progress: bool = True,
 ) -> RunRecord:
     """Run HUME on the setting's training samples and score the labeling they receive.
@@ -47,6 +48,7 @@ def execute_run(
     Args:
         phi1: (N, d1), phi2: (N, d2) features of the whole dataset, same sample order.
         split: (N,) 0 = train, 1 = test.
+        device: where HUME runs, e.g. "cpu" or "cuda" (the score always runs on the CPU).
     """
     if not phi1.shape[0] == phi2.shape[0] == split.shape[0]:
         raise ValueError(
@@ -55,7 +57,9 @@ def execute_run(
         )
     fit_idx, eval_idx = setting_indices(split, setting)
     log.info("%s setting: fit on %d samples, label %d", setting, len(fit_idx), len(eval_idx))
-    result = run_hume(phi1[fit_idx], phi2[fit_idx], config, seed, phi1[eval_idx], progress=progress)
+    result = run_hume(
+        phi1[fit_idx], phi2[fit_idx], config, seed, phi1[eval_idx], device=device, progress=progress
+    )
     fit_labels = (phi1[fit_idx] @ result.theta.T).argmax(axis=1)  # the encoder's hard labels
     score = generalisation_score(phi2[fit_idx], fit_labels, score_folds, score_max_iter)
     log.info(

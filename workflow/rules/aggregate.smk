@@ -5,6 +5,8 @@ rule select_runs:
         "results/{dataset}/hume/{phi1}--{phi2}/selection.json",
     log:
         "results/{dataset}/logs/select_runs/{phi1}--{phi2}.log",
+    # seconds of work on small files: not worth a cluster job
+    localrule: True
     conda:
         "../../envs/aggregate.yaml"
     threads: 1

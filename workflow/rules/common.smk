@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -6,16 +7,25 @@ from snakemake.utils import validate
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Jobs import the library from this checkout, also inside `--sdm conda` environments, whose
-# env files cannot install a local package (Snakemake creates them from a temporary copy).
+# env files cannot install a local package (Snakemake creates them from a temporary copy);
+# this process imports it for the jobs' resource requests.
+LIBRARY = str(Path(workflow.basedir) / "src")
 os.environ.update(
-    PYTHONPATH=os.pathsep.join(
-        filter(
-            None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")]
-        )
-    )
+    PYTHONPATH=os.pathsep.join(filter(None, [LIBRARY, os.environ.get("PYTHONPATH")]))
+)
+sys.path.insert(0, LIBRARY)
+
+from hume_workflow.resources import (
+    MAX_FEATURE_DIM,
+    dataset_samples,
+    embed_request,
+    feature_dim,
+    fit_samples,
+    hume_request,
 )
 
 DATASET = config["dataset"]["name"]
+COMPUTE = config["compute"]
 BACKBONES = config["backbones"]
 PAIRS = [(pair["phi1"], pair["phi2"]) for pair in config["pairs"]]
 SEEDS = list(range(config["num_runs"]))
@@ -63,3 +73,48 @@ def pair_runs(wildcards):
 def pair_files(name):
     """Per-pair files of the configured pairs, e.g. pair_files('metrics.json')."""
     return [f"results/{DATASET}/hume/{phi1}--{phi2}/{name}" for phi1, phi2 in PAIRS]
+
+
+def embed_resource(key):
+    """One entry ("mem_mb" or "runtime") of an embedding job's request.
+
+    Computed from the number of images (data.h5 once it exists; Snakemake re-evaluates
+    resources before it schedules a job) and the backbone; it grows with each retry.
+    """
+
+    def request(wildcards, input, attempt):
+        n_images = sum(dataset_samples(config["dataset"], input[0]))
+        spec = BACKBONES[wildcards.backbone]
+        return embed_request(n_images, spec, COMPUTE["embed_gpu"], attempt)[key]
+
+    return request
+
+
+def embed_threads(wildcards):
+    """Two threads for the model, one more per DataLoader worker of the backbone."""
+    return 2 + BACKBONES[wildcards.backbone].get("num_workers", 0)
+
+
+def space_dim(name, path):
+    """Feature width of a space: from its file once it exists, else an upper bound."""
+    return feature_dim(path) or BACKBONES[name].get("pca_dim", MAX_FEATURE_DIM)
+
+
+def hume_resource(key):
+    """One entry ("mem_mb" or "runtime") of a HUME run's request, from N, d1, d2 and the
+    hyperparameters (hume_workflow.resources); it grows with each retry."""
+
+    def request(wildcards, input, attempt):
+        n_train, n_test = dataset_samples(config["dataset"], input.data)
+        return hume_request(
+            fit_samples(n_train, n_test, config["setting"]),
+            space_dim(wildcards.phi1, input.phi1),
+            space_dim(wildcards.phi2, input.phi2),
+            config["hume"],
+            config["score"],
+            config["dataset"]["num_classes"],
+            COMPUTE["hume_gpu"],
+            attempt,
+        )[key]
+
+    return request

@@ -9,10 +9,11 @@ rule extract_embeddings:
         "results/{dataset}/benchmarks/extract_embeddings/{backbone}.tsv"
     conda:
         "../../envs/embed.yaml"
-    threads: 2
+    threads: embed_threads
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=embed_resource("mem_mb"),
+        runtime=embed_resource("runtime"),
+        gpu=int(COMPUTE["embed_gpu"]),
     params:
         spec=backbone_spec,
     script:

@@ -13,8 +13,9 @@ rule run_hume:
         "../../envs/hume.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=hume_resource("mem_mb"),
+        runtime=hume_resource("runtime"),
+        gpu=int(COMPUTE["hume_gpu"]),
     params:
         hume=config["hume"],
         score=config["score"],

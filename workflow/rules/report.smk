@@ -8,6 +8,8 @@ rule evaluate_pair:
         "results/{dataset}/hume/{phi1}--{phi2}/metrics.json",
     log:
         "results/{dataset}/logs/evaluate_pair/{phi1}--{phi2}.log",
+    # seconds of work on small files: not worth a cluster job
+    localrule: True
     conda:
         "../../envs/report.yaml"
     threads: 1

@@ -3,6 +3,7 @@
 import torch
 
 from hume_workflow.embed import embed_dataset
+from hume_workflow.gpu_slots import job_device
 from hume_workflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])
@@ -12,5 +13,5 @@ embed_dataset(
     snakemake.output[0],
     backbone_name=snakemake.wildcards.backbone,
     spec=dict(snakemake.params.spec),
-    device="cuda" if torch.cuda.is_available() else "cpu",
+    device=job_device(snakemake.resources.gpu),
 )

@@ -2,6 +2,7 @@
 
 import torch
 
+from hume_workflow.gpu_slots import job_device
 from hume_workflow.hume import HumeConfig, config_dict
 from hume_workflow.io import read_h5
 from hume_workflow.logs import log_to_file
@@ -27,6 +28,7 @@ record = execute_run(
     seed,
     score_folds=params.score["n_folds"],
     score_max_iter=params.score["max_iter"],
+    device=job_device(snakemake.resources.gpu),
 )
 provenance = {
     "phi1": snakemake.wildcards.phi1,

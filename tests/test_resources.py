@@ -1,0 +1,125 @@
+"""Scheduler requests: sample counts, feature widths and the HUME/embedding resource models."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from hume_workflow import resources
+from hume_workflow.resources import (
+    dataset_samples,
+    embed_request,
+    feature_dim,
+    fit_samples,
+    hume_request,
+)
+
+SCORE_OFF = {"n_folds": 0}  # the model without the generalisation score
+PAPER = {"num_iters": 1000, "adaptation_steps": 300, "num_subsets": 20, "subset_size": 10000}
+
+
+def test_counts_come_from_the_split_of_data_h5(tmp_path):
+    split = np.random.default_rng(0).integers(0, 2, 137).astype(np.uint8)
+    path = tmp_path / "data.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("split", data=split)
+    counts = np.bincount(split, minlength=2)
+    assert dataset_samples({"source": "cifar10"}, str(path)) == (counts[0], counts[1])
+
+
+def test_estimates_from_the_table(tmp_path):
+    missing = str(tmp_path / "data.h5")
+    assert dataset_samples({"source": "cifar10"}, missing) == (50000, 10000)
+    assert dataset_samples({"source": "cifar10", "max_samples": 6000}) == (5000, 1000)
+    assert dataset_samples({"source": "cifar10", "max_samples": 10**6}) == (50000, 10000)
+    assert dataset_samples({"source": "sklearn_digits", "test_fraction": 0.2}) == (1438, 359)
+    assert dataset_samples({"source": "image_folder"}) == resources.UNKNOWN_SIZE
+
+
+def test_transductive_fits_on_both_splits():
+    assert fit_samples(50000, 10000, "inductive") == 50000
+    assert fit_samples(50000, 10000, "transductive") == 60000
+    with pytest.raises(ValueError, match="setting"):
+        fit_samples(1, 1, "both")
+
+
+def test_feature_dim_reads_the_header(tmp_path):
+    path = tmp_path / "embeddings.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("features", data=np.zeros((5, 17), dtype=np.float32))
+    assert feature_dim(str(path)) == 17
+    assert feature_dim(str(tmp_path / "missing.h5")) is None
+    assert feature_dim(None) is None
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_hume_request_grows_with_every_size(gpu):
+    def request(n, d2, steps, attempt):
+        hume = {**PAPER, "adaptation_steps": steps}
+        return hume_request(n, 64, d2, hume, {}, 10, gpu, attempt)
+
+    grid = [
+        (n, d2, t, a)
+        for n in (500, 5000, 50000)
+        for d2 in (64, 1536)
+        for t in (20, 300)
+        for a in (1, 2)
+    ]
+    for n, d2, t, a in grid:
+        base = request(n, d2, t, a)
+        for bigger in (
+            request(2 * n, d2, t, a),
+            request(n, 2 * d2, t, a),
+            request(n, d2, 2 * t, a),
+            request(n, d2, t, a + 1),
+        ):
+            assert bigger["runtime"] >= base["runtime"] and bigger["mem_mb"] >= base["mem_mb"]
+    assert request(50000, 1536, 300, 2)["runtime"] > request(50000, 1536, 300, 1)["runtime"]
+
+
+def test_gpu_is_faster_than_cpu():
+    cpu = hume_request(50000, 2048, 1536, PAPER, {}, 10, gpu=False)
+    gpu = hume_request(50000, 2048, 1536, PAPER, {}, 10, gpu=True)
+    assert gpu["runtime"] < cpu["runtime"] and gpu["mem_mb"] < cpu["mem_mb"]
+
+
+@pytest.mark.parametrize(
+    ("d2", "measured_mb", "measured_s"), [(1280, 2300, 49.7), (64, 2100, 4.38)]
+)
+def test_model_matches_the_measured_digits_runs(d2, measured_mb, measured_s):
+    """Paper defaults on the 1,797 digits (m = 1797), 2 CPU threads: peak RSS and s/iteration."""
+    one_iter = {**PAPER, "num_iters": 1}
+    seconds, nbytes = resources._hume_model(1797, 64, d2, one_iter, SCORE_OFF, 10, gpu=False)
+    assert nbytes / 1e6 == pytest.approx(measured_mb, rel=0.25)
+    assert seconds == pytest.approx(measured_s, rel=0.1)
+
+
+def test_score_model_matches_the_measured_digits_score():
+    """10-fold score on digits (1797 x 64, K=10, max_iter 100): 10.5 s measured here."""
+    no_hume = {**PAPER, "num_iters": 0}
+    seconds, _ = resources._hume_model(1797, 64, 64, no_hume, {}, 10, gpu=False)
+    assert seconds == pytest.approx(10.5, rel=0.25)
+
+
+def test_embed_request_grows_with_n_and_pca():
+    spec = {"kind": "efficientnet_lite0"}
+    small, big = embed_request(1000, spec, False), embed_request(100000, spec, False)
+    assert big["mem_mb"] > small["mem_mb"] and big["runtime"] > small["runtime"]
+    assert embed_request(100000, {**spec, "pca_dim": 64}, False)["mem_mb"] > big["mem_mb"]
+    assert embed_request(100000, spec, True)["runtime"] < big["runtime"]
+    pixels = {"kind": "pixels", "image_size": 32}
+    assert (
+        embed_request(60000, pixels, False)["mem_mb"] > embed_request(600, pixels, False)["mem_mb"]
+    )
+
+
+def test_import_does_not_load_torch():
+    code = "import sys, hume_workflow.resources; print('torch' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"

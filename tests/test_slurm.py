@@ -1,0 +1,57 @@
+"""The tiny end-to-end config through ``--profile profiles/slurm`` on a real SLURM.
+
+Skipped unless a cluster answers (``tests/cluster/slurm_up.sh`` brings a one-node one up; CI
+does). Checks that the jobs went through SLURM and that the labels equal a local run's.
+"""
+
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "cluster"))
+from slurm_run import cluster_problem, run_through_slurm
+from test_workflow import TINY, snakemake
+
+pytestmark = [
+    pytest.mark.slurm,
+    pytest.mark.skipif(cluster_problem() is not None, reason=str(cluster_problem())),
+]
+PAIRS = ["pixels--efficientnet_lite0", "efficientnet_lite0--pixels"]
+# Jobs that run on the cluster: prepare_dataset, 2 embeddings, 2 baselines, 4 HUME runs,
+# 2 votes and the report (select_runs and evaluate_pair are local rules, `all` too).
+CLUSTER_JOBS = 1 + 2 + 2 + 4 + 2 + 1
+
+
+def test_tiny_config_through_slurm_equals_a_local_run(tmp_path):
+    (tmp_path / "slurm").mkdir()
+    (tmp_path / "local").mkdir()
+    run = run_through_slurm(tmp_path / "slurm", TINY)
+    assert run.returncode == 0, run.log[-4000:]
+    print(
+        f"\nSLURM: {len(run.slurm_jobs)} jobs from {run.sbatch_calls} sbatch calls "
+        f"in {run.wall_s:.0f} s (run {run.run_id})"
+    )
+    # every cluster job is known to SLURM under the run's name; the 4 HUME runs as one array
+    assert len(run.slurm_jobs) == CLUSTER_JOBS, run.slurm_jobs
+    assert sum("_" in job for job in run.slurm_jobs) == 4
+    assert run.sbatch_calls == CLUSTER_JOBS - 3
+
+    snakemake(tmp_path / "local", TINY, "--cores", "2")
+    for pair in PAIRS:
+        votes = [
+            pd.read_csv(tmp_path / where / "results/tiny/hume" / pair / "vote.csv")
+            for where in ("slurm", "local")
+        ]
+        pd.testing.assert_frame_equal(*votes)
+        for seed in range(TINY["num_runs"]):
+            labels = []
+            for where in ("slurm", "local"):
+                path = tmp_path / where / f"results/tiny/hume/{pair}/runs/seed{seed}.h5"
+                with h5py.File(path) as f:
+                    labels.append(f["labels"][()])
+            np.testing.assert_array_equal(*labels)
+    assert (tmp_path / "slurm/results/tiny/report/index.html").exists()
