@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -26,7 +27,12 @@ from test_workflow import TINY  # noqa: E402
 
 
 def modes(runs_per_group: int) -> dict[str, tuple[str, ...]]:
-    """Snakemake options of each submission mode."""
+    """Snakemake options of each submission mode.
+
+    A group job asks for the sum of its members' CPUs and memory unless ``--cores`` caps it
+    (the members then run partly in series): capped here at the test node's CPUs, without
+    which a group of 8 one-CPU runs would wait forever for an 8-CPU node.
+    """
     individual = ("--slurm-array-jobs", "none")
     return {
         "one job per run": individual,
@@ -37,6 +43,8 @@ def modes(runs_per_group: int) -> dict[str, tuple[str, ...]]:
             "run_hume=hume",
             "--group-components",
             f"hume={runs_per_group}",
+            "--cores",
+            str(os.cpu_count()),
         ),
     }
 

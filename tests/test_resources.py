@@ -16,6 +16,7 @@ from hume_workflow.resources import (
     feature_dim,
     fit_samples,
     hume_request,
+    image_side,
 )
 
 SCORE_OFF = {"n_folds": 0}  # the model without the generalisation score
@@ -107,14 +108,19 @@ def test_score_model_matches_the_measured_digits_score():
 
 def test_embed_request_grows_with_n_and_pca():
     spec = {"kind": "efficientnet_lite0"}
-    small, big = embed_request(1000, spec, False), embed_request(100000, spec, False)
+    small, big = embed_request(1000, spec, False, 32), embed_request(100000, spec, False, 32)
     assert big["mem_mb"] > small["mem_mb"] and big["runtime"] > small["runtime"]
-    assert embed_request(100000, {**spec, "pca_dim": 64}, False)["mem_mb"] > big["mem_mb"]
-    assert embed_request(100000, spec, True)["runtime"] < big["runtime"]
+    assert embed_request(100000, {**spec, "pca_dim": 64}, False, 32)["mem_mb"] > big["mem_mb"]
+    assert embed_request(100000, spec, True, 32)["runtime"] < big["runtime"]
     pixels = {"kind": "pixels", "image_size": 32}
     assert (
-        embed_request(60000, pixels, False)["mem_mb"] > embed_request(600, pixels, False)["mem_mb"]
+        embed_request(60000, pixels, False, 32)["mem_mb"]
+        > embed_request(600, pixels, False, 32)["mem_mb"]
     )
+    native = {"kind": "pixels"}  # keeps the stored size: 28 for Fashion-MNIST, 96 for STL-10
+    fashion = embed_request(70000, native, False, image_side({"source": "fashion_mnist"}))
+    stl = embed_request(70000, native, False, image_side({"source": "stl10"}))
+    assert fashion["mem_mb"] < stl["mem_mb"]
 
 
 def test_import_does_not_load_torch():

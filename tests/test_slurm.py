@@ -26,15 +26,16 @@ PAIRS = ["pixels--efficientnet_lite0", "efficientnet_lite0--pixels"]
 CLUSTER_JOBS = 1 + 2 + 2 + 4 + 2 + 1
 
 
-def test_tiny_config_through_slurm_equals_a_local_run(tmp_path):
+def test_tiny_config_through_slurm_equals_a_local_run(tmp_path, capsys):
     (tmp_path / "slurm").mkdir()
     (tmp_path / "local").mkdir()
     run = run_through_slurm(tmp_path / "slurm", TINY)
     assert run.returncode == 0, run.log[-4000:]
-    print(
-        f"\nSLURM: {len(run.slurm_jobs)} jobs from {run.sbatch_calls} sbatch calls "
-        f"in {run.wall_s:.0f} s (run {run.run_id})"
-    )
+    with capsys.disabled():  # the line CI's log shows
+        print(
+            f"\nSLURM: the tiny config ran as {len(run.slurm_jobs)} SLURM jobs from "
+            f"{run.sbatch_calls} sbatch calls in {run.wall_s:.0f} s (run {run.run_id})"
+        )
     # every cluster job is known to SLURM under the run's name; the 4 HUME runs as one array
     assert len(run.slurm_jobs) == CLUSTER_JOBS, run.slurm_jobs
     assert sum("_" in job for job in run.slurm_jobs) == 4

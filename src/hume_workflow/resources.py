@@ -60,7 +60,15 @@ GRAPH_TENSORS = 4  # (S, m, K) float32 tensors kept per inner step for the 2nd-o
 EMBED_BASE_BYTES = 3e9  # model and batch
 PIXELS_BASE_BYTES = 1e9
 MAX_FEATURE_DIM = 2048  # widest common pooled features (ResNet-50): an upper bound
-PIXELS_NATIVE_SIZE = 96  # largest native side of the known sources (STL-10)
+# Side of the images a source stores (imagenet and image_folder: dataset.image_size).
+NATIVE_SIZES = {
+    "sklearn_digits": 8,
+    "mnist": 28,
+    "fashion_mnist": 28,
+    "cifar10": 32,
+    "cifar100_20": 32,
+    "stl10": 96,
+}
 CPU_IMAGES_PER_SEC = 100
 GPU_IMAGES_PER_SEC = 1500
 PIXELS_IMAGES_PER_SEC = 5000
@@ -80,6 +88,11 @@ def dataset_samples(dataset: dict, data_path: str | None = None) -> tuple[int, i
     kept = min(total, dataset.get("max_samples") or total)
     n_train = round(n_train * kept / total)
     return n_train, kept - n_train
+
+
+def image_side(dataset: dict) -> int:
+    """Side of the square images the data stage stores for this dataset config."""
+    return NATIVE_SIZES.get(dataset["source"], dataset.get("image_size", 224))
 
 
 def fit_samples(n_train: int, n_test: int, setting: str) -> int:
@@ -150,8 +163,8 @@ def embed_request(
     n_images: int,
     spec: dict,
     gpu: bool,
+    native_size: int,
     attempt: int = 1,
-    native_size: int = PIXELS_NATIVE_SIZE,
 ) -> dict[str, int]:
     """{"mem_mb", "runtime" (minutes)} to extract features of n_images with one backbone spec.
 

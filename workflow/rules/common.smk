@@ -22,6 +22,7 @@ from hume_workflow.resources import (
     feature_dim,
     fit_samples,
     hume_request,
+    image_side,
 )
 
 DATASET = config["dataset"]["name"]
@@ -85,7 +86,8 @@ def embed_resource(key):
     def request(wildcards, input, attempt):
         n_images = sum(dataset_samples(config["dataset"], input[0]))
         spec = BACKBONES[wildcards.backbone]
-        return embed_request(n_images, spec, COMPUTE["embed_gpu"], attempt)[key]
+        side = image_side(config["dataset"])
+        return embed_request(n_images, spec, COMPUTE["embed_gpu"], side, attempt)[key]
 
     return request
 
