@@ -169,3 +169,42 @@ def test_unlabelled_image_folder_runs_and_reports_no_accuracy(tmp_path):
     assert "Clusters of the vote" in page and "vote_acc" not in page
     votes = pd.read_csv(tmp_path / "results/mine/hume/pixels--pixels4/vote.csv")
     assert len(votes) == 15  # inductive: the 25% test split is labelled by HUME
+
+
+def test_runs_per_job_writes_the_same_runs(finished, tmp_path):
+    """Two seeds per job, advancing together: the same labels as one seed per job."""
+    snakemake(tmp_path, {**TINY, "compute": {"runs_per_job": 2}}, "--cores", "2")
+    for pair in ("pixels--efficientnet_lite0", "efficientnet_lite0--pixels"):
+        for seed in range(2):
+            with h5py.File(finished / f"results/tiny/hume/{pair}/runs/seed{seed}.h5") as f:
+                alone = f["labels"][()]
+            with h5py.File(tmp_path / f"results/tiny/hume/{pair}/runs/batch0/run{seed}.h5") as f:
+                assert f.attrs["seed"] == seed
+                np.testing.assert_array_equal(f["labels"][()], alone)
+        votes = [
+            pd.read_csv(d / f"results/tiny/hume/{pair}/vote.csv") for d in (finished, tmp_path)
+        ]
+        pd.testing.assert_frame_equal(*votes)
+
+
+def test_runs_per_job_must_divide_num_runs(tmp_path):
+    (tmp_path / "config.yaml").write_text(
+        yaml.safe_dump({**TINY, "num_runs": 3, "compute": {"runs_per_job": 2}})
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "--configfile",
+            "config.yaml",
+            "-n",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    assert "compute.runs_per_job=2: expected a divisor of num_runs=3" in proc.stdout + proc.stderr

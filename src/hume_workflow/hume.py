@@ -59,6 +59,7 @@ class HumeConfig:
     rand_init: bool = True
     grad_clip: float = 1.0
     hypergradient: str = "closed_form"
+    shared_subsets: bool = False  # runs of one process draw common subsets (run_hume_many)
 
     def __post_init__(self) -> None:
         if self.hypergradient not in HYPERGRADIENTS:
@@ -167,57 +168,113 @@ class UnrolledDescent(torch.autograd.Function):
     - the adjoints become ``V - lr M^T X``, ``c - lr 1^T M`` with
       ``M = s P * (Z - <P, Z>) / n``, a Hessian-vector product of the inner loss.
 
-    Only the per-step parameters are stored (T x (S, K, d)); the softmax is recomputed, and
+    Only the per-step parameters are stored (T x (S, R*K, d)); the softmax is recomputed, and
     one matmul with [W_t; V] gives both the logits and Z. Logits are kept class-major,
-    (S, K, n), the layout in which CPU matmul kernels handle the thin K dimension best.
+    (S, R*K, n), the layout in which CPU matmul kernels handle the thin K dimension best.
     This is the same mathematics as autograd's double backward through the unrolled steps
     (tested to float64 precision against it and against finite differences), without its graph.
     """
 
     @staticmethod
     def forward(ctx, targets, inputs, w0, b0, steps, lr):
-        """targets (S, n, K), inputs (S, n, d), w0 (S, K, d), b0 (S, K) -> (w_T, b_T)."""
-        n = inputs.shape[1]
-        targets_t = targets.transpose(1, 2).contiguous()  # (S, K, n)
+        """targets (S, R, n, K), inputs (S, n, d), w0 (S, R, K, d), b0 (S, R, K) -> (w_T, b_T).
+
+        R classifiers per subset (one per run sharing the subset) read each input block once.
+        """
+        s, r, n, k = targets.shape
+        d = inputs.shape[-1]
+        targets_t = targets.transpose(2, 3).contiguous()  # (S, R, K, n)
         inputs_t = inputs.transpose(1, 2)  # (S, d, n), a view
-        mass = targets_t.sum(1, keepdim=True)  # (S, 1, n)
+        mass = targets_t.sum(2, keepdim=True)  # (S, R, 1, n)
         keep = ctx.needs_input_grad[0]
         ws, bs = [], []
-        w, b = w0, b0
+        w, b = w0.reshape(s, r * k, d), b0
         for _ in range(steps):
             if keep:
                 ws.append(w)
                 bs.append(b)
-            logits = torch.baddbmm(b.unsqueeze(2), w, inputs_t)  # (S, K, n)
-            residual = (torch.softmax(logits, dim=1) * mass - targets_t) / n
-            w = w - lr * torch.bmm(residual, inputs)
-            b = b - lr * residual.sum(2)
+            logits = torch.bmm(w, inputs_t).view(s, r, k, n) + b.unsqueeze(-1)
+            residual = (torch.softmax(logits, dim=2) * mass - targets_t) / n
+            w = w - lr * torch.bmm(residual.view(s, r * k, n), inputs)
+            b = b - lr * residual.sum(-1)
         if keep:
             ctx.save_for_backward(targets_t, inputs, torch.stack(ws), torch.stack(bs))
         ctx.lr = lr
-        return w, b
+        return w.view(s, r, k, d), b
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_w, grad_b):
         targets_t, inputs, ws, bs = ctx.saved_tensors
-        k, n = targets_t.shape[1:]
+        s, r, k, n = targets_t.shape
         lr = ctx.lr
         inputs_t = inputs.transpose(1, 2)
-        mass = targets_t.sum(1, keepdim=True)
+        mass = targets_t.sum(2, keepdim=True)
         grad_targets = torch.zeros_like(targets_t)
-        v = torch.zeros_like(ws[0]) if grad_w is None else grad_w
+        v = torch.zeros_like(ws[0]) if grad_w is None else grad_w.reshape(ws[0].shape)
         c = torch.zeros_like(bs[0]) if grad_b is None else grad_b
         for t in reversed(range(ws.shape[0])):
-            both = torch.bmm(torch.cat([ws[t], v], dim=1), inputs_t)  # (S, 2K, n)
-            p = torch.softmax(both[:, :k] + bs[t].unsqueeze(2), dim=1)
-            z = both[:, k:] + c.unsqueeze(2)
-            pz = (p * z).sum(1, keepdim=True)
+            both = torch.bmm(torch.cat([ws[t], v], dim=1), inputs_t).view(s, 2, r, k, n)
+            p = torch.softmax(both[:, 0] + bs[t].unsqueeze(-1), dim=2)
+            z = both[:, 1] + c.unsqueeze(-1)
+            pz = (p * z).sum(2, keepdim=True)
             grad_targets -= (lr / n) * (pz - z)
             m = mass * p * (z - pz) / n
-            v = v - lr * torch.bmm(m, inputs)
-            c = c - lr * m.sum(2)
-        return grad_targets.transpose(1, 2), None, None, None, None, None
+            v = v - lr * torch.bmm(m.view(s, r * k, n), inputs)
+            c = c - lr * m.sum(-1)
+        return grad_targets.transpose(2, 3), None, None, None, None, None
+
+
+def outer_losses(
+    theta: torch.Tensor,
+    phi1_subsets: torch.Tensor,
+    phi2_subsets: torch.Tensor,
+    w0: torch.Tensor,
+    b0: torch.Tensor,
+    tau: float,
+    config: HumeConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """HUME's outer objective of R runs on S subsets, each (subset, run) on its own.
+
+    Args:
+        theta: (S, R, K, d1) task encoders, or (1, R, K, d1) when all subsets are shared by
+            the R runs.
+        phi1_subsets: (S, n, d1) L2-normalised phi1 of each subset; phi2_subsets: (S, n, d2).
+            The first ``round(train_fraction * n)`` samples of a subset are its training part.
+        w0, b0: (S, R, K, d2), (S, R, K) initial inner classifiers.
+        config: hyperparameters; ``config.hypergradient`` picks how the gradient goes back
+            through the inner steps (closed_form, autograd or first_order).
+
+    Returns:
+        (loss, cross_entropy, entropy), each (S, R).
+    """
+    s, n = phi1_subsets.shape[:2]
+    r, k = theta.shape[1:3]
+    n_train = round(config.train_fraction * n)
+    if not 0 < n_train < n:
+        raise ValueError(f"subset of {n} samples leaves no train or no held-out part")
+    labels = sparsemax(phi1_subsets.unsqueeze(1) @ theta.transpose(-1, -2) / tau)  # (S, R, n, K)
+    labels_train, labels_test = labels[:, :, :n_train], labels[:, :, n_train:]
+    phi2_train, phi2_test = phi2_subsets[:, :n_train], phi2_subsets[:, n_train:]
+    steps, lr = config.adaptation_steps, config.inner_lr
+    if config.hypergradient == "autograd":  # the runs' copies of each subset, flattened
+        w, b = adapt_inner_classifiers(
+            phi2_train.repeat_interleave(r, dim=0),
+            labels_train.flatten(0, 1),
+            w0.flatten(0, 1),
+            b0.flatten(0, 1),
+            steps,
+            lr,
+        )
+        w, b = w.view(s, r, k, -1), b.view(s, r, k)
+    else:
+        if config.hypergradient == "first_order":
+            labels_train = labels_train.detach()
+        w, b = UnrolledDescent.apply(labels_train, phi2_train, w0, b0, steps, lr)
+    logits_test = phi2_test.unsqueeze(1) @ w.transpose(-1, -2) + b.unsqueeze(2)
+    cross_entropy = soft_cross_entropy(logits_test, labels_test)  # (S, R)
+    entropy = torch.special.entr(labels.mean(dim=2)).sum(-1)  # (S, R)
+    return cross_entropy - config.h_reg * entropy, cross_entropy, entropy
 
 
 def outer_loss(
@@ -229,37 +286,19 @@ def outer_loss(
     tau: float,
     config: HumeConfig,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """HUME's outer objective averaged over S subsets.
+    """HUME's outer objective of one run averaged over S subsets.
 
     Args:
-        theta: (K, d1) task encoder.
-        phi1_subsets: (S, n, d1) L2-normalised phi1 of each subset; phi2_subsets: (S, n, d2).
-            The first ``round(train_fraction * n)`` samples of a subset are its training part.
-        w0, b0: (S, K, d2), (S, K) initial inner classifiers.
-        config: hyperparameters; ``config.hypergradient`` picks how the gradient goes back
-            through the inner steps (closed_form, autograd or first_order).
+        theta: (K, d1) task encoder; phi1_subsets (S, n, d1), phi2_subsets (S, n, d2) as in
+            :func:`outer_losses`; w0, b0: (S, K, d2), (S, K) initial inner classifiers.
 
     Returns:
         (loss, cross_entropy, entropy): the scalar loss and the per-subset (S,) parts.
     """
-    n = phi1_subsets.shape[1]
-    n_train = round(config.train_fraction * n)
-    if not 0 < n_train < n:
-        raise ValueError(f"subset of {n} samples leaves no train or no held-out part")
-    labels = sparsemax(phi1_subsets @ theta.T / tau)  # (S, n, K)
-    labels_train, labels_test = labels[:, :n_train], labels[:, n_train:]
-    steps, lr = config.adaptation_steps, config.inner_lr
-    if config.hypergradient == "autograd":
-        w, b = adapt_inner_classifiers(phi2_subsets[:, :n_train], labels_train, w0, b0, steps, lr)
-    else:
-        if config.hypergradient == "first_order":
-            labels_train = labels_train.detach()
-        w, b = UnrolledDescent.apply(labels_train, phi2_subsets[:, :n_train], w0, b0, steps, lr)
-    logits_test = torch.baddbmm(b.unsqueeze(1), phi2_subsets[:, n_train:], w.transpose(1, 2))
-    cross_entropy = soft_cross_entropy(logits_test, labels_test)  # (S,)
-    entropy = torch.special.entr(labels.mean(dim=1)).sum(-1)  # (S,)
-    loss = (cross_entropy - config.h_reg * entropy).mean()
-    return loss, cross_entropy, entropy
+    loss, cross_entropy, entropy = outer_losses(
+        theta[None, None], phi1_subsets, phi2_subsets, w0[:, None], b0[:, None], tau, config
+    )
+    return loss.mean(), cross_entropy[:, 0], entropy[:, 0]
 
 
 def draw_subsets(
@@ -292,69 +331,134 @@ def run_hume(
     Returns:
         A HumeResult with the labels of the evaluation samples.
     """
+    return run_hume_many(phi1, phi2, config, [seed], eval_phi1, device, progress)[0]
+
+
+def run_hume_many(
+    phi1: np.ndarray,
+    phi2: np.ndarray,
+    config: HumeConfig,
+    seeds: list[int],
+    eval_phi1: np.ndarray | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> list[HumeResult]:
+    """Run HUME once per seed, all runs advancing together in the same tensor operations.
+
+    Each run keeps its own generator, encoder, inner initialisations and optimiser, so with
+    independent subsets (the default) every run is the run :func:`run_hume` makes with its
+    seed. ``config.shared_subsets`` draws the subsets of each outer iteration once for all runs
+    (from a generator seeded by all the seeds): each run still sees uniformly random
+    subsets, but the runs are no longer independent in their draws; in exchange one read of
+    each phi2 block serves all runs (their classifiers become the columns of one matmul).
+
+    Args: as :func:`run_hume`, with ``seeds`` (R,) instead of one seed.
+
+    Returns:
+        One HumeResult per seed, in order.
+    """
     if phi1.shape[0] != phi2.shape[0]:
         raise ValueError(f"phi1 has {phi1.shape[0]} samples but phi2 has {phi2.shape[0]}")
     start = time.perf_counter()
-    generator = torch.Generator().manual_seed(seed)
     dtype = torch.float32
     x1 = l2_normalise(torch.as_tensor(phi1, dtype=dtype)).to(device)
     x2 = torch.as_tensor(phi2, dtype=dtype).to(device)
     n, d2 = x2.shape
+    s, k = config.num_subsets, config.num_classes
     if config.subset_size > n:
         log.info("subset_size=%d capped at the %d training samples", config.subset_size, n)
 
-    encoder = make_task_encoder(x1.shape[1], config.num_classes, generator).to(device)
-    optimizer = torch.optim.Adam(encoder.parameters(), lr=config.outer_lr)
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+    encoders = [make_task_encoder(x1.shape[1], k, g).to(device) for g in generators]
+    optimizers = [torch.optim.Adam(e.parameters(), lr=config.outer_lr) for e in encoders]
     milestones = list(config.anneal_milestones) if config.anneal else []
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
-    tau = config.tau
-    fixed_init = None
-    if not config.rand_init:  # one w0 drawn once and reused (the paper's ImageNet setting)
-        fixed_init = init_inner_classifiers(1, d2, config.num_classes, generator, dtype)
-
-    trace = {
-        k: np.zeros(config.num_iters, np.float32) for k in ("loss", "cross_entropy", "entropy")
-    }
-    for it in tqdm(range(config.num_iters), desc=f"HUME seed {seed}", disable=not progress):
-        idx = draw_subsets(n, config.num_subsets, config.subset_size, generator).to(device)
-        if fixed_init is None:
-            w0, b0 = init_inner_classifiers(
-                config.num_subsets, d2, config.num_classes, generator, dtype
-            )
-        else:
-            w0 = fixed_init[0].expand(config.num_subsets, -1, -1).clone()
-            b0 = fixed_init[1].expand(config.num_subsets, -1).clone()
-        loss, ce, ent = outer_loss(
-            encoder.weight, x1[idx], x2[idx], w0.to(device), b0.to(device), tau, config
+    schedulers = [torch.optim.lr_scheduler.MultiStepLR(o, milestones, 0.1) for o in optimizers]
+    fixed_inits = None
+    if not config.rand_init:  # one w0 per run drawn once and reused (the paper's ImageNet)
+        fixed_inits = [init_inner_classifiers(1, d2, k, g, dtype) for g in generators]
+    shared = None
+    if config.shared_subsets:
+        shared = torch.Generator().manual_seed(
+            int(np.random.SeedSequence(seeds).generate_state(1)[0])
         )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(encoder.parameters(), config.grad_clip)
-        optimizer.step()
-        scheduler.step()
+    tau = config.tau
+
+    def inner_init(r: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(S, K, d2), (S, K): run r's initial inner classifiers of this iteration."""
+        if fixed_inits is None:
+            return init_inner_classifiers(s, d2, k, generators[r], dtype)
+        return fixed_inits[r][0].expand(s, -1, -1), fixed_inits[r][1].expand(s, -1)
+
+    traces = [
+        {
+            key: np.zeros(config.num_iters, np.float32)
+            for key in ("loss", "cross_entropy", "entropy")
+        }
+        for _ in seeds
+    ]
+    desc = f"HUME seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))}"
+    for it in tqdm(range(config.num_iters), desc=desc, disable=not progress):
+        theta = torch.stack([e.weight for e in encoders])  # (R, K, d1)
+        if shared is not None:
+            idx = draw_subsets(n, s, config.subset_size, shared)  # (S, m), for every run
+            inits = [inner_init(r) for r in range(len(seeds))]
+            w0 = torch.stack([w for w, _ in inits], dim=1)  # (S, R, K, d2)
+            b0 = torch.stack([b for _, b in inits], dim=1)
+            theta_s = theta.unsqueeze(0)  # (1, R, K, d1)
+        else:  # run r's subsets are rows r*S .. (r+1)*S - 1, each with one classifier
+            draws = [
+                (draw_subsets(n, s, config.subset_size, g), *inner_init(r))
+                for r, g in enumerate(generators)
+            ]
+            idx = torch.cat([d[0] for d in draws])  # (R*S, m)
+            w0 = torch.cat([d[1] for d in draws]).unsqueeze(1)  # (R*S, 1, K, d2)
+            b0 = torch.cat([d[2] for d in draws]).unsqueeze(1)
+            theta_s = theta.repeat_interleave(s, dim=0).unsqueeze(1)  # (R*S, 1, K, d1)
+        idx = idx.to(device)
+        losses, ce, ent = outer_losses(
+            theta_s, x1[idx], x2[idx], w0.to(device), b0.to(device), tau, config
+        )
+        if shared is None:  # (R*S, 1) -> (S, R)
+            losses, ce, ent = (t.view(len(seeds), s).T for t in (losses, ce, ent))
+        per_run = losses.mean(dim=0)  # (R,): each run's own loss, averaged over its subsets
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        per_run.sum().backward()  # the runs share no parameters: each gets its own gradient
+        for r, (encoder, optimizer, scheduler) in enumerate(
+            zip(encoders, optimizers, schedulers, strict=True)
+        ):
+            nn.utils.clip_grad_norm_(encoder.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            traces[r]["loss"][it] = per_run[r].item()
+            traces[r]["cross_entropy"][it] = ce[:, r].mean().item()
+            traces[r]["entropy"][it] = ent[:, r].mean().item()
         if it + 1 in milestones:  # tau drops with the learning rate
             tau /= 10
-        trace["loss"][it] = loss.item()
-        trace["cross_entropy"][it] = ce.mean().item()
-        trace["entropy"][it] = ent.mean().item()
 
+    wall = (time.perf_counter() - start) / len(seeds)
     with torch.no_grad():
-        theta = encoder.weight.detach()
         x_eval = (
             x1
             if eval_phi1 is None
             else l2_normalise(torch.as_tensor(eval_phi1, dtype=dtype)).to(device)
         )
-        scores = x_eval @ theta.T
-        soft = sparsemax(scores / tau)
-    return HumeResult(
-        labels=scores.argmax(dim=1).cpu().numpy().astype(np.int64),
-        confidence=soft.max(dim=1).values.cpu().numpy().astype(np.float32),
-        mean_soft_label=soft.mean(dim=0).cpu().numpy().astype(np.float32),
-        theta=theta.cpu().numpy().astype(np.float32),
-        loss_trace=trace,
-        wall_time_s=time.perf_counter() - start,
-    )
+        results = []
+        for encoder, trace in zip(encoders, traces, strict=True):
+            theta = encoder.weight.detach()
+            scores = x_eval @ theta.T
+            soft = sparsemax(scores / tau)
+            results.append(
+                HumeResult(
+                    labels=scores.argmax(dim=1).cpu().numpy().astype(np.int64),
+                    confidence=soft.max(dim=1).values.cpu().numpy().astype(np.float32),
+                    mean_soft_label=soft.mean(dim=0).cpu().numpy().astype(np.float32),
+                    theta=theta.cpu().numpy().astype(np.float32),
+                    loss_trace=trace,
+                    wall_time_s=wall,
+                )
+            )
+    return results
 
 
 def config_dict(config: HumeConfig) -> dict:

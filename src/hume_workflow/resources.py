@@ -119,9 +119,16 @@ def _request(seconds: float, nbytes: float, attempt: int) -> dict[str, int]:
 
 
 def _hume_model(
-    n_fit: int, d1: int, d2: int, hume: dict, score: dict, num_classes: int, gpu: bool
+    n_fit: int,
+    d1: int,
+    d2: int,
+    hume: dict,
+    score: dict,
+    num_classes: int,
+    gpu: bool,
+    runs: int = 1,
 ) -> tuple[float, float]:
-    """(seconds, host bytes) of one HUME run, before margins.
+    """(seconds, host bytes) of a HUME job of ``runs`` runs, before margins.
 
     The inner steps train on ``train_fraction`` of each subset and the outer loss reads the
     rest, so the model counts all m samples of a subset.
@@ -133,13 +140,13 @@ def _hume_model(
         per_iter = per_iter / GPU_SPEEDUP + t * GPU_SEC_PER_STEP
     score_iter = 4 * n_fit * d2 * k / SCORE_FLOPS + SCORE_ITER_SEC
     score_sec = score.get("n_folds", 10) * score.get("max_iter", 100) * score_iter
-    seconds = hume.get("num_iters", 1000) * per_iter + score_sec
+    seconds = runs * (hume.get("num_iters", 1000) * per_iter + score_sec)
     features = n_fit * (d1 + d2) * 4
     if gpu:
         return seconds, GPU_HOST_BYTES + features
     subsets = s * m * d2 * 4
     graph = s * t * m * k * 4 * GRAPH_TENSORS
-    return seconds, BASE_BYTES + features + subsets + graph
+    return seconds, BASE_BYTES + features + runs * (subsets + graph)
 
 
 def hume_request(
@@ -151,12 +158,13 @@ def hume_request(
     num_classes: int,
     gpu: bool,
     attempt: int = 1,
+    runs: int = 1,
 ) -> dict[str, int]:
-    """{"mem_mb", "runtime" (minutes)} for one HUME run on (n_fit, d1) and (n_fit, d2) features.
-
-    ``hume`` and ``score`` are the config's sections of the same names.
+    """{"mem_mb", "runtime" (minutes)} for a job of ``runs`` HUME runs on (n_fit, d1) and
+    (n_fit, d2) features. ``hume`` and ``score`` are the config's sections of those names.
     """
-    return _request(*_hume_model(n_fit, d1, d2, hume, score, num_classes, gpu), attempt)
+    model = _hume_model(n_fit, d1, d2, hume, score, num_classes, gpu, runs)
+    return _request(*model, attempt)
 
 
 def embed_request(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hume_workflow.datasets import setting_indices
-from hume_workflow.hume import HumeConfig, HumeResult, run_hume
+from hume_workflow.hume import HumeConfig, HumeResult, run_hume_many
 from hume_workflow.io import package_versions, read_h5, write_h5
 from hume_workflow.score import Score, generalisation_score
 
@@ -27,23 +27,23 @@ class RunRecord:
     score: Score
 
 
-def execute_run(
+def execute_runs(
     phi1: np.ndarray,
     phi2: np.ndarray,
     split: np.ndarray,
     setting: str,
     config: HumeConfig,
-    seed: int,
+    seeds: list[int],
     score_folds: int = 10,
     score_max_iter: int = 100,
     device: str = "cpu",
     progress: bool = True,
-) -> RunRecord:
-    """Run HUME on the setting's training samples and score the labeling they receive.
+) -> list[RunRecord]:
+    """Run HUME once per seed on the setting's training samples (all seeds in one batch, see
+    :func:`~hume_workflow.hume.run_hume_many`) and score the labeling each run gives them.
 
-    The generalisation score is computed on the samples the run was fitted on (the
-    training split when inductive, the pool when transductive), from phi2 and the run's
-    hard labels only.
+    The generalisation score is computed on the samples a run was fitted on (the training
+    split when inductive, the pool when transductive), from phi2 and the run's hard labels.
 
     Args:
         phi1: (N, d1), phi2: (N, d2) features of the whole dataset, same sample order.
@@ -57,15 +57,21 @@ def execute_run(
         )
     fit_idx, eval_idx = setting_indices(split, setting)
     log.info("%s setting: fit on %d samples, label %d", setting, len(fit_idx), len(eval_idx))
-    result = run_hume(
-        phi1[fit_idx], phi2[fit_idx], config, seed, phi1[eval_idx], device=device, progress=progress
+    results = run_hume_many(
+        phi1[fit_idx], phi2[fit_idx], config, seeds, phi1[eval_idx], device, progress
     )
-    fit_labels = (phi1[fit_idx] @ result.theta.T).argmax(axis=1)  # the encoder's hard labels
-    score = generalisation_score(phi2[fit_idx], fit_labels, score_folds, score_max_iter)
-    log.info(
-        "seed %d: generalisation score %.4f (%d clusters used)", seed, score.score, score.n_clusters
-    )
-    return RunRecord(seed, setting, eval_idx, result, score)
+    records = []
+    for seed, result in zip(seeds, results, strict=True):
+        fit_labels = (phi1[fit_idx] @ result.theta.T).argmax(axis=1)  # the encoder's labels
+        score = generalisation_score(phi2[fit_idx], fit_labels, score_folds, score_max_iter)
+        log.info(
+            "seed %d: generalisation score %.4f (%d clusters used)",
+            seed,
+            score.score,
+            score.n_clusters,
+        )
+        records.append(RunRecord(seed, setting, eval_idx, result, score))
+    return records
 
 
 def save_run(path: str | os.PathLike, record: RunRecord, provenance: dict) -> None:

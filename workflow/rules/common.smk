@@ -30,6 +30,12 @@ COMPUTE = config["compute"]
 BACKBONES = config["backbones"]
 PAIRS = [(pair["phi1"], pair["phi2"]) for pair in config["pairs"]]
 SEEDS = list(range(config["num_runs"]))
+RUNS_PER_JOB = config["compute"]["runs_per_job"]
+if len(SEEDS) % RUNS_PER_JOB:
+    raise ValueError(
+        f"config compute.runs_per_job={RUNS_PER_JOB}: expected a divisor of "
+        f"num_runs={len(SEEDS)}"
+    )
 SPACES = sorted(
     {space for pair in PAIRS for space in pair}
 )  # the backbones the pairs use
@@ -52,7 +58,7 @@ wildcard_constraints:
     backbone="[A-Za-z0-9][A-Za-z0-9_]*",
     phi1="[A-Za-z0-9][A-Za-z0-9_]*",
     phi2="[A-Za-z0-9][A-Za-z0-9_]*",
-    seed="[0-9]+",
+    batch="[0-9]+",
 
 
 def backbone_spec(wildcards):
@@ -60,15 +66,28 @@ def backbone_spec(wildcards):
     return BACKBONES[wildcards.backbone]
 
 
+def run_job_files():
+    """Output patterns of one run_hume job, whose {batch}-th job runs the seeds
+    batch * RUNS_PER_JOB + i (i < RUNS_PER_JOB): seed<batch>.h5 when a job holds one run.
+    """
+    runs = "results/{dataset}/hume/{phi1}--{phi2}/runs"
+    if RUNS_PER_JOB == 1:
+        return [f"{runs}/seed{{batch}}.h5"]
+    return [f"{runs}/batch{{batch}}/run{i}.h5" for i in range(RUNS_PER_JOB)]
+
+
+def run_files(dataset, phi1, phi2):
+    """All run files of one pair (static: seeds come from the config, not from a glob)."""
+    return [
+        path.format(dataset=dataset, phi1=phi1, phi2=phi2, batch=batch)
+        for batch in range(len(SEEDS) // RUNS_PER_JOB)
+        for path in run_job_files()
+    ]
+
+
 def pair_runs(wildcards):
-    """The run files of one pair (static: seeds come from the config, not from a glob)."""
-    return expand(
-        "results/{dataset}/hume/{phi1}--{phi2}/runs/seed{seed}.h5",
-        dataset=wildcards.dataset,
-        phi1=wildcards.phi1,
-        phi2=wildcards.phi2,
-        seed=SEEDS,
-    )
+    """The run files of the pair of a job's wildcards."""
+    return run_files(wildcards.dataset, wildcards.phi1, wildcards.phi2)
 
 
 def pair_files(name):
@@ -103,7 +122,7 @@ def space_dim(name, path):
 
 
 def hume_resource(key):
-    """One entry ("mem_mb" or "runtime") of a HUME run's request, from N, d1, d2 and the
+    """One entry ("mem_mb" or "runtime") of a HUME job's request, from N, d1, d2 and the
     hyperparameters (hume_workflow.resources); it grows with each retry."""
 
     def request(wildcards, input, attempt):
@@ -117,6 +136,7 @@ def hume_resource(key):
             config["dataset"]["num_classes"],
             COMPUTE["hume_gpu"],
             attempt,
+            RUNS_PER_JOB,
         )[key]
 
     return request

@@ -4,11 +4,11 @@ rule run_hume:
         phi1="results/{dataset}/embeddings/{phi1}.h5",
         phi2="results/{dataset}/embeddings/{phi2}.h5",
     output:
-        "results/{dataset}/hume/{phi1}--{phi2}/runs/seed{seed}.h5",
+        run_job_files(),
     log:
-        "results/{dataset}/logs/run_hume/{phi1}--{phi2}/seed{seed}.log",
+        "results/{dataset}/logs/run_hume/{phi1}--{phi2}/job{batch}.log",
     benchmark:
-        "results/{dataset}/benchmarks/run_hume/{phi1}--{phi2}/seed{seed}.tsv"
+        "results/{dataset}/benchmarks/run_hume/{phi1}--{phi2}/job{batch}.tsv"
     conda:
         "../../envs/hume.yaml"
     threads: 1
@@ -21,5 +21,6 @@ rule run_hume:
         score=config["score"],
         setting=config["setting"],
         num_classes=config["dataset"]["num_classes"],
+        runs_per_job=RUNS_PER_JOB,
     script:
         "../scripts/run_hume.py"

@@ -27,7 +27,7 @@ rule write_report:
         data="results/{dataset}/data.h5",
         metrics=pair_files("metrics.json"),
         votes=pair_files("vote.csv"),
-        runs=[run for seed in SEEDS for run in pair_files(f"runs/seed{seed}.h5")],
+        runs=[run for phi1, phi2 in PAIRS for run in run_files(DATASET, phi1, phi2)],
         baselines=expand(
             "results/{dataset}/baselines/{backbone}.json",
             dataset=DATASET,
@@ -46,9 +46,9 @@ rule write_report:
                 backbone=SPACES,
             ),
             *[
-                f"results/{DATASET}/benchmarks/run_hume/{phi1}--{phi2}/seed{seed}.tsv"
+                f"results/{DATASET}/benchmarks/run_hume/{phi1}--{phi2}/job{batch}.tsv"
                 for phi1, phi2 in PAIRS
-                for seed in SEEDS
+                for batch in range(len(SEEDS) // RUNS_PER_JOB)
             ],
             *[
                 f"results/{DATASET}/benchmarks/majority_vote/{phi1}--{phi2}.tsv"

@@ -1,4 +1,4 @@
-"""Rule run_hume: one HUME run (one seed) of one (phi1, phi2) pair."""
+"""Rule run_hume: the HUME runs (seeds) of one job of one (phi1, phi2) pair."""
 
 import torch
 
@@ -6,7 +6,7 @@ from hume_workflow.gpu_slots import job_device
 from hume_workflow.hume import HumeConfig, config_dict
 from hume_workflow.io import read_h5
 from hume_workflow.logs import log_to_file
-from hume_workflow.runs import execute_run, save_run
+from hume_workflow.runs import execute_runs, save_run
 
 log_to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -18,14 +18,14 @@ config = HumeConfig(
 phi1 = read_h5(snakemake.input.phi1, ["features"])[0]["features"]
 phi2 = read_h5(snakemake.input.phi2, ["features"])[0]["features"]
 split = read_h5(snakemake.input.data, ["split"])[0]["split"]
-seed = int(snakemake.wildcards.seed)
-record = execute_run(
+first = int(snakemake.wildcards.batch) * params.runs_per_job
+records = execute_runs(
     phi1,
     phi2,
     split,
     params.setting,
     config,
-    seed,
+    list(range(first, first + params.runs_per_job)),
     score_folds=params.score["n_folds"],
     score_max_iter=params.score["max_iter"],
     device=job_device(snakemake.resources.gpu),
@@ -36,4 +36,5 @@ provenance = {
     "dataset": snakemake.wildcards.dataset,
     "hyperparameters": config_dict(config),
 }
-save_run(snakemake.output[0], record, provenance)
+for path, record in zip(snakemake.output, records, strict=True):
+    save_run(path, record, provenance)
