@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
@@ -55,3 +56,18 @@ def test_a_fold_with_one_training_class_predicts_it():
     labels[:2] = 1  # two samples: with 2 folds, a training part may lack them
     s = generalisation_score(x, labels, n_folds=10)
     assert 0.0 < s.score <= 1.0
+
+
+def test_torch_backend_scores_like_sklearn():
+    """score.backend: torch goes through the same Score, within 0.5 accuracy points."""
+    phi2, truth = load_digits(return_X_y=True)
+    labels = (truth + (np.arange(len(truth)) % 7 == 0)) % 10  # some noise on the labels
+    reference = generalisation_score(phi2, labels, n_folds=5, max_iter=50)
+    batched = generalisation_score(phi2, labels, n_folds=5, max_iter=50, backend="torch")
+    assert abs(batched.score - reference.score) <= 0.005
+    assert (batched.n_clusters, batched.min_cluster_size, batched.degenerate) == (
+        reference.n_clusters,
+        reference.min_cluster_size,
+        False,
+    )
+    assert generalisation_score(phi2, np.zeros(len(truth)), backend="torch").degenerate

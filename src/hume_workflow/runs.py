@@ -38,6 +38,7 @@ def execute_runs(
     score_max_iter: int = 100,
     device: str = "cpu",
     progress: bool = True,
+    score_backend: str = "sklearn",
 ) -> list[RunRecord]:
     """Run HUME once per seed on the setting's training samples (all seeds in one batch, see
     :func:`~hume_workflow.hume.run_hume_many`) and score the labeling each run gives them.
@@ -48,7 +49,8 @@ def execute_runs(
     Args:
         phi1: (N, d1), phi2: (N, d2) features of the whole dataset, same sample order.
         split: (N,) 0 = train, 1 = test.
-        device: where HUME runs, e.g. "cpu" or "cuda" (the score always runs on the CPU).
+        device: where HUME runs, e.g. "cpu" or "cuda"; the score too with the torch backend.
+        score_backend: "sklearn" or "torch" (see :func:`generalisation_score`).
     """
     if not phi1.shape[0] == phi2.shape[0] == split.shape[0]:
         raise ValueError(
@@ -63,7 +65,14 @@ def execute_runs(
     records = []
     for seed, result in zip(seeds, results, strict=True):
         fit_labels = (phi1[fit_idx] @ result.theta.T).argmax(axis=1)  # the encoder's labels
-        score = generalisation_score(phi2[fit_idx], fit_labels, score_folds, score_max_iter)
+        score = generalisation_score(
+            phi2[fit_idx],
+            fit_labels,
+            score_folds,
+            score_max_iter,
+            backend=score_backend,
+            device=device,
+        )
         log.info(
             "seed %d: generalisation score %.4f (%d clusters used)",
             seed,

@@ -29,6 +29,7 @@ records = execute_runs(
     score_folds=params.score["n_folds"],
     score_max_iter=params.score["max_iter"],
     device=job_device(snakemake.resources.gpu),
+    score_backend=params.score["backend"],
 )
 provenance = {
     "phi1": snakemake.wildcards.phi1,
