@@ -1,6 +1,7 @@
 """Rule run_hume: the HUME runs (seeds) of one job of one (phi1, phi2) pair."""
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from hume_workflow.gpu_slots import job_device
 from hume_workflow.hume import HumeConfig, config_dict
@@ -10,6 +11,7 @@ from hume_workflow.runs import execute_runs, save_run
 
 log_to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
+threadpool_limits(snakemake.threads)  # scikit-learn's BLAS/OpenMP too: jobs share cores
 params = snakemake.params
 config = HumeConfig(
     num_classes=params.num_classes,
