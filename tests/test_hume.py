@@ -169,18 +169,22 @@ def planted_spaces(n=300, seed=0):
     return phi1, phi2, y, z
 
 
+# a budget with which the best of 4 seeds finds the planted labeling
+PLANTED_CONFIG = HumeConfig(
+    num_classes=3,
+    num_iters=60,
+    adaptation_steps=10,
+    num_subsets=4,
+    inner_lr=0.05,
+    outer_lr=0.1,
+    anneal_milestones=(40, 50),
+)
+
+
 def test_hume_recovers_the_planted_labeling():
     """As HUME is used: a few seeds, the best by generalisation score is the planted labeling."""
     phi1, phi2, y, z = planted_spaces()
-    config = HumeConfig(
-        num_classes=3,
-        num_iters=60,
-        adaptation_steps=10,
-        num_subsets=4,
-        inner_lr=0.05,
-        outer_lr=0.1,
-        anneal_milestones=(40, 50),
-    )
+    config = PLANTED_CONFIG
     runs = [run_hume(phi1, phi2, config, seed=seed, progress=False) for seed in range(4)]
     scores = [generalisation_score(phi2, r.labels).score for r in runs]
     best = runs[int(np.argmax(scores))]
@@ -228,15 +232,7 @@ def test_many_runs_in_one_process_equal_the_runs_made_one_by_one(rand_init):
 def test_shared_subsets_give_each_run_its_own_encoder_on_common_draws():
     """The planted problem with the subsets of each iteration shared by 4 runs."""
     phi1, phi2, y, _ = planted_spaces()
-    config = HumeConfig(
-        num_classes=3,
-        num_iters=60,
-        adaptation_steps=10,
-        num_subsets=4,
-        inner_lr=0.05,
-        outer_lr=0.1,
-        anneal_milestones=(40, 50),
-    )
+    config = PLANTED_CONFIG
     seeds = [0, 1, 2, 3]
     shared_config = dataclasses.replace(config, shared_subsets=True)
     shared = run_hume_many(phi1, phi2, shared_config, seeds, progress=False)

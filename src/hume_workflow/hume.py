@@ -389,13 +389,8 @@ def run_hume_many(
             return init_inner_classifiers(s, d2, k, generators[r], dtype)
         return fixed_inits[r][0].expand(s, -1, -1), fixed_inits[r][1].expand(s, -1)
 
-    traces = [
-        {
-            key: np.zeros(config.num_iters, np.float32)
-            for key in ("loss", "cross_entropy", "entropy")
-        }
-        for _ in seeds
-    ]
+    trace_parts = ("loss", "cross_entropy", "entropy")
+    history = np.zeros((len(trace_parts), len(seeds), config.num_iters), np.float32)
     desc = f"HUME seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))}"
     for it in tqdm(range(config.num_iters), desc=desc, disable=not progress):
         theta = torch.stack([e.weight for e in encoders])  # (R, K, d1)
@@ -424,15 +419,12 @@ def run_hume_many(
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
         per_run.sum().backward()  # the runs share no parameters: each gets its own gradient
-        for r, (encoder, optimizer, scheduler) in enumerate(
-            zip(encoders, optimizers, schedulers, strict=True)
-        ):
+        for encoder, optimizer, scheduler in zip(encoders, optimizers, schedulers, strict=True):
             nn.utils.clip_grad_norm_(encoder.parameters(), config.grad_clip)
             optimizer.step()
             scheduler.step()
-            traces[r]["loss"][it] = per_run[r].item()
-            traces[r]["cross_entropy"][it] = ce[:, r].mean().item()
-            traces[r]["entropy"][it] = ent[:, r].mean().item()
+        # one copy to the host per iteration, whatever the number of runs
+        history[:, :, it] = torch.stack([per_run, ce.mean(0), ent.mean(0)]).detach().cpu()
         if it + 1 in milestones:  # tau drops with the learning rate
             tau /= 10
 
@@ -444,7 +436,7 @@ def run_hume_many(
             else l2_normalise(torch.as_tensor(eval_phi1, dtype=dtype)).to(device)
         )
         results = []
-        for encoder, trace in zip(encoders, traces, strict=True):
+        for r, encoder in enumerate(encoders):
             theta = encoder.weight.detach()
             scores = x_eval @ theta.T
             soft = sparsemax(scores / tau)
@@ -454,7 +446,7 @@ def run_hume_many(
                     confidence=soft.max(dim=1).values.cpu().numpy().astype(np.float32),
                     mean_soft_label=soft.mean(dim=0).cpu().numpy().astype(np.float32),
                     theta=theta.cpu().numpy().astype(np.float32),
-                    loss_trace=trace,
+                    loss_trace={part: history[i, r] for i, part in enumerate(trace_parts)},
                     wall_time_s=wall,
                 )
             )

@@ -7,6 +7,7 @@ grow with the retry ``attempt``, so a job killed for its request gets more the n
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 
@@ -77,9 +78,7 @@ PIXELS_IMAGES_PER_SEC = 5000
 def dataset_samples(dataset: dict, data_path: str | None = None) -> tuple[int, int]:
     """(n_train, n_test): counted from data.h5's (N,) "split" if it exists, else estimated."""
     if data_path is not None and os.path.exists(data_path):
-        with h5py.File(data_path, "r") as f:
-            counts = np.bincount(f["split"][()], minlength=2)
-        return int(counts[0]), int(counts[1])
+        return _split_counts(data_path, os.stat(data_path).st_mtime_ns)
     n_train, n_test = SOURCE_SIZES.get(dataset["source"], UNKNOWN_SIZE)
     if dataset["source"] == "sklearn_digits":
         n_test = round(dataset.get("test_fraction", 0.2) * n_train)
@@ -106,6 +105,22 @@ def feature_dim(path: str | None) -> int | None:
     """Width d of the (N, d) "features" of an embeddings file (header only); None if absent."""
     if path is None or not os.path.exists(path):
         return None
+    return _feature_width(path, os.stat(path).st_mtime_ns)
+
+
+# Snakemake asks for every job's requests, one resource at a time, at planning and again
+# before it submits the job: the few files they read are read once per version (mtime).
+@functools.lru_cache(maxsize=256)
+def _split_counts(path: str, mtime_ns: int) -> tuple[int, int]:
+    """(n_train, n_test) from the (N,) "split" of a data.h5 as it was at ``mtime_ns``."""
+    with h5py.File(path, "r") as f:
+        counts = np.bincount(f["split"][()], minlength=2)
+    return int(counts[0]), int(counts[1])
+
+
+@functools.lru_cache(maxsize=256)
+def _feature_width(path: str, mtime_ns: int) -> int:
+    """d of the (N, d) "features" of an embeddings file as it was at ``mtime_ns``."""
     with h5py.File(path, "r") as f:
         return int(f["features"].shape[1])
 

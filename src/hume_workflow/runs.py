@@ -59,14 +59,13 @@ def execute_runs(
         )
     fit_idx, eval_idx = setting_indices(split, setting)
     log.info("%s setting: fit on %d samples, label %d", setting, len(fit_idx), len(eval_idx))
-    results = run_hume_many(
-        phi1[fit_idx], phi2[fit_idx], config, seeds, phi1[eval_idx], device, progress
-    )
+    fit1, fit2 = phi1[fit_idx], phi2[fit_idx]  # copies: made once for all the runs
+    results = run_hume_many(fit1, fit2, config, seeds, phi1[eval_idx], device, progress)
     records = []
     for seed, result in zip(seeds, results, strict=True):
-        fit_labels = (phi1[fit_idx] @ result.theta.T).argmax(axis=1)  # the encoder's labels
+        fit_labels = (fit1 @ result.theta.T).argmax(axis=1)  # the encoder's labels
         score = generalisation_score(
-            phi2[fit_idx],
+            fit2,
             fit_labels,
             score_folds,
             score_max_iter,

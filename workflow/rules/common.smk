@@ -30,7 +30,7 @@ COMPUTE = config["compute"]
 BACKBONES = config["backbones"]
 PAIRS = [(pair["phi1"], pair["phi2"]) for pair in config["pairs"]]
 SEEDS = list(range(config["num_runs"]))
-RUNS_PER_JOB = config["compute"]["runs_per_job"]
+RUNS_PER_JOB = COMPUTE["runs_per_job"]
 if len(SEEDS) % RUNS_PER_JOB:
     raise ValueError(
         f"config compute.runs_per_job={RUNS_PER_JOB}: expected a divisor of "
