@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "cluster")]
 
 from slurm_run import cluster_problem, run_through_slurm  # noqa: E402
-from test_workflow import TINY  # noqa: E402
+from tiny_workflow import TINY  # noqa: E402
 
 
 def modes(runs_per_group: int) -> dict[str, tuple[str, ...]]:

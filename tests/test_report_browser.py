@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_workflow import TINY, snakemake
+from tiny_workflow import TINY, snakemake
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [

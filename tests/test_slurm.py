@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "cluster"))
 from slurm_run import cluster_problem, run_through_slurm
-from test_workflow import TINY, snakemake
+from tiny_workflow import TINY, snakemake
 
 pytestmark = [
     pytest.mark.slurm,

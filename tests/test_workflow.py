@@ -1,53 +1,14 @@
 """End to end through Snakemake's CLI on a tiny config, and incremental re-planning."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from scipy.optimize import linear_sum_assignment
-
-REPO = Path(__file__).resolve().parents[1]
-
-TINY = {
-    "dataset": {"name": "tiny", "source": "sklearn_digits", "num_classes": 10, "max_samples": 300},
-    "backbones": {
-        "pixels": {"kind": "pixels"},
-        "efficientnet_lite0": {"kind": "efficientnet_lite0", "image_size": 32},
-    },
-    "pairs": [
-        {"phi1": "pixels", "phi2": "efficientnet_lite0"},
-        {"phi1": "efficientnet_lite0", "phi2": "pixels"},
-    ],
-    "setting": "inductive",
-    "num_runs": 2,
-    "hume": {"num_iters": 4, "num_subsets": 2, "adaptation_steps": 3, "inner_lr": 0.01},
-    "score": {"n_folds": 3, "max_iter": 50},
-}
-
-
-def snakemake(workdir: Path, config: dict, *args: str, base: Path | None = None) -> str:
-    """Run Snakemake in ``workdir`` on ``config`` (merged over the config file ``base``)."""
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    configfiles = [str(base), "config.yaml"] if base else ["config.yaml"]
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--configfile",
-        *configfiles,
-        *args,
-    ]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+from tiny_workflow import REPO, TINY, snakemake
 
 
 def planned_outputs(log: str) -> set[str]:
@@ -55,13 +16,6 @@ def planned_outputs(log: str) -> set[str]:
     return {
         path for line in re.findall(r"^\s+output: (.+)$", log, re.M) for path in line.split(", ")
     }
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny")
-    snakemake(workdir, TINY, "--cores", "2")
-    return workdir
 
 
 def test_tiny_config_runs_to_a_report(finished):
@@ -185,26 +139,3 @@ def test_runs_per_job_writes_the_same_runs(finished, tmp_path):
             pd.read_csv(d / f"results/tiny/hume/{pair}/vote.csv") for d in (finished, tmp_path)
         ]
         pd.testing.assert_frame_equal(*votes)
-
-
-def test_runs_per_job_must_divide_num_runs(tmp_path):
-    (tmp_path / "config.yaml").write_text(
-        yaml.safe_dump({**TINY, "num_runs": 3, "compute": {"runs_per_job": 2}})
-    )
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
-            "--configfile",
-            "config.yaml",
-            "-n",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode != 0
-    assert "compute.runs_per_job=2: expected a divisor of num_runs=3" in proc.stdout + proc.stderr

@@ -8,34 +8,68 @@ import os
 import numpy as np
 import pandas as pd
 
+from hume_workflow.errors import InputError
 from hume_workflow.io import read_h5
 from hume_workflow.vote import majority_vote, select_top
 
 log = logging.getLogger(__name__)
 
+#: Attributes of a run file (:func:`hume_workflow.runs.save_run`) that selection reads.
+RUN_ATTRS = ("seed", "score", "degenerate")
+
 
 def select_runs(run_paths: list[str | os.PathLike], top_n: int | None) -> dict:
     """Rank runs by generalisation score and keep the top ``top_n`` (None: all).
 
+    Degenerate runs (fewer than two clusters used; score 0) are ranked like the others, so
+    last, and counted; fewer runs than ``top_n`` keeps them all. Either is logged in one line
+    and written to ``note``.
+
     Returns:
-        A manifest: ``ranked`` (seed, score, path, degenerate; best first), ``selected``
-        (seeds), ``top_n`` and ``n_runs``.
+        A manifest: ``ranked`` (seed, score, path, degenerate, n_clusters; best first),
+        ``selected`` (seeds), ``top_n`` (as asked), ``n_selected``, ``n_runs``,
+        ``n_degenerate`` and ``note`` (None when there is nothing to say).
     """
-    runs = {}
+    if not run_paths:
+        raise InputError("select_runs: no run files given; expected at least one")
+    runs: dict[int, dict] = {}
     for path in run_paths:
         _, attrs = read_h5(path, names=[])
-        runs[int(attrs["seed"])] = {
+        missing = [key for key in RUN_ATTRS if key not in attrs]
+        if missing:
+            raise InputError(f"{path}: no run attributes {missing}; expected a run_hume output")
+        seed = int(attrs["seed"])
+        if seed in runs:
+            raise InputError(
+                f"{path}: seed {seed} is also the seed of {runs[seed]['path']}; "
+                "expected one run per seed"
+            )
+        runs[seed] = {
             "score": float(attrs["score"]),
             "path": str(path),
             "degenerate": bool(attrs["degenerate"]),
+            "n_clusters": attrs.get("n_clusters"),
         }
-    if top_n is not None and top_n > len(runs):
-        log.warning("top_n=%d but only %d runs: keeping all of them", top_n, len(runs))
     scores = {seed: r["score"] for seed, r in runs.items()}
     selected, ranked = select_top(scores, top_n), select_top(scores, None)
+    degenerate = [seed for seed in ranked if runs[seed]["degenerate"]]
+    notes = []
+    if top_n is not None and top_n > len(runs):
+        notes.append(f"top_n={top_n} but only {len(runs)} runs: voting all of them")
+    if degenerate:
+        in_vote = len(set(degenerate) & set(selected))
+        notes.append(
+            f"{len(degenerate)} of {len(runs)} runs degenerate (fewer than two clusters used, "
+            f"score 0), {in_vote} of them voting: seeds {degenerate}"
+        )
+    for note in notes:
+        log.warning(note)
     return {
         "top_n": top_n,
         "n_runs": len(runs),
+        "n_selected": len(selected),
+        "n_degenerate": len(degenerate),
+        "note": "; ".join(notes) or None,
         "selected": selected,
         "ranked": [{"seed": seed, **runs[seed]} for seed in ranked],
     }
@@ -44,20 +78,46 @@ def select_runs(run_paths: list[str | os.PathLike], top_n: int | None) -> dict:
 def vote_selected(manifest: dict, num_classes: int) -> pd.DataFrame:
     """Hungarian-aligned majority vote of the selected runs, aligned to the best-scoring one.
 
+    Raises:
+        InputError: a selected run file missing, truncated or not HDF5, labels outside
+            [0, num_classes), or runs labelling different samples (one line naming the file).
+
     Returns:
         One row per labelled sample: ``sample_index`` (into the dataset), ``label`` and
         ``agreement``, the fraction of selected runs whose aligned label equals the vote.
     """
     paths = {r["seed"]: r["path"] for r in manifest["ranked"]}
-    labelings, indices = [], None
+    labelings, indices, short = [], None, []
     for seed in manifest["selected"]:  # best first
-        arrays, _ = read_h5(paths[seed], ["labels", "eval_indices"])
-        if indices is not None and not np.array_equal(indices, arrays["eval_indices"]):
-            raise ValueError(
-                f"{paths[seed]}: labels a different set of samples than the other runs"
+        path = paths[seed]
+        arrays, _ = read_h5(path, ["labels", "eval_indices"])
+        labels = arrays["labels"]
+        if labels.size and not 0 <= labels.min() <= labels.max() < num_classes:
+            raise InputError(
+                f"{path}: labels span {labels.min()}..{labels.max()}; expected cluster ids in "
+                f"[0, {num_classes}) (num_classes={num_classes})"
             )
+        if indices is not None and not np.array_equal(indices, arrays["eval_indices"]):
+            raise InputError(f"{path}: labels a different set of samples than the other runs")
         indices = arrays["eval_indices"]
-        labelings.append(arrays["labels"])
+        labelings.append(labels)
+        if (used := len(np.unique(labels))) < num_classes:
+            short.append(f"seed {seed}: {used}")
+    if manifest.get("note"):
+        log.warning("selection: %s", manifest["note"])
+    if short:
+        log.info(
+            "%d of %d voting runs use fewer than %d clusters on the labelled samples (%s)",
+            len(short),
+            len(labelings),
+            num_classes,
+            ", ".join(short),
+        )
     votes, agreement = majority_vote(np.stack(labelings), num_classes)
-    log.info("vote of %d runs: mean agreement %.3f", len(labelings), agreement.mean())
+    log.info(
+        "vote of %d runs (top_n=%s): mean agreement %.3f",
+        len(labelings),
+        manifest["top_n"],
+        agreement.mean(),
+    )
     return pd.DataFrame({"sample_index": indices, "label": votes, "agreement": agreement})

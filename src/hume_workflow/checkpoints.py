@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from hume_workflow.errors import InputError
+
 log = logging.getLogger(__name__)
 
 #: BatchNorm's batch counter: absent from some checkpoints, never needed for inference.
@@ -42,6 +44,7 @@ def read_state_dict(
 
     Raises:
         FileNotFoundError: no such file.
+        InputError: the file cannot be read (truncated, or not a torch.save file).
         ValueError: the file needs full unpickling (custom classes: refused, never retried
             without ``weights_only``), the key is absent, no key has the prefix, or an
             entry is not a tensor.
@@ -52,14 +55,16 @@ def read_state_dict(
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-        reason = next((ln for ln in lines if "Unsupported global" in ln), lines[0] if lines else "")
-        reason = reason.split(". Please")[0]
+        found = [ln.strip() for ln in str(err).splitlines() if "global" in ln.lower()]
+        if not found:  # no disallowed class or function named: e.g. random bytes
+            raise _unreadable(path, err) from err
         raise ValueError(
-            f"{path}: refusing to unpickle a checkpoint holding Python objects ({reason}); "
-            "expected plain tensors (torch.load weights_only=True): re-save it with "
-            "torch.save(model.state_dict(), path)"
+            f"{path}: refusing to unpickle a checkpoint holding Python objects "
+            f"({found[0].split('. Please')[0].rstrip('.')}); expected plain tensors (torch.load "
+            "weights_only=True): re-save it with torch.save(model.state_dict(), path)"
         ) from None
+    except Exception as err:  # torch.load fails on foreign bytes with many types
+        raise _unreadable(path, err) from err
     if state_dict_key is not None:
         if not isinstance(obj, Mapping) or state_dict_key not in obj:
             top = list(obj)[:_MAX_KEYS_SHOWN] if isinstance(obj, Mapping) else type(obj).__name__
@@ -85,6 +90,17 @@ def read_state_dict(
             "set state_dict_key to the entry that holds the state dict"
         )
     return dict(obj)
+
+
+def _unreadable(path: Path, err: Exception) -> InputError:
+    """One-line error for a file torch.load cannot parse, with the gist of torch's message."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    gist = next((ln for ln in lines if ln.startswith("Unsupported")), lines[0] if lines else "")
+    reason = type(err).__name__ + (f": {gist.split('. ')[0]}" if gist else "")
+    return InputError(
+        f"{path}: cannot read the checkpoint ({reason}) (truncated or not a torch.save file?); "
+        "expected a state dict saved with torch.save"
+    )
 
 
 def _first(keys: list[str]) -> str:

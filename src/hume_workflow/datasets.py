@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -27,7 +29,7 @@ class LazyImages(Protocol):
     def __len__(self) -> int: ...
     def __getitem__(self, index: np.ndarray) -> LazyImages: ...
     def read(self, start: int, stop: int) -> np.ndarray: ...
-    def write_to(self, out: h5py.Dataset, desc: str) -> None: ...
+    def write_to(self, out: h5py.Dataset, desc: str) -> dict[int, dict[str, str]]: ...
 
 
 @dataclass
@@ -37,6 +39,8 @@ class ImageDataset:
     images: (N, H, W, C) uint8, C in {1, 3} (or LazyImages of that shape, decoded when written);
     labels: (N,) int64, -1 where unknown; split: (N,) uint8, 0 = train, 1 = test.
     declared_num_classes: K for unlabelled data (no class_names); None means len(class_names).
+    sample_ids: (N,) identities of the samples, in order (see :func:`samples_sha256`); None
+    when unknown (a dataset read back from a file).
     """
 
     name: str
@@ -45,6 +49,7 @@ class ImageDataset:
     split: np.ndarray
     class_names: list[str]
     declared_num_classes: int | None = None
+    sample_ids: list[str] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -63,18 +68,44 @@ def random_split(n: int, test_fraction: float, seed: int) -> np.ndarray:
     return split
 
 
+def array_sample_ids(source: str, n: int) -> list[str]:
+    """Identities ``<source>:<index>`` of the n samples of an in-memory source, in its order."""
+    return [f"{source}:{i}" for i in range(n)]
+
+
+def select(dataset: ImageDataset, keep: np.ndarray) -> ImageDataset:
+    """The samples at the sorted indices ``keep`` (K,): images, labels, split and sample_ids."""
+    ids = dataset.sample_ids
+    return replace(
+        dataset,
+        images=dataset.images[keep],
+        labels=dataset.labels[keep],
+        split=dataset.split[keep],
+        sample_ids=None if ids is None else [ids[i] for i in keep],
+    )
+
+
 def subsample(dataset: ImageDataset, max_samples: int | None, seed: int) -> ImageDataset:
     """A uniform random subset of at most ``max_samples`` samples, in the original order."""
     n = len(dataset.labels)
     if max_samples is None or max_samples >= n:
         return dataset
     keep = np.sort(np.random.default_rng(seed).choice(n, size=max_samples, replace=False))
-    return replace(
-        dataset,
-        images=dataset.images[keep],
-        labels=dataset.labels[keep],
-        split=dataset.split[keep],
-    )
+    return select(dataset, keep)
+
+
+def samples_sha256(sample_ids: Sequence[str], split: np.ndarray) -> str:
+    """Hex SHA-256 of the ordered samples: equal hashes mean the same samples, order and split.
+
+    One UTF-8 line per sample, ``<sample id>\t<split>\n`` (split 0 = train, 1 = test), in the
+    dataset's order. Sample ids (no pixels are hashed): ``<source>:<index>`` for in-memory
+    sources, the index in the source's own order (train, then test) before subsampling, e.g.
+    ``cifar10:50001``; for image files the path relative to ``dataset.root``, e.g.
+    ``train/n01440764/n01440764_10026.JPEG``.
+    """
+    pairs = zip(sample_ids, split.tolist(), strict=True)
+    lines = (f"{sample_id}\t{part}\n" for sample_id, part in pairs)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def load_sklearn_digits(test_fraction: float = 0.2, split_seed: int = 0) -> ImageDataset:
@@ -92,13 +123,21 @@ def load_sklearn_digits(test_fraction: float = 0.2, split_seed: int = 0) -> Imag
         labels=digits.target.astype(np.int64),
         split=random_split(len(images), test_fraction, split_seed),
         class_names=[str(d) for d in range(10)],
+        sample_ids=array_sample_ids("sklearn_digits", len(images)),
     )
 
 
-def _attrs(dataset: ImageDataset) -> dict[str, Any]:
-    attrs: dict[str, Any] = {"name": dataset.name, "class_names": dataset.class_names}
+def _attrs(dataset: ImageDataset, bad_images: list[dict[str, str]]) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "name": dataset.name,
+        "class_names": dataset.class_names,
+        "num_samples": len(dataset.labels),
+        "bad_images": bad_images,
+    }
     if dataset.declared_num_classes is not None:
         attrs["num_classes"] = dataset.declared_num_classes
+    if dataset.sample_ids is not None:
+        attrs["samples_sha256"] = samples_sha256(dataset.sample_ids, dataset.split)
     return attrs
 
 
@@ -107,25 +146,36 @@ def write_dataset(path: str | os.PathLike, dataset: ImageDataset) -> None:
 
     In-memory images are written at once; LazyImages are decoded and written chunk by chunk
     into a dataset of known shape, with a progress bar, so they never all sit in memory.
+    Images that LazyImages skip as undecodable are dropped with their labels and split.
+
+    Attributes: ``name``, ``class_names``, ``num_classes`` (when declared), ``num_samples``,
+    ``samples_sha256`` (:func:`samples_sha256`; absent without sample_ids) and ``bad_images``
+    (JSON list of the skipped images' ``{"path", "error"}``, paths relative to the root).
     """
     if isinstance(dataset.images, np.ndarray):
         arrays = {"images": dataset.images, "labels": dataset.labels, "split": dataset.split}
-        write_h5(path, arrays, _attrs(dataset))
+        write_h5(path, arrays, _attrs(dataset, []))
         return
     images = dataset.images
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         out = f.create_dataset(
-            "images", shape=images.shape, dtype=np.uint8, chunks=(1, *images.shape[1:])
+            "images",
+            shape=images.shape,
+            maxshape=images.shape,
+            dtype=np.uint8,
+            chunks=(1, *images.shape[1:]),
         )
-        images.write_to(out, desc=f"{dataset.name} images")
+        skipped = images.write_to(out, desc=f"{dataset.name} images")
+        if skipped:
+            dataset = select(dataset, np.setdiff1d(np.arange(len(images)), list(skipped)))
         f.create_dataset("labels", data=dataset.labels)
         f.create_dataset("split", data=dataset.split)
-        for key, value in _attrs(dataset).items():
+        for key, value in _attrs(dataset, list(skipped.values())).items():
             f.attrs[key] = value if isinstance(value, str | int) else json.dumps(value)
 
 
 def read_dataset(path: str | os.PathLike, with_images: bool = True) -> ImageDataset:
-    """Read a dataset written by :func:`write_dataset` (files without num_classes too)."""
+    """Read a dataset written by :func:`write_dataset` (older files without attributes too)."""
     names = ["images", "labels", "split"] if with_images else ["labels", "split"]
     arrays, attrs = read_h5(path, names)
     return ImageDataset(

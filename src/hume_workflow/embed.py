@@ -29,7 +29,8 @@ from tqdm import tqdm
 
 from hume_workflow.backbones import Backbone, build_backbone
 from hume_workflow.datasets import TRAIN, read_dataset
-from hume_workflow.io import atomic_path, package_versions
+from hume_workflow.features import SAMPLES_SHA256
+from hume_workflow.io import atomic_path, package_versions, read_h5
 
 log = logging.getLogger(__name__)
 
@@ -371,10 +372,11 @@ def embed_dataset(
     The file holds ``features`` (N, d) float32 (float16 with ``float16``; d = ``pca_dim``
     with PCA), ``labels`` (N,) (-1 where unknown), ``split`` (N,), and attributes recording
     the backbone, its preprocessing, the extraction settings, the post-processing, the
-    dataset, the split and the package versions. Without PCA the features are written chunk
-    by chunk as the batches arrive; with PCA the raw features go to a temporary file first
-    (PCA needs all of them; it is fitted on the train split). Either way the output only
-    appears under its name once complete (``atomic_path``).
+    dataset, the split, the package versions, ``num_samples`` (N) and data.h5's
+    ``samples_sha256`` (the sample order; copied when data.h5 has it). Without PCA the
+    features are written chunk by chunk as the batches arrive; with PCA the raw features go
+    to a temporary file first (PCA needs all of them; it is fitted on the train split).
+    Either way the output only appears under its name once complete (``atomic_path``).
 
     Args:
         spec: the backbone's config entry: ``kind``, the extraction and post-processing keys
@@ -383,6 +385,7 @@ def embed_dataset(
     """
     settings = EmbedSettings.from_spec(spec, backbone_name)
     meta = read_dataset(dataset_path, with_images=False)
+    sample_order = read_h5(dataset_path, [])[1].get(SAMPLES_SHA256)
     options = {k: v for k, v in spec.items() if k not in EXTRACTION_KEYS}
     backbone = build_backbone(spec["kind"], **options)
     data = ImageBatches(_image_source(dataset_path), settings.batch_size)
@@ -455,7 +458,10 @@ def embed_dataset(
             "split_encoding": "0 = train, 1 = test",
             "device": device,
             "versions": package_versions(),
+            "num_samples": n,
         }
+        if sample_order is not None:
+            attrs[SAMPLES_SHA256] = sample_order
         _write_attrs(f, attrs)
         shape = dset.shape
     log.info("wrote %s: features %s %s", output_path, shape, np.dtype(settings.storage_dtype))

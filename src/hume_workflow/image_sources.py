@@ -5,6 +5,8 @@ train/test split. The torchvision sets are downloaded (``download=True``) and md
 torchvision, then parsed here from their official on-disk formats, so that verification
 (:func:`verify_files`) is one separate function. ImageNet and image folders are not decoded
 here: their ``images`` are :class:`ImageFiles`, decoded chunk by chunk when written.
+Every loader also gives each sample its identity (``sample_ids``, see
+:func:`~hume_workflow.datasets.samples_sha256`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import gzip
 import logging
 import os
 import pickle
+import tarfile
+import tempfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,10 +29,12 @@ from hume_workflow.datasets import (
     TRAIN,
     UNLABELLED,
     ImageDataset,
+    array_sample_ids,
     load_sklearn_digits,
     random_split,
     subsample,
 )
+from hume_workflow.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -53,20 +60,63 @@ def verify_files(folder: Path, files: Sequence[tuple[str, str]]) -> None:
             )
 
 
+def _one_line(error: BaseException) -> str:
+    """``Type: message`` of an exception, whitespace (newlines too) collapsed."""
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"
+
+
+def _require_folder(key: str, root: Path, folder: Path, expected: str) -> None:
+    """One-line InputError naming ``key=root`` unless ``folder`` (root or under it) has entries."""
+    if folder.is_dir() and any(folder.iterdir()):
+        return
+    if not root.is_dir():
+        problem = "not a directory" if root.exists() else "no such directory"
+    elif not any(root.iterdir()):
+        problem = "empty directory"
+    elif not folder.is_dir():
+        problem = f"no {folder.relative_to(root)}/ in it"
+    else:
+        problem = f"{folder.relative_to(root)}/ is empty"
+    raise InputError(f"{key}={root}: {problem}; expected {expected}")
+
+
+def _expected_torchvision_files(tv_class: type, names: Sequence[str]) -> str:
+    """What ``dataset.root`` should hold for a torchvision set, for error messages."""
+    return (
+        f"{tv_class.base_folder}/ with {', '.join(names)} or the archive {tv_class.filename}; "
+        "set dataset.download: true to fetch them"
+    )
+
+
 def _extract_local_archive(tv_class: type, root: Path) -> None:
-    """Offline: extract ``root/<official archive>`` (md5-checked first) if not yet extracted."""
-    from torchvision.datasets.utils import check_integrity, extract_archive
+    """Offline: extract ``root/<official archive>`` (md5-checked first) if not yet extracted.
+
+    The archive is extracted into a temporary folder in ``root`` and its ``base_folder`` then
+    moved into place, so a truncated archive leaves no half-extracted folder behind.
+    """
+    from torchvision.datasets.utils import extract_archive
 
     archive = root / tv_class.filename
-    if (root / tv_class.base_folder).is_dir() or not archive.is_file():
+    target = root / tv_class.base_folder
+    if target.is_dir() or not archive.is_file():
         return
-    if not check_integrity(str(archive), tv_class.tgz_md5):
-        raise ValueError(
-            f"{archive}: md5 differs from the official {tv_class.tgz_md5} (truncated or corrupt "
-            "archive?); delete it and copy or download it again"
-        )
+    verify_files(root, [(tv_class.filename, tv_class.tgz_md5)])
     logger.info("extracting %s", archive)
-    extract_archive(str(archive), str(root))
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".{tv_class.base_folder}.") as tmp:
+        try:
+            extract_archive(str(archive), tmp)
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
+            raise InputError(
+                f"{archive}: cannot extract the archive ({_one_line(error)}); expected the "
+                f"official {tv_class.filename}: delete it and copy or download it again"
+            ) from error
+        extracted = Path(tmp) / tv_class.base_folder
+        if not extracted.is_dir():
+            raise InputError(
+                f"{archive}: holds no {tv_class.base_folder}/ folder; expected the official "
+                f"{tv_class.filename}"
+            )
+        os.replace(extracted, target)
 
 
 def _fetch(tv_class: type, root: Path, download: bool, **kwargs: object) -> None:
@@ -82,9 +132,8 @@ def _fetch(tv_class: type, root: Path, download: bool, **kwargs: object) -> None
     try:
         tv_class(str(root), download=True, **kwargs)
     except Exception as error:  # network, md5 or a truncated archive: torchvision's many types
-        message = " ".join(str(error).split())
         raise ValueError(
-            f"{tv_class.__name__} download into {root} failed: {type(error).__name__}: {message}"
+            f"{tv_class.__name__} download into {root} failed: {_one_line(error)}"
         ) from error
 
 
@@ -122,9 +171,10 @@ def _load_cifar(
     _fetch(tv_class, root, download, train=True)
     folder = root / tv_class.base_folder
     meta = tv_class.meta
-    verify_files(
-        folder, [*tv_class.train_list, *tv_class.test_list, (meta["filename"], meta["md5"])]
-    )
+    files = [*tv_class.train_list, *tv_class.test_list, (meta["filename"], meta["md5"])]
+    expected = _expected_torchvision_files(tv_class, [file_name for file_name, _ in files])
+    _require_folder("dataset.root", root, folder, expected)
+    verify_files(folder, files)
     images, labels, split = [], [], []
     for part, files in ((TRAIN, tv_class.train_list), (TEST, tv_class.test_list)):
         for file_name, _ in files:
@@ -136,8 +186,10 @@ def _load_cifar(
             split.append(np.full(len(labels[-1]), part, dtype=np.uint8))
     names = _read_cifar_pickle(folder / meta["filename"])[names_key]
     class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    labels_all = np.concatenate(labels)
+    ids = array_sample_ids(name, len(labels_all))
     return ImageDataset(
-        name, np.concatenate(images), np.concatenate(labels), np.concatenate(split), class_names
+        name, np.concatenate(images), labels_all, np.concatenate(split), class_names, sample_ids=ids
     )
 
 
@@ -176,6 +228,8 @@ def load_stl10(root: str | os.PathLike, download: bool = False) -> ImageDataset:
     _fetch(STL10, root, download, split="test")
     folder = root / STL10.base_folder
     files = [STL10.train_list[0], STL10.train_list[1], *STL10.test_list]  # not unlabeled_X
+    expected = _expected_torchvision_files(STL10, [file_name for file_name, _ in files])
+    _require_folder("dataset.root", root, folder, expected)
     verify_files(folder, files)
     images, labels, split = [], [], []
     for part, prefix in ((TRAIN, "train"), (TEST, "test")):
@@ -188,8 +242,15 @@ def load_stl10(root: str | os.PathLike, download: bool = False) -> ImageDataset:
         split.append(np.full(len(y), part, dtype=np.uint8))
     names_file = folder / STL10.class_names_file
     class_names = names_file.read_text().split() if names_file.is_file() else STL10_CLASSES
+    labels_all = np.concatenate(labels)
+    ids = array_sample_ids("stl10", len(labels_all))
     return ImageDataset(
-        "stl10", np.concatenate(images), np.concatenate(labels), np.concatenate(split), class_names
+        "stl10",
+        np.concatenate(images),
+        labels_all,
+        np.concatenate(split),
+        class_names,
+        sample_ids=ids,
     )
 
 
@@ -229,12 +290,23 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
+IDX_STEMS = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
 def _find_idx(folder: Path, stem: str) -> Path:
     """``folder/stem.gz`` if present, else ``folder/stem``; one-line error when neither is."""
     for candidate in (folder / f"{stem}.gz", folder / stem):
         if candidate.is_file():
             return candidate
-    raise ValueError(f"{folder / stem}[.gz]: file not found, expected an idx file")
+    raise InputError(
+        f"{folder / stem}[.gz]: file not found; expected the idx files {', '.join(IDX_STEMS)} "
+        f"(each optionally .gz) in {folder}"
+    )
 
 
 def _load_idx_set(folder: Path, name: str, class_names: list[str]) -> ImageDataset:
@@ -250,8 +322,10 @@ def _load_idx_set(folder: Path, name: str, class_names: list[str]) -> ImageDatas
         images.append(x.astype(np.uint8)[..., None])
         labels.append(y)
         split.append(np.full(len(y), part, dtype=np.uint8))
+    labels_all = np.concatenate(labels)
+    ids = array_sample_ids(name, len(labels_all))
     return ImageDataset(
-        name, np.concatenate(images), np.concatenate(labels), np.concatenate(split), class_names
+        name, np.concatenate(images), labels_all, np.concatenate(split), class_names, sample_ids=ids
     )
 
 
@@ -259,12 +333,20 @@ def _load_mnist_like(
     tv_class: type, name: str, root: Path, download: bool, local_root: Path | None
 ) -> ImageDataset:
     if local_root is not None:  # raw idx files (e.g. Debian's dataset-fashion-mnist): offline
-        if not local_root.is_dir():
-            raise ValueError(f"dataset.local_root={local_root}: not a directory of idx files")
+        expected = f"the idx files {', '.join(IDX_STEMS)} (each optionally .gz)"
+        _require_folder("dataset.local_root", local_root, local_root, expected)
         return _load_idx_set(local_root, name, list(tv_class.classes))
     _fetch(tv_class, root, download, train=True)
     raw_folder = root / tv_class.__name__ / "raw"
-    verify_files(raw_folder, tv_class.resources)  # the .gz files torchvision keeps
+    names = [file_name for file_name, _ in tv_class.resources]  # the .gz files torchvision keeps
+    _require_folder(
+        "dataset.root",
+        root,
+        raw_folder,
+        f"{tv_class.__name__}/raw/ with {', '.join(names)}; set dataset.download: true to "
+        "fetch them, or dataset.local_root to a folder of raw idx files",
+    )
+    verify_files(raw_folder, tv_class.resources)
     return _load_idx_set(raw_folder, name, list(tv_class.classes))
 
 
@@ -292,14 +374,21 @@ def load_fashion_mnist(
 
 
 def decode_image(path: Path, image_size: int) -> np.ndarray:
-    """(image_size, image_size, 3) uint8: RGB, shorter side resized to image_size, center crop."""
-    from PIL import Image, UnidentifiedImageError
+    """(image_size, image_size, 3) uint8: RGB, shorter side resized to image_size, center crop.
+
+    Raises:
+        InputError: the file cannot be decoded; chained (``__cause__``) to PIL's error.
+    """
+    from PIL import Image
 
     try:
         with Image.open(path) as image:
             image = image.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError) as error:
-        raise ValueError(f"{path}: cannot decode the image ({error})") from error
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise InputError(
+            f"{path}: cannot decode the image ({error}); fix or remove it, or set "
+            "dataset.skip_bad_images: true to skip undecodable images"
+        ) from error
     width, height = image.size
     scale = image_size / min(width, height)
     new_w, new_h = max(image_size, round(width * scale)), max(image_size, round(height * scale))
@@ -312,40 +401,82 @@ def decode_image(path: Path, image_size: int) -> np.ndarray:
 class ImageFiles:
     """Images still on disk, decoded on demand: shape (N, image_size, image_size, 3) uint8.
 
-    Indexing with an index array gives another ImageFiles (subsampling decodes nothing);
-    :meth:`read` decodes a chunk.
+    ``names`` are the files' paths relative to ``root`` (POSIX). Indexing with an index array
+    gives another ImageFiles (subsampling decodes nothing); :meth:`read` decodes a chunk.
+    With ``skip_undecodable``, :meth:`write_to` skips the images it cannot decode.
     """
 
-    def __init__(self, paths: Sequence[Path], image_size: int) -> None:
-        self.paths = list(paths)
+    def __init__(
+        self, root: Path, names: Sequence[str], image_size: int, skip_undecodable: bool = False
+    ) -> None:
+        self.root = root
+        self.names = list(names)
         self.image_size = image_size
+        self.skip_undecodable = skip_undecodable
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
-        return (len(self.paths), self.image_size, self.image_size, 3)
+        return (len(self.names), self.image_size, self.image_size, 3)
 
     dtype = np.dtype(np.uint8)
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.names)
 
     def __getitem__(self, index: np.ndarray | slice) -> ImageFiles:
-        chosen = np.arange(len(self.paths))[index]
-        return ImageFiles([self.paths[i] for i in chosen], self.image_size)
+        chosen = np.arange(len(self.names))[index]
+        names = [self.names[i] for i in chosen]
+        return ImageFiles(self.root, names, self.image_size, self.skip_undecodable)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """(stop - start, S, S, 3) uint8, images ``start:stop`` decoded."""
         shape = (0, self.image_size, self.image_size, 3)
-        decoded = [decode_image(p, self.image_size) for p in self.paths[start:stop]]
+        decoded = [decode_image(self.root / n, self.image_size) for n in self.names[start:stop]]
         return np.stack(decoded) if decoded else np.empty(shape, np.uint8)
 
-    def write_to(self, out: h5py.Dataset, desc: str, chunk: int = 256) -> None:
-        """Decode and write into ``out`` (N, S, S, 3) ``chunk`` images at a time, with tqdm."""
+    def write_to(self, out: h5py.Dataset, desc: str, chunk: int = 256) -> dict[int, dict[str, str]]:
+        """Decode and write into ``out`` (N, S, S, 3) ``chunk`` images at a time, with tqdm.
+
+        Without ``skip_undecodable`` the first undecodable image raises its InputError.
+        With it, such images are logged and skipped: the others are written contiguously and
+        ``out`` (chunked, resizable) is shrunk to their count.
+
+        Returns:
+            the skipped images: index -> ``{"path": name, "error": PIL's message}``.
+
+        Raises:
+            InputError: an image cannot be decoded (not skipping), or none can (skipping).
+        """
         from tqdm import tqdm
 
+        skipped: dict[int, dict[str, str]] = {}
+        written = 0
         for start in tqdm(range(0, len(self), chunk), desc=desc, unit="chunk"):
-            stop = min(start + chunk, len(self))
-            out[start:stop] = self.read(start, stop)
+            decoded = []
+            for i in range(start, min(start + chunk, len(self))):
+                try:
+                    decoded.append(decode_image(self.root / self.names[i], self.image_size))
+                except InputError as error:
+                    if not self.skip_undecodable:
+                        raise
+                    reason = str(error.__cause__)
+                    skipped[i] = {"path": self.names[i], "error": reason}
+                    logger.warning(
+                        "%s: cannot decode the image (%s); skipped", self.names[i], reason
+                    )
+            if decoded:
+                out[written : written + len(decoded)] = np.stack(decoded)
+                written += len(decoded)
+        if skipped:
+            first = next(iter(skipped.values()))
+            if not written:
+                raise InputError(
+                    f"dataset.root={self.root}: none of the {len(self)} images can be decoded "
+                    f"(first: {first['path']}: {first['error']}); expected images PIL can decode"
+                )
+            logger.warning("skipped %d undecodable images (first: %s)", len(skipped), first["path"])
+            out.resize(written, axis=0)
+        return skipped
 
     def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
         array = self.read(0, len(self))
@@ -365,20 +496,30 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _scan(folder: Path) -> tuple[list[Path], list[str | None]]:
-    """Image paths and their class folder names (None for images directly in ``folder``)."""
+def _scan(root: Path, folder: Path) -> tuple[list[Path], list[str | None]]:
+    """Image paths in ``folder`` (under ``root``) and their class folder names.
+
+    The name is None for images directly in ``folder``; a class folder without images is an
+    error (e.g. nested folders, or a format not in IMAGE_EXTENSIONS).
+    """
     classes = _class_dirs(folder)
     flat = _image_paths(folder)
     if classes and flat:
-        raise ValueError(
-            f"{folder}: holds both images ({flat[0].name}, ...) and sub-folders; expected one "
-            "sub-folder per class or a flat folder of unlabelled images"
+        where = "" if folder == root else f"{folder.relative_to(root).as_posix()}/ "
+        raise InputError(
+            f"dataset.root={root}: {where}holds both images ({flat[0].name}, ...) and "
+            "sub-folders; expected one sub-folder per class or a flat folder of unlabelled images"
         )
     if not classes:
         return flat, [None] * len(flat)
     paths, names = [], []
     for class_dir in classes:
         files = _image_paths(class_dir)
+        if not files:
+            raise InputError(
+                f"dataset.root={root}: class folder {class_dir.relative_to(root).as_posix()}/ "
+                f"holds no images; expected files ending in {', '.join(IMAGE_EXTENSIONS)}"
+            )
         paths += files
         names += [class_dir.name] * len(files)
     return paths, names
@@ -386,12 +527,17 @@ def _scan(folder: Path) -> tuple[list[Path], list[str | None]]:
 
 def _folder_dataset(
     name: str,
+    root: Path,
     parts: list[tuple[list[Path], list[str | None]]],
     split: np.ndarray | None,
     image_size: int,
+    skip_bad_images: bool,
 ) -> ImageDataset:
-    """Assemble ImageFiles, labels (-1 when unlabelled) and split from scanned parts."""
-    paths = [p for part_paths, _ in parts for p in part_paths]
+    """Assemble ImageFiles, labels (-1 when unlabelled) and split from scanned parts.
+
+    Sample ids are the image paths relative to ``root``.
+    """
+    names = [p.relative_to(root).as_posix() for part_paths, _ in parts for p in part_paths]
     folder_names = [n for _, part_names in parts for n in part_names]
     class_names = sorted({n for n in folder_names if n is not None})
     index = {n: i for i, n in enumerate(class_names)}
@@ -400,56 +546,82 @@ def _folder_dataset(
         split = np.concatenate(
             [np.full(len(part_paths), part, np.uint8) for part, (part_paths, _) in enumerate(parts)]
         )
-    logger.info("%s: %d images, %d classes", name, len(paths), len(class_names))
-    return ImageDataset(name, ImageFiles(paths, image_size), labels, split, class_names)
+    logger.info("%s: %d images, %d classes", name, len(names), len(class_names))
+    images = ImageFiles(root, names, image_size, skip_bad_images)
+    return ImageDataset(name, images, labels, split, class_names, sample_ids=names)
 
 
-def load_imagenet(root: str | os.PathLike, image_size: int = 224) -> ImageDataset:
+IMAGENET_LAYOUT = "train/<wnid>/*.JPEG and val/<wnid>/*.JPEG"
+
+
+def load_imagenet(
+    root: str | os.PathLike, image_size: int = 224, skip_bad_images: bool = False
+) -> ImageDataset:
     """ImageNet from ``root/train/<wnid>/*.JPEG`` and ``root/val/<wnid>/*.JPEG``; no download.
 
-    Images are resized (shorter side to image_size, center crop): (N, S, S, 3), lazily.
+    Images are resized (shorter side to image_size, center crop): (N, S, S, 3), lazily;
+    skip_bad_images: see :meth:`ImageFiles.write_to`.
     """
     root = Path(root)
     for part in ("train", "val"):
-        if not (root / part).is_dir():
-            raise ValueError(
-                f"dataset.root={root}: no ImageNet {part}/ folder at {root / part}; set "
-                "dataset.root to a folder with train/<wnid>/*.JPEG and val/<wnid>/*.JPEG"
-            )
-    train, val = _scan(root / "train"), _scan(root / "val")
+        _require_folder("dataset.root", root, root / part, IMAGENET_LAYOUT)
+    train, val = _scan(root, root / "train"), _scan(root, root / "val")
     for part, (paths, names) in (("train", train), ("val", val)):
-        if not paths or None in names:
-            raise ValueError(f"{root / part}: expected <wnid>/*.JPEG class sub-folders with images")
+        if None in names:
+            raise InputError(
+                f"dataset.root={root}: {part}/ holds images directly ({paths[0].name}, ...); "
+                f"expected {IMAGENET_LAYOUT}"
+            )
+        if not paths:
+            raise InputError(
+                f"dataset.root={root}: {part}/ holds no images; expected {IMAGENET_LAYOUT}"
+            )
     unknown = set(val[1]) - set(train[1])
     if unknown:
-        raise ValueError(f"{root / 'val'}: classes {sorted(unknown)[:3]} not in {root / 'train'}")
-    return _folder_dataset("imagenet", [train, val], None, image_size)
+        raise InputError(
+            f"dataset.root={root}: val/ classes {sorted(unknown)[:3]} are not in train/; "
+            f"expected {IMAGENET_LAYOUT} with the same classes"
+        )
+    return _folder_dataset("imagenet", root, [train, val], None, image_size, skip_bad_images)
 
 
 def load_image_folder(
-    root: str | os.PathLike, image_size: int = 224, test_fraction: float = 0.2, split_seed: int = 0
+    root: str | os.PathLike,
+    image_size: int = 224,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    skip_bad_images: bool = False,
 ) -> ImageDataset:
     """The user's images under ``root``, resized (shorter side, center crop) to (S, S, 3).
 
     Class sub-folders give labels (sorted folder names); images directly in ``root`` are
     unlabelled (-1). ``root/train`` and ``root/test`` give the split, else a random one.
+    skip_bad_images: see :meth:`ImageFiles.write_to`.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise ValueError(f"dataset.root={root}: not a directory, expected a folder of images")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        parts, split = [_scan(root / "train"), _scan(root / "test")], None
+    layout = "class sub-folders of images, or images directly in it (unlabelled)"
+    _require_folder("dataset.root", root, root, layout)
+    has_train, has_test = (root / "train").is_dir(), (root / "test").is_dir()
+    if has_train != has_test:
+        raise InputError(
+            f"dataset.root={root}: has {'train' if has_train else 'test'}/ but no "
+            f"{'test' if has_train else 'train'}/; expected both (the split) or neither"
+        )
+    if has_train:
+        parts = [_scan(root, root / "train"), _scan(root, root / "test")]
     else:
-        parts, split = [_scan(root)], None
+        parts = [_scan(root, root)]
     n = sum(len(p) for p, _ in parts)
     if n == 0:
-        raise ValueError(f"dataset.root={root}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+        raise InputError(f"dataset.root={root}: no images; expected {layout}")
     labelled = {None in names for _, names in parts if names}
     if len(labelled) > 1:
-        raise ValueError(f"{root}: train/ and test/ must both use class sub-folders or neither")
-    if len(parts) == 1:
-        split = random_split(n, test_fraction, split_seed)
-    return _folder_dataset(root.name or "image_folder", parts, split, image_size)
+        raise InputError(
+            f"dataset.root={root}: train/ and test/ must both use class sub-folders or neither"
+        )
+    split = random_split(n, test_fraction, split_seed) if len(parts) == 1 else None
+    name = root.name or "image_folder"
+    return _folder_dataset(name, root, parts, split, image_size, skip_bad_images)
 
 
 def prepare_dataset(
@@ -462,12 +634,15 @@ def prepare_dataset(
     download: bool = False,
     local_root: str | os.PathLike | None = None,
     image_size: int = 224,
+    skip_bad_images: bool = False,
 ) -> ImageDataset:
     """Load a dataset by source name, optionally subsampled (for tests and quick demos).
 
     root: where torchvision sets are (downloaded, when ``download``), or the ImageNet/image
     folder; local_root: raw idx files for mnist/fashion_mnist (offline); image_size: square
-    size of imagenet/image_folder images (shorter side resized, then center crop).
+    size of imagenet/image_folder images (shorter side resized, then center crop);
+    skip_bad_images: imagenet/image_folder only, undecodable images are dropped when the
+    dataset is written (see :meth:`ImageFiles.write_to`) instead of failing.
     """
     loaders: dict[str, Callable[[], ImageDataset]] = {
         "sklearn_digits": lambda: load_sklearn_digits(test_fraction, split_seed),
@@ -476,8 +651,10 @@ def prepare_dataset(
         "stl10": lambda: load_stl10(root, download),
         "mnist": lambda: load_mnist(root, download, local_root),
         "fashion_mnist": lambda: load_fashion_mnist(root, download, local_root),
-        "imagenet": lambda: load_imagenet(root, image_size),
-        "image_folder": lambda: load_image_folder(root, image_size, test_fraction, split_seed),
+        "imagenet": lambda: load_imagenet(root, image_size, skip_bad_images),
+        "image_folder": lambda: load_image_folder(
+            root, image_size, test_fraction, split_seed, skip_bad_images
+        ),
     }
     if source not in loaders:
         raise ValueError(f"dataset source {source!r}: expected one of {sorted(loaders)}")

@@ -15,6 +15,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from hume_workflow.errors import InputError
+
 PROVENANCE_PACKAGES = (
     "hume-workflow",
     "torch",
@@ -95,10 +97,33 @@ def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> tuple[di
         (arrays, attrs); a group is read as a dict of its arrays; attribute strings that
         hold JSON objects or lists are decoded.
     """
-    with h5py.File(path, "r") as f:
+    with open_h5(path) as f:
+        for name in names or []:
+            if name not in f:
+                raise InputError(f"{path}: no {name!r} in the file; it holds {sorted(f)}")
         arrays = {name: _read_node(f[name]) for name in (names if names is not None else list(f))}
-        attrs = {key: _decode_attr(value) for key, value in f.attrs.items()}
+        attrs = {key: decode_attr(value) for key, value in f.attrs.items()}
     return arrays, attrs
+
+
+@contextlib.contextmanager
+def open_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """``h5py.File(path, "r")``, closed on exit.
+
+    Raises:
+        InputError: one line naming the file when it is missing, truncated or not HDF5.
+    """
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        reason = " ".join(str(err).split())
+        raise InputError(
+            f"{path}: not a readable HDF5 file (truncated or foreign?): {reason}"
+        ) from err
+    with f:
+        yield f
 
 
 def _read_node(node: h5py.Group | h5py.Dataset) -> Any:
@@ -107,7 +132,9 @@ def _read_node(node: h5py.Group | h5py.Dataset) -> Any:
     return node[()]
 
 
-def _decode_attr(value: Any) -> Any:
+def decode_attr(value: Any) -> Any:
+    """An HDF5 attribute value as Python: bytes decoded, JSON objects/lists parsed, numpy
+    scalars as Python scalars."""
     if isinstance(value, bytes):
         value = value.decode()
     if isinstance(value, str) and value[:1] in "[{":

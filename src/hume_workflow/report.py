@@ -55,6 +55,7 @@ def evaluate_pair(manifest: dict, votes: pd.DataFrame, truth: np.ndarray) -> dic
     return {
         "n_runs": manifest["n_runs"],
         "n_selected": len(selected),
+        "selection_note": manifest.get("note"),
         "vote": {
             **vote,
             "mean_agreement": float(votes["agreement"].mean()),
@@ -186,8 +187,11 @@ def summary_tables(pairs: list[dict], baselines: dict[str, dict]) -> dict[str, p
         }
         for name, b in baselines.items()
     ]
+    summary_table = pd.DataFrame(summary)
+    if any(p.get("selection_note") for p in pairs):  # fewer runs than top_n, degenerate runs
+        summary_table["selection_note"] = [p.get("selection_note") or "" for p in pairs]
     tables = {
-        "summary": pd.DataFrame(summary),
+        "summary": summary_table,
         "clusters": pd.DataFrame(clusters),
         "baselines": pd.DataFrame(spaces),
         "runs": pd.DataFrame(runs, columns=run_columns),

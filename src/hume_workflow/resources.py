@@ -14,6 +14,9 @@ import os
 import h5py
 import numpy as np
 
+from hume_workflow.errors import InputError
+from hume_workflow.io import open_h5
+
 # (train, test) sample counts. sklearn_digits has no official split: our data stage holds
 # out ``test_fraction`` of its 1,797 samples, so the table stores them all as train.
 SOURCE_SIZES: dict[str, tuple[int, int]] = {
@@ -113,7 +116,9 @@ def feature_dim(path: str | None) -> int | None:
 @functools.lru_cache(maxsize=256)
 def _split_counts(path: str, mtime_ns: int) -> tuple[int, int]:
     """(n_train, n_test) from the (N,) "split" of a data.h5 as it was at ``mtime_ns``."""
-    with h5py.File(path, "r") as f:
+    with open_h5(path) as f:
+        if "split" not in f:
+            raise InputError(f"{path}: no 'split' dataset; expected a data.h5 this workflow wrote")
         counts = np.bincount(f["split"][()], minlength=2)
     return int(counts[0]), int(counts[1])
 
@@ -121,8 +126,11 @@ def _split_counts(path: str, mtime_ns: int) -> tuple[int, int]:
 @functools.lru_cache(maxsize=256)
 def _feature_width(path: str, mtime_ns: int) -> int:
     """d of the (N, d) "features" of an embeddings file as it was at ``mtime_ns``."""
-    with h5py.File(path, "r") as f:
-        return int(f["features"].shape[1])
+    with open_h5(path) as f:
+        features = f.get("features")
+        if not isinstance(features, h5py.Dataset) or features.ndim != 2:
+            raise InputError(f"{path}: no (N, d) 'features' dataset; expected an embedding file")
+        return int(features.shape[1])
 
 
 def _request(seconds: float, nbytes: float, attempt: int) -> dict[str, int]:

@@ -2,19 +2,20 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
+from snakemake.logging import logger
 from snakemake.utils import validate
-
-validate(config, schema="../schemas/config.schema.yaml")
 
 # Jobs import the library from this checkout, also inside `--sdm conda` environments, whose
 # env files cannot install a local package (Snakemake creates them from a temporary copy);
-# this process imports it for the jobs' resource requests.
+# this process imports it to check the config and for the jobs' resource requests.
 LIBRARY = str(Path(workflow.basedir) / "src")
 os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [LIBRARY, os.environ.get("PYTHONPATH")]))
 )
 sys.path.insert(0, LIBRARY)
 
+from hume_workflow.preflight import check_schema, check_sources, check_values
 from hume_workflow.resources import (
     MAX_FEATURE_DIM,
     dataset_samples,
@@ -25,32 +26,23 @@ from hume_workflow.resources import (
     image_side,
 )
 
+# A bad config stops here, in seconds, with one line naming the key and the value.
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+check_schema(config, yaml.safe_load(SCHEMA.read_text()))
+validate(config, schema=str(SCHEMA))  # fills in the defaults
+for warning in check_values(config):
+    logger.warning(f"Warning: {warning}")
+check_sources(config)
+
 DATASET = config["dataset"]["name"]
 COMPUTE = config["compute"]
 BACKBONES = config["backbones"]
 PAIRS = [(pair["phi1"], pair["phi2"]) for pair in config["pairs"]]
 SEEDS = list(range(config["num_runs"]))
 RUNS_PER_JOB = COMPUTE["runs_per_job"]
-if len(SEEDS) % RUNS_PER_JOB:
-    raise ValueError(
-        f"config compute.runs_per_job={RUNS_PER_JOB}: expected a divisor of "
-        f"num_runs={len(SEEDS)}"
-    )
 SPACES = sorted(
     {space for pair in PAIRS for space in pair}
 )  # the backbones the pairs use
-
-for phi1, phi2 in PAIRS:
-    for space in (phi1, phi2):
-        if space not in BACKBONES:
-            raise ValueError(
-                f"config pairs: backbone {space!r} is not declared under 'backbones' "
-                f"(declared: {', '.join(sorted(BACKBONES))})"
-            )
-    if phi1 == phi2:
-        raise ValueError(
-            f"config pairs: phi1 and phi2 are both {phi1!r}; expected two spaces"
-        )
 
 
 wildcard_constraints:

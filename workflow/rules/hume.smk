@@ -12,6 +12,7 @@ rule run_hume:
     conda:
         "../../envs/hume.yaml"
     threads: 1
+    retries: COMPUTE["retries"]
     resources:
         mem_mb=hume_resource("mem_mb"),
         runtime=hume_resource("runtime"),

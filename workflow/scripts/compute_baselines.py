@@ -1,11 +1,12 @@
 """Rule compute_baselines: k-means and the supervised linear probe on one space."""
 
 from hume_workflow.baselines import kmeans_baseline, linear_probe_accuracy
+from hume_workflow.features import read_spaces
 from hume_workflow.io import read_h5, write_json
 from hume_workflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])
-features = read_h5(snakemake.input.features, ["features"])[0]["features"]
+features = read_spaces(snakemake.input.data, [snakemake.input.features])[0]
 data = read_h5(snakemake.input.data, ["labels", "split"])[0]
 labels, split = data["labels"], data["split"]
 k = snakemake.params.num_classes

@@ -15,6 +15,7 @@ dataset = prepare_dataset(
     download=spec["download"],
     local_root=spec["local_root"],
     image_size=spec["image_size"],
+    skip_bad_images=spec["skip_bad_images"],
 )
 dataset.name = spec["name"]
 if not dataset.class_names:  # unlabelled images (a flat image_folder): K comes from the config

@@ -3,6 +3,8 @@
 import torch
 from threadpoolctl import threadpool_limits
 
+from hume_workflow.faults import fail_once_if_asked
+from hume_workflow.features import read_spaces
 from hume_workflow.gpu_slots import job_device
 from hume_workflow.hume import HumeConfig, config_dict
 from hume_workflow.io import read_h5
@@ -17,8 +19,7 @@ config = HumeConfig(
     num_classes=params.num_classes,
     **{k: tuple(v) if isinstance(v, list) else v for k, v in params.hume.items()},
 )
-phi1 = read_h5(snakemake.input.phi1, ["features"])[0]["features"]
-phi2 = read_h5(snakemake.input.phi2, ["features"])[0]["features"]
+phi1, phi2 = read_spaces(snakemake.input.data, [snakemake.input.phi1, snakemake.input.phi2])
 split = read_h5(snakemake.input.data, ["split"])[0]["split"]
 first = int(snakemake.wildcards.batch) * params.runs_per_job
 records = execute_runs(
@@ -39,5 +40,8 @@ provenance = {
     "dataset": snakemake.wildcards.dataset,
     "hyperparameters": config_dict(config),
 }
+wildcards = snakemake.wildcards
+job = f"run_hume:{wildcards.phi1}--{wildcards.phi2}:job{wildcards.batch}"
+fail_once_if_asked(job, f"{snakemake.log[0]}.failed-once")  # tests of retries only
 for path, record in zip(snakemake.output, records, strict=True):
     save_run(path, record, provenance)

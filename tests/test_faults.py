@@ -1,0 +1,193 @@
+"""Faults: SIGKILL at any stage, transient failures, two instances, reproducibility."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from tiny_workflow import PAIRS, TINY, run_snakemake, snakemake_command
+
+from hume_workflow.io import atomic_path
+
+
+def start(workdir: Path, config: dict) -> subprocess.Popen:
+    """Snakemake on ``config`` in the background, in its own process group."""
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return subprocess.Popen(
+        snakemake_command(["config.yaml"], "--cores", "2"),
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def wait_for(condition, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def assert_every_file_complete(results: Path) -> None:
+    """Every HDF5/CSV/JSON under results/ under its final name reads back whole."""
+    for path in results.rglob("*"):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if path.suffix == ".h5":
+            with h5py.File(path) as f:  # a cut file fails to open
+                assert len(f) > 0, path
+                for name in f:
+                    if isinstance(f[name], h5py.Dataset):
+                        f[name][()]
+        elif path.suffix == ".csv":
+            assert len(pd.read_csv(path)) > 0, path
+
+
+def assert_same_results(workdir: Path, finished: Path, pairs: list[str] = PAIRS) -> None:
+    """Run files (labels, theta) and votes bit-for-bit equal to the uninterrupted run's."""
+    for pair in pairs:
+        for seed in range(TINY["num_runs"]):
+            run = f"results/tiny/hume/{pair}/runs/seed{seed}.h5"
+            with h5py.File(workdir / run) as got, h5py.File(finished / run) as want:
+                for name in ("labels", "theta"):
+                    np.testing.assert_array_equal(got[name][()], want[name][()], err_msg=run)
+        vote = f"results/tiny/hume/{pair}/vote.csv"
+        pd.testing.assert_frame_equal(pd.read_csv(workdir / vote), pd.read_csv(finished / vote))
+
+
+@pytest.mark.parametrize(
+    "stage", ["prepare_dataset", "extract_embeddings", "run_hume", "majority_vote"]
+)
+def test_sigkill_then_rerun_incomplete_equals_an_uninterrupted_run(finished, tmp_path, stage):
+    """Kill the whole workflow (Snakemake and its jobs) with SIGKILL once ``stage``'s first job
+    has started; nothing left looks complete; --rerun-incomplete finishes with the same labels.
+    """
+    proc = start(tmp_path, TINY)
+    logs = tmp_path / "results/tiny/logs"
+
+    def started() -> bool:
+        assert proc.poll() is None, "Snakemake ended before the kill"
+        return any(p.suffix == ".log" for p in logs.glob(f"{stage}*")) or any(
+            logs.glob(f"{stage}/**/*.log")
+        )
+
+    wait_for(started)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert_every_file_complete(tmp_path / "results")
+    assert not (tmp_path / "results/tiny/report/index.html").exists()
+
+    # A plain run is refused: the killed Snakemake left its lock or its incomplete markers;
+    # --unlock, then --rerun-incomplete (README, "When things go wrong").
+    refused = run_snakemake(tmp_path, TINY, "--cores", "2")
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and ("--unlock" in output or "--rerun-incomplete" in output)
+    assert run_snakemake(tmp_path, TINY, "--unlock").returncode == 0
+    resumed = run_snakemake(tmp_path, TINY, "--cores", "2", "--rerun-incomplete")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_results(tmp_path, finished)
+
+
+def test_a_second_instance_on_the_same_directory_is_refused(workdir):
+    """While a workflow runs, a second Snakemake there stops before touching anything: on the
+    first instance's lock (or its outputs under way, marked incomplete), and with
+    --rerun-incomplete on the lock."""
+    slow = {**TINY, "hume": {**TINY["hume"], "num_iters": 100000}}  # HUME jobs that last
+    first = start(workdir, slow)
+    logs = workdir / "results/tiny/logs/run_hume"
+    wait_for(lambda: first.poll() is None and any(logs.glob("**/*.log")))
+    try:
+        second = run_snakemake(workdir, slow, "--cores", "1")
+        output = second.stdout + second.stderr
+        assert second.returncode != 0
+        assert "Directory cannot be locked" in output or "IncompleteFilesException" in output
+        forced = run_snakemake(workdir, slow, "--cores", "1", "--rerun-incomplete")
+        assert forced.returncode != 0
+        assert "Directory cannot be locked" in forced.stdout + forced.stderr
+        assert first.poll() is None
+        print(forced.stderr)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+
+
+def test_sigkill_while_writing_leaves_the_old_file(tmp_path):
+    """A process killed inside atomic_path, after writing part of the new file: the path
+    still holds the old file, and only a hidden *.tmp.part file is left beside it."""
+    target = tmp_path / "out.h5"
+    with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
+        f["x"] = np.arange(3)
+    old = target.read_bytes()
+    code = (
+        "import sys, time, h5py, numpy as np\n"
+        "from hume_workflow.io import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp, h5py.File(tmp, 'w') as f:\n"
+        "    f['x'] = np.zeros(10**6)\n"
+        "    f.flush()\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout.readline() == "writing\n"
+    child.kill()
+    child.wait()
+    assert target.read_bytes() == old
+    leftovers = [p.name for p in tmp_path.iterdir() if p != target]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".out.h5.")
+    assert leftovers[0].endswith(".tmp.part")
+
+
+def forced_hume(workdir: Path, config: dict, env: dict) -> subprocess.CompletedProcess:
+    """Re-run the first pair's HUME jobs and its vote, with ``env`` added."""
+    target = f"results/tiny/hume/{PAIRS[0]}/vote.csv"
+    return run_snakemake(
+        workdir, config, "--cores", "2", target, "--forcerun", "run_hume", env=os.environ | env
+    )
+
+
+@pytest.fixture
+def workdir(finished, tmp_path):
+    """A copy of the finished tiny workflow (mtimes kept)."""
+    shutil.copytree(finished, tmp_path / "tiny")
+    return tmp_path / "tiny"
+
+
+def test_same_config_and_seeds_give_identical_labels(finished, workdir):
+    """On the CPU, HUME jobs run again (new processes) give bit-identical labels and theta."""
+    again = forced_hume(workdir, TINY, {})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "run_hume" in again.stdout + again.stderr
+    assert_same_results(workdir, finished, PAIRS[:1])
+
+
+def test_a_transient_failure_is_retried(finished, workdir):
+    """HUME_FAIL_ONCE fails one HUME job on its first attempt: with compute.retries (default
+    1) the workflow completes with the same labels; with retries 0 it stops."""
+    job = f"run_hume:{PAIRS[0]}:job1"
+    log = workdir / f"results/tiny/logs/run_hume/{PAIRS[0]}/job1.log"
+
+    no_retry = {**TINY, "compute": {"retries": 0}}
+    failed = forced_hume(workdir, no_retry, {"HUME_FAIL_ONCE": job})
+    assert failed.returncode != 0
+    assert f"HUME_FAIL_ONCE={job}: injected failure of {job}" in failed.stdout + failed.stderr
+
+    Path(f"{log}.failed-once").unlink()
+    retried = forced_hume(workdir, TINY, {"HUME_FAIL_ONCE": job})
+    assert retried.returncode == 0, retried.stderr[-3000:]
+    assert "injected failure" in log.read_text()
+    assert "Trying to restart job" in retried.stdout + retried.stderr
+    assert_same_results(workdir, finished, PAIRS[:1])
