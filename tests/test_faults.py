@@ -20,11 +20,11 @@ from tiny_workflow import PAIRS, TINY, run_snakemake, snakemake_command
 from hume_workflow.io import atomic_path
 
 
-def start(workdir: Path, config: dict) -> subprocess.Popen:
+def start(workdir: Path, config: dict, *args: str) -> subprocess.Popen:
     """Snakemake on ``config`` in the background, in its own process group."""
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     return subprocess.Popen(
-        snakemake_command(["config.yaml"], "--cores", "2"),
+        snakemake_command(["config.yaml"], "--cores", "2", *args),
         cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -66,38 +66,46 @@ def assert_same_results(workdir: Path, finished: Path, pairs: list[str] = PAIRS)
         pd.testing.assert_frame_equal(pd.read_csv(workdir / vote), pd.read_csv(finished / vote))
 
 
-@pytest.mark.parametrize(
-    "stage", ["prepare_dataset", "extract_embeddings", "run_hume", "majority_vote"]
-)
-def test_sigkill_then_rerun_incomplete_equals_an_uninterrupted_run(finished, tmp_path, stage):
-    """Kill the whole workflow (Snakemake and its jobs) with SIGKILL once ``stage``'s first job
-    has started; nothing left looks complete; --rerun-incomplete finishes with the same labels.
-    """
-    proc = start(tmp_path, TINY)
+STAGES = ["prepare_dataset", "extract_embeddings", "run_hume", "majority_vote"]
+
+
+def test_sigkill_at_each_stage_then_rerun_incomplete_equals_an_uninterrupted_run(
+    finished, tmp_path
+):
+    """Kill the whole workflow (Snakemake and its jobs) with SIGKILL once a job of each stage
+    has started, resuming in between: nothing left looks complete, a plain run is refused
+    with Snakemake's advice, and --unlock + --rerun-incomplete end with the labels of an
+    uninterrupted run."""
     logs = tmp_path / "results/tiny/logs"
+    for i, stage in enumerate(STAGES):
+        proc = start(tmp_path, TINY, *(("--rerun-incomplete",) if i else ()))
 
-    def started() -> bool:
-        assert proc.poll() is None, "Snakemake ended before the kill"
-        return any(p.suffix == ".log" for p in logs.glob(f"{stage}*")) or any(
-            logs.glob(f"{stage}/**/*.log")
-        )
+        def started(stage: str = stage, proc: subprocess.Popen = proc) -> bool:
+            assert proc.poll() is None, f"Snakemake ended before {stage} started"
+            return any(logs.glob(f"{stage}.log")) or any(logs.glob(f"{stage}/**/*.log"))
 
-    wait_for(started)
-    time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert_every_file_complete(tmp_path / "results")
-    assert not (tmp_path / "results/tiny/report/index.html").exists()
-
-    # A plain run is refused: the killed Snakemake left its lock or its incomplete markers;
-    # --unlock, then --rerun-incomplete (README, "When things go wrong").
-    refused = run_snakemake(tmp_path, TINY, "--cores", "2")
-    output = refused.stdout + refused.stderr
-    assert refused.returncode != 0 and ("--unlock" in output or "--rerun-incomplete" in output)
-    assert run_snakemake(tmp_path, TINY, "--unlock").returncode == 0
+        wait_for(started)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert_every_file_complete(tmp_path / "results")
+        assert not (tmp_path / "results/tiny/report/index.html").exists()
+        if i == 0:  # the killed Snakemake left its lock (or incomplete markers)
+            refused = run_snakemake(tmp_path, TINY, "--cores", "2")
+            output = refused.stdout + refused.stderr
+            assert refused.returncode != 0
+            assert "--unlock" in output or "--rerun-incomplete" in output
+        assert run_snakemake(tmp_path, TINY, "--unlock").returncode == 0
     resumed = run_snakemake(tmp_path, TINY, "--cores", "2", "--rerun-incomplete")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_results(tmp_path, finished)
+
+
+@pytest.fixture
+def workdir(finished, tmp_path):
+    """A copy of the finished tiny workflow (mtimes kept)."""
+    shutil.copytree(finished, tmp_path / "tiny")
+    return tmp_path / "tiny"
 
 
 def test_a_second_instance_on_the_same_directory_is_refused(workdir):
@@ -105,9 +113,15 @@ def test_a_second_instance_on_the_same_directory_is_refused(workdir):
     first instance's lock (or its outputs under way, marked incomplete), and with
     --rerun-incomplete on the lock."""
     slow = {**TINY, "hume": {**TINY["hume"], "num_iters": 100000}}  # HUME jobs that last
-    first = start(workdir, slow)
     logs = workdir / "results/tiny/logs/run_hume"
-    wait_for(lambda: first.poll() is None and any(logs.glob("**/*.log")))
+    shutil.rmtree(logs)  # the copied run's logs
+    first = start(workdir, slow)
+
+    def started() -> bool:
+        assert first.poll() is None, "the first instance ended"
+        return any(logs.glob("**/*.log"))
+
+    wait_for(started)
     try:
         second = run_snakemake(workdir, slow, "--cores", "1")
         output = second.stdout + second.stderr
@@ -117,7 +131,6 @@ def test_a_second_instance_on_the_same_directory_is_refused(workdir):
         assert forced.returncode != 0
         assert "Directory cannot be locked" in forced.stdout + forced.stderr
         assert first.poll() is None
-        print(forced.stderr)
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
@@ -159,24 +172,10 @@ def forced_hume(workdir: Path, config: dict, env: dict) -> subprocess.CompletedP
     )
 
 
-@pytest.fixture
-def workdir(finished, tmp_path):
-    """A copy of the finished tiny workflow (mtimes kept)."""
-    shutil.copytree(finished, tmp_path / "tiny")
-    return tmp_path / "tiny"
-
-
-def test_same_config_and_seeds_give_identical_labels(finished, workdir):
-    """On the CPU, HUME jobs run again (new processes) give bit-identical labels and theta."""
-    again = forced_hume(workdir, TINY, {})
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "run_hume" in again.stdout + again.stderr
-    assert_same_results(workdir, finished, PAIRS[:1])
-
-
 def test_a_transient_failure_is_retried(finished, workdir):
-    """HUME_FAIL_ONCE fails one HUME job on its first attempt: with compute.retries (default
-    1) the workflow completes with the same labels; with retries 0 it stops."""
+    """HUME_FAIL_ONCE fails one HUME job on its first attempt: with compute.retries 0 the
+    workflow stops; with the default 1 it completes. The re-run HUME jobs (new processes, same
+    config and seeds) give bit-identical labels and theta: runs are reproducible on the CPU."""
     job = f"run_hume:{PAIRS[0]}:job1"
     log = workdir / f"results/tiny/logs/run_hume/{PAIRS[0]}/job1.log"
 
@@ -188,6 +187,7 @@ def test_a_transient_failure_is_retried(finished, workdir):
     Path(f"{log}.failed-once").unlink()
     retried = forced_hume(workdir, TINY, {"HUME_FAIL_ONCE": job})
     assert retried.returncode == 0, retried.stderr[-3000:]
-    assert "injected failure" in log.read_text()
-    assert "Trying to restart job" in retried.stdout + retried.stderr
+    output = retried.stdout + retried.stderr
+    assert f"injected failure of {job}" in output and "Trying to restart job" in output
+    assert "injected failure" not in log.read_text()  # the log of the attempt that succeeded
     assert_same_results(workdir, finished, PAIRS[:1])
