@@ -211,3 +211,28 @@ def refused_but_for(workdir, config: dict, backbone: str) -> str:
     assert all(f"/{backbone}." in k for k in set(after) - set(before)), set(after) - set(before)
     assert not (workdir / f"results/tiny/embeddings/{backbone}.h5").exists()
     return output
+
+
+def test_nan_in_an_embedding_file_fails_the_jobs_that_read_it(finished, tmp_path):
+    """Features changed by hand (a NaN): the jobs that read them stop with one line naming
+    the file, the count and the first index; the dataset and the other space are untouched."""
+    import h5py
+    import numpy as np
+
+    workdir = tmp_path / "tiny"
+    shutil.copytree(finished, workdir)
+    with h5py.File(workdir / "results/tiny/embeddings/pixels.h5", "r+") as f:
+        f["features"][17, 2] = np.nan
+    kept = ["data.h5", "embeddings/efficientnet_lite0.h5"]
+    before = {k: v for k, v in fingerprint(workdir / "results").items() if k.endswith(tuple(kept))}
+    proc = run_snakemake(workdir, TINY, "--cores", "2")
+    assert proc.returncode != 0
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("InputError")]
+    assert lines, proc.stderr[-3000:]  # one per failed job (two may run at once)
+    for line in lines:
+        assert line.endswith(
+            "results/tiny/embeddings/pixels.h5: features hold 1 non-finite values (NaN/Inf), "
+            "first at row 17, column 2"
+        ), line
+    after = fingerprint(workdir / "results")
+    assert {k: after[k] for k in before} == before

@@ -52,6 +52,10 @@ def test_demo_asks_slurm_for_small_cpu_jobs(demo_plan):
 
 
 def test_cifar10_preset_asks_for_gpus_and_more(tmp_path, demo_plan):
+    # the preset's MoCo v2 checkpoint: the config check wants the file to exist
+    checkpoint = tmp_path / "resources/checkpoints/mocov2_cifar10.pth.tar"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.touch()
     plan = dry_run(tmp_path, "slurm", "config/cifar10.yaml")
     hume = requests(plan, "run_hume")
     assert len(hume) == 300 and all(r["gpu"] == 1 for r in hume)

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hume_workflow.checkpoints import BN_COUNTER, file_sha256
+from hume_workflow.checkpoints import BN_COUNTER, file_sha256, read_state_dict
 
 #: Values of ``describe()``.
 Provenance = dict[str, str | int | float]
@@ -213,7 +213,7 @@ def load_efficientnet_lite0(weights_path: str | Path | None = None) -> nn.Module
             bias, running_mean, ...) differs; the message names the first mismatching pair.
     """
     path = Path(weights_path) if weights_path is not None else _default_weights_path()
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = read_state_dict(path)
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=1000)
     target = model.state_dict()
 

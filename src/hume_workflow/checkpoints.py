@@ -45,7 +45,7 @@ def read_state_dict(
     Raises:
         FileNotFoundError: no such file.
         InputError: the file cannot be read (truncated, or not a torch.save file).
-        ValueError: the file needs full unpickling (custom classes: refused, never retried
+        InputError: the file needs full unpickling (custom classes: refused, never retried
             without ``weights_only``), the key is absent, no key has the prefix, or an
             entry is not a tensor.
     """
@@ -58,7 +58,7 @@ def read_state_dict(
         found = [ln.strip() for ln in str(err).splitlines() if "global" in ln.lower()]
         if not found:  # no disallowed class or function named: e.g. random bytes
             raise _unreadable(path, err) from err
-        raise ValueError(
+        raise InputError(
             f"{path}: refusing to unpickle a checkpoint holding Python objects "
             f"({found[0].split('. Please')[0].rstrip('.')}); expected plain tensors (torch.load "
             "weights_only=True): re-save it with torch.save(model.state_dict(), path)"
@@ -68,16 +68,16 @@ def read_state_dict(
     if state_dict_key is not None:
         if not isinstance(obj, Mapping) or state_dict_key not in obj:
             top = list(obj)[:_MAX_KEYS_SHOWN] if isinstance(obj, Mapping) else type(obj).__name__
-            raise ValueError(
+            raise InputError(
                 f"{path}: state_dict_key {state_dict_key!r} not found; top level: {top}"
             )
         obj = obj[state_dict_key]
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{path}: expected a dict of tensors, got {type(obj).__name__}")
+        raise InputError(f"{path}: expected a dict of tensors, got {type(obj).__name__}")
     if strip_prefix:
         kept = {k[len(strip_prefix) :]: v for k, v in obj.items() if k.startswith(strip_prefix)}
         if not kept:
-            raise ValueError(
+            raise InputError(
                 f"{path}: no key starts with strip_prefix {strip_prefix!r}; "
                 f"first keys: {list(obj)[:_MAX_KEYS_SHOWN]}"
             )
@@ -85,7 +85,7 @@ def read_state_dict(
         obj = kept
     bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if bad:
-        raise ValueError(
+        raise InputError(
             f"{path}: {len(bad)} entries are not tensors (e.g. {bad[:5]}); "
             "set state_dict_key to the entry that holds the state dict"
         )
@@ -139,7 +139,7 @@ def load_checkpoint(
     ]
     if missing or unexpected or shapes:
         arch = type(model).__name__
-        raise ValueError(
+        raise InputError(
             f"{path}: checkpoint does not match {arch}: {len(missing)} missing keys "
             f"[{_first(missing)}]; {len(unexpected)} unexpected keys [{_first(unexpected)}]; "
             f"{len(shapes)} shape mismatches [{_first(shapes)}] "

@@ -84,7 +84,7 @@ def _describe(error: ValidationError) -> str:
         return f"config {key}={value!r}: expected a value {bounds[rule]} {expected}"
     if rule == "pattern":
         what = error.schema.get("description", f"a match of {expected}")
-        if error.parent is not None and error.parent.validator == "propertyNames":
+        if "propertyNames" in error.absolute_schema_path:  # a name, not a value
             return f"config {key}: the name {value!r}: expected {what}"
         return f"config {key}={value!r}: expected {what}"
     if rule in ("minItems", "minProperties"):

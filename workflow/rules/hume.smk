@@ -9,10 +9,10 @@ rule run_hume:
         "results/{dataset}/logs/run_hume/{phi1}--{phi2}/job{batch}.log",
     benchmark:
         "results/{dataset}/benchmarks/run_hume/{phi1}--{phi2}/job{batch}.tsv"
+    retries: COMPUTE["retries"]
     conda:
         "../../envs/hume.yaml"
     threads: 1
-    retries: COMPUTE["retries"]
     resources:
         mem_mb=hume_resource("mem_mb"),
         runtime=hume_resource("runtime"),
