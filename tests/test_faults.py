@@ -99,6 +99,7 @@ def test_sigkill_at_each_stage_then_rerun_incomplete_equals_an_uninterrupted_run
     resumed = run_snakemake(tmp_path, TINY, "--cores", "2", "--rerun-incomplete")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_results(tmp_path, finished)
+    assert not list((tmp_path / "results").rglob("*.tmp.part"))  # killed writes cleaned up
 
 
 @pytest.fixture
@@ -138,7 +139,8 @@ def test_a_second_instance_on_the_same_directory_is_refused(workdir):
 
 def test_sigkill_while_writing_leaves_the_old_file(tmp_path):
     """A process killed inside atomic_path, after writing part of the new file: the path
-    still holds the old file, and only a hidden *.tmp.part file is left beside it."""
+    still holds the old file, and only a hidden *.tmp.part file is left beside it, until
+    the file is written again."""
     target = tmp_path / "out.h5"
     with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
         f["x"] = np.arange(3)
@@ -162,6 +164,10 @@ def test_sigkill_while_writing_leaves_the_old_file(tmp_path):
     leftovers = [p.name for p in tmp_path.iterdir() if p != target]
     assert len(leftovers) == 1 and leftovers[0].startswith(".out.h5.")
     assert leftovers[0].endswith(".tmp.part")
+    # the next write of the same file (the job run again) removes the leftover
+    with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
+        f["x"] = np.arange(4)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.h5"]
 
 
 def forced_hume(workdir: Path, config: dict, env: dict) -> subprocess.CompletedProcess:

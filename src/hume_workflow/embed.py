@@ -30,7 +30,7 @@ from tqdm import tqdm
 from hume_workflow.backbones import Backbone, build_backbone
 from hume_workflow.datasets import TRAIN, read_dataset
 from hume_workflow.features import SAMPLES_SHA256
-from hume_workflow.io import atomic_path, package_versions, read_h5
+from hume_workflow.io import atomic_path, package_versions, read_h5, temp_prefix
 
 log = logging.getLogger(__name__)
 
@@ -419,7 +419,7 @@ def embed_dataset(
             )
         else:
             features, postprocessing = _pca_features(
-                batches, n, meta.split, settings.pca_dim, what, Path(tmp).parent
+                batches, n, meta.split, settings.pca_dim, what, Path(output_path)
             )
             rows = _chunk_rows(n, features.shape[1], 4)
             dset = write_feature_batches(
@@ -473,14 +473,16 @@ def _pca_features(
     split: np.ndarray,
     pca_dim: int,
     what: str,
-    tmp_dir: Path,
+    output_path: Path,
 ) -> tuple[np.ndarray, dict]:
-    """Raw features written chunked to a temporary HDF5 file in ``tmp_dir``, read back, reduced.
+    """Raw features written chunked to a hidden temporary HDF5 file beside ``output_path``
+    (removed after, or by the next write of ``output_path`` if killed), read back, reduced.
 
     Returns:
         float32 (N, pca_dim) features and the PCA provenance.
     """
-    fd, raw_path = tempfile.mkstemp(dir=tmp_dir, prefix=".features.", suffix=".raw.tmp.part")
+    prefix = temp_prefix(output_path)
+    fd, raw_path = tempfile.mkstemp(dir=output_path.parent, prefix=prefix, suffix=".raw.tmp.part")
     os.close(fd)
     try:
         with h5py.File(raw_path, "w") as raw:

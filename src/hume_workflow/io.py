@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import platform
@@ -32,12 +33,15 @@ PROVENANCE_PACKAGES = (
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
-    A process killed inside the block leaves at most a ``*.tmp.*`` file, never a file under
-    the final name that looks complete.
+    A process killed inside the block leaves at most a hidden ``.<name>.*.tmp.part`` file,
+    never a file under the final name that looks complete. Such leftovers of ``path`` are
+    removed when it is written again (one writer per output: Snakemake's lock).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.part")
+    for stale in path.parent.glob(f"{glob.escape(temp_prefix(path))}*.tmp.part"):
+        stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp.part")
     os.close(fd)
     try:
         yield Path(tmp)
@@ -46,6 +50,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def temp_prefix(path: Path) -> str:
+    """Name prefix of the hidden temporary files that stand for ``path`` while it is written."""
+    return f".{path.name}."
 
 
 def current_umask() -> int:
