@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_workflow import fingerprint
 
 from hume_workflow import features
 from hume_workflow.aggregate import select_runs, vote_selected
@@ -19,11 +20,6 @@ from hume_workflow.report import evaluate_pair, summary_tables, write_report
 
 N, D = 20, 4
 SHA_A, SHA_B = "a1" * 32, "b2" * 32
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` with its bytes: to show that nothing was written or changed."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def write_data(path: Path, n: int = N, sha: str | None = SHA_A) -> Path:
@@ -66,12 +62,12 @@ def test_unreadable_space(tmp_path, damage):
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     else:
         path.write_text("backbone,features\nresnet,1 2 3\n")
-    before = snapshot(tmp_path)
+    before = fingerprint(tmp_path)
     pattern = rf"^{re.escape(str(path))}: not a readable HDF5 file \(truncated or foreign\?\): .+$"
     with pytest.raises(InputError, match=pattern) as info:
         read_features(path, N, SHA_A)
     assert "\n" not in str(info.value)
-    assert snapshot(tmp_path) == before
+    assert fingerprint(tmp_path) == before
 
 
 def test_missing_space(tmp_path):
@@ -83,12 +79,12 @@ def test_missing_space(tmp_path):
 def test_space_without_features(tmp_path):
     path = tmp_path / "phi.h5"
     write_h5(path, {"embeddings": np.zeros((N, D), np.float32)}, {})
-    before = snapshot(tmp_path)
+    before = fingerprint(tmp_path)
     with pytest.raises(
         InputError, match=r"phi\.h5: no 'features' dataset; it holds \['embeddings'\]$"
     ):
         read_features(path, N)
-    assert snapshot(tmp_path) == before
+    assert fingerprint(tmp_path) == before
 
 
 @pytest.mark.parametrize(
@@ -102,26 +98,26 @@ def test_space_without_features(tmp_path):
 )
 def test_space_with_wrong_layout(tmp_path, array, described):
     path = write_space(tmp_path / "phi.h5", array)
-    before = snapshot(tmp_path)
+    before = fingerprint(tmp_path)
     expected = (
         rf"phi\.h5: features are {described}; expected a 2-D float16/float32/float64 \(N, d\)"
     )
     with pytest.raises(InputError, match=expected):
         read_features(path, N)
-    assert snapshot(tmp_path) == before
+    assert fingerprint(tmp_path) == before
 
 
 def test_space_with_other_sample_count(tmp_path):
     data = write_data(tmp_path / "data.h5")
     phi = write_space(tmp_path / "phi.h5", np.ones((N - 3, D), np.float32))
-    before = snapshot(tmp_path)
+    before = fingerprint(tmp_path)
     expected = (
         rf"^{re.escape(str(phi))}: features hold 17 samples but {re.escape(str(data))} has 20; "
         "re-run extract_embeddings$"
     )
     with pytest.raises(InputError, match=expected):
         read_spaces(data, [phi])
-    assert snapshot(tmp_path) == before
+    assert fingerprint(tmp_path) == before
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
@@ -131,18 +127,18 @@ def test_space_with_nonfinite_values(tmp_path, monkeypatch, dtype, block_bytes):
     feats = np.ones((N, D), dtype)
     feats[17, 2], feats[17, 3], feats[19, 0] = np.nan, np.inf, -np.inf
     path = write_space(tmp_path / "phi.h5", feats)
-    before = snapshot(tmp_path)
+    before = fingerprint(tmp_path)
     expected = r"phi\.h5: features hold 3 non-finite values \(NaN/Inf\), first at row 17, column 2$"
     with pytest.raises(InputError, match=expected):
         read_features(path, N, SHA_A)
-    assert snapshot(tmp_path) == before
+    assert fingerprint(tmp_path) == before
 
 
 def test_space_from_another_sample_order_than_the_data(tmp_path):
     data = write_data(tmp_path / "data.h5", sha=SHA_A)
     phi1 = write_space(tmp_path / "phi1.h5", sha=SHA_A)
     phi2 = write_space(tmp_path / "phi2.h5", sha=SHA_B)
-    before = snapshot(tmp_path)
+    before = fingerprint(tmp_path)
     expected = (
         rf"^{re.escape(str(phi2))}: made from a different dataset sample order than "
         rf"{re.escape(str(data))} \(samples_sha256 {SHA_B[:12]}… vs {SHA_A[:12]}…\); "
@@ -150,7 +146,7 @@ def test_space_from_another_sample_order_than_the_data(tmp_path):
     )
     with pytest.raises(InputError, match=expected):
         read_spaces(data, [phi1, phi2])
-    assert snapshot(tmp_path) == before
+    assert fingerprint(tmp_path) == before
 
 
 def test_spaces_disagree_when_the_data_has_no_sample_order(tmp_path, caplog):
@@ -281,10 +277,10 @@ def test_vote_with_a_missing_or_truncated_run(tmp_path, damage):
     else:
         bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
         expected = rf"^{re.escape(str(bad))}: not a readable HDF5 file \(truncated or foreign\?\)"
-    before = snapshot(tmp_path)
+    before = fingerprint(tmp_path)
     with pytest.raises(InputError, match=expected):
         vote_selected(manifest, 3)
-    assert snapshot(tmp_path) == before
+    assert fingerprint(tmp_path) == before
 
 
 def test_vote_with_labels_beyond_num_classes(tmp_path):

@@ -12,7 +12,11 @@ class InputError(ValueError):
     """
 
 
-def did_you_mean(name: str, choices: list[str]) -> str:
-    """ "; did you mean 'a', 'b'?" for the choices close to ``name`` (at most 5), or ""."""
+def did_you_mean(name: str, choices: list[str], quote: bool = True) -> str:
+    """The hint "; did you mean 'a', 'b'?" for the choices close to ``name`` (at most 5), or "".
+
+    ``quote=False`` lists them bare ("; did you mean a, b?"), as model names are written.
+    """
     close = difflib.get_close_matches(name, choices, n=5, cutoff=0.6)
-    return f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+    shown = map(repr, close) if quote else close
+    return f"; did you mean {', '.join(shown)}?" if close else ""

@@ -27,6 +27,23 @@ FEATURE_DTYPES = (np.float16, np.float32, np.float64)
 _BLOCK_BYTES = 64 * 2**20  # features are read and checked this many bytes at a time
 
 
+def features_dataset(f: h5py.File, path: str | os.PathLike) -> h5py.Dataset:
+    """The (N, d) ``features`` of an open embedding file, its layout checked (nothing read).
+
+    Raises:
+        InputError: no ``features`` dataset, or not a 2-D float16/float32/float64 array.
+    """
+    dset = f.get("features")
+    if not isinstance(dset, h5py.Dataset):
+        raise InputError(f"{path}: no 'features' dataset; it holds {sorted(f)}")
+    if dset.ndim != 2 or dset.dtype not in FEATURE_DTYPES:
+        raise InputError(
+            f"{path}: features are {dset.dtype} {dset.shape}; "
+            "expected a 2-D float16/float32/float64 (N, d) array"
+        )
+    return dset
+
+
 def read_features(
     path: str | os.PathLike,
     expect_samples: int | None = None,
@@ -47,14 +64,7 @@ def read_features(
             float ``features``; N or sample order differing from ``reference``; NaN/Inf.
     """
     with open_h5(path) as f:
-        dset = f.get("features")
-        if not isinstance(dset, h5py.Dataset):
-            raise InputError(f"{path}: no 'features' dataset; it holds {sorted(f)}")
-        if dset.ndim != 2 or dset.dtype not in FEATURE_DTYPES:
-            raise InputError(
-                f"{path}: features are {dset.dtype} {dset.shape}; "
-                "expected a 2-D float16/float32/float64 (N, d) array"
-            )
+        dset = features_dataset(f, path)
         if expect_samples is not None and dset.shape[0] != expect_samples:
             raise InputError(
                 f"{path}: features hold {dset.shape[0]} samples but {reference} has "

@@ -8,7 +8,6 @@ extraction device). Built by :func:`hume_workflow.backbones.build_backbone` for 
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 from collections.abc import Mapping
@@ -22,18 +21,13 @@ from torch import nn
 
 from hume_workflow.backbones import FrozenModelBackbone, Provenance
 from hume_workflow.checkpoints import LocalWeights
+from hume_workflow.errors import did_you_mean
 
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
-
-
-def _close_names(name: str, names: list[str]) -> str:
-    """'; did you mean a, b?' for the names close to ``name``, or ''."""
-    close = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
-    return f"; did you mean {', '.join(close)}?" if close else ""
 
 
 class Preprocessing:
@@ -163,7 +157,7 @@ def create_timm_model(
     """
     if not timm.is_model(name):
         raise ValueError(
-            f"unknown timm model {name!r}{_close_names(name, timm.list_models())} "
+            f"unknown timm model {name!r}{did_you_mean(name, timm.list_models(), quote=False)} "
             "(see timm.list_models())"
         )
     if image_size is not None:
@@ -189,9 +183,8 @@ def create_torchvision_model(name: str, weights: str | None = None) -> tuple[nn.
 
     available = models.list_models(module=models)
     if name not in available:
-        raise ValueError(
-            f"unknown torchvision classification model {name!r}{_close_names(name, available)}"
-        )
+        hint = did_you_mean(name, available, quote=False)
+        raise ValueError(f"unknown torchvision classification model {name!r}{hint}")
     member = None
     if weights is not None:
         enum = models.get_model_weights(name)

@@ -11,11 +11,10 @@ import functools
 import math
 import os
 
-import h5py
 import numpy as np
 
-from hume_workflow.errors import InputError
-from hume_workflow.io import open_h5
+from hume_workflow.features import features_dataset
+from hume_workflow.io import open_h5, read_h5
 
 # (train, test) sample counts. sklearn_digits has no official split: our data stage holds
 # out ``test_fraction`` of its 1,797 samples, so the table stores them all as train.
@@ -116,10 +115,7 @@ def feature_dim(path: str | None) -> int | None:
 @functools.lru_cache(maxsize=256)
 def _split_counts(path: str, mtime_ns: int) -> tuple[int, int]:
     """(n_train, n_test) from the (N,) "split" of a data.h5 as it was at ``mtime_ns``."""
-    with open_h5(path) as f:
-        if "split" not in f:
-            raise InputError(f"{path}: no 'split' dataset; expected a data.h5 this workflow wrote")
-        counts = np.bincount(f["split"][()], minlength=2)
+    counts = np.bincount(read_h5(path, ["split"])[0]["split"], minlength=2)
     return int(counts[0]), int(counts[1])
 
 
@@ -127,10 +123,7 @@ def _split_counts(path: str, mtime_ns: int) -> tuple[int, int]:
 def _feature_width(path: str, mtime_ns: int) -> int:
     """d of the (N, d) "features" of an embeddings file as it was at ``mtime_ns``."""
     with open_h5(path) as f:
-        features = f.get("features")
-        if not isinstance(features, h5py.Dataset) or features.ndim != 2:
-            raise InputError(f"{path}: no (N, d) 'features' dataset; expected an embedding file")
-        return int(features.shape[1])
+        return int(features_dataset(f, path).shape[1])
 
 
 def _request(seconds: float, nbytes: float, attempt: int) -> dict[str, int]:
