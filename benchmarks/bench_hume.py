@@ -10,24 +10,30 @@ warm-up iteration, on random features of the scale's shapes:
   ``create_graph=True`` and back-propagated on its own (tests/reference_hume.py; the style of
   the authors' implementation);
 - (b) ``batched autograd``: all subsets as (S, n, d) tensors, autograd's double backward;
-- (c) ``batched closed form``: the default, the exact hypergradient in closed form;
-- (d) ``first order``: labels detached inside the inner loop (not HUME's objective).
+- (c) ``batched closed form``: the exact hypergradient in closed form, in the weights form
+  (per-subset (n, d2) blocks) and in the gram form (logits over all N samples moved by the
+  (N, N) Gram matrix of phi2); the ``default`` column marks the one ``inner_form: auto`` picks;
+- (d) ``first order``: labels detached inside the inner loop (not HUME's objective), in the
+  form ``auto`` picks.
 
 Scales: digits (N=1797, d1=64, d2=1280, K=10, subsets of all 1797) and CIFAR (N=50000,
 d1=2048, d2=1536, K=10, subsets of 10,000); both 20 subsets. ``--steps`` times fewer inner
 steps than the paper's 300 and scales the time linearly to 300 (the cost per inner step is
 constant; the outer step around them is negligible at these sizes); the table says which.
-The roofline: each inner step must read a subset's phi2 block at least four times (forward:
-logits and gradient; backward: logits with the adjoint direction, and the Hessian-vector
-product), i.e. 4 x T x S x m x d2 x 4 bytes per outer iteration, at the device's memory
-bandwidth (measured here with a large copy). Writes benchmarks/out/hume.csv.
+The gram form is skipped where its Gram matrix and stored softmaxes would not fit in half the
+device's memory (CIFAR scale). The Gram matrix is computed once per run, before the timing.
+The roofline: the bytes one outer iteration must read at least in its form (weights: the
+phi2 block of each subset 4 times per inner step, 2 for first order; gram: the (N, N) Gram
+matrix twice per step, once for first order; see ``minimum_traffic``), the time that takes at
+the device's memory bandwidth (measured here with a large copy) and the achieved fraction;
+and the matmul GFLOP/s achieved. Writes benchmarks/out/hume.csv.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import multiprocessing
+import os
 import resource
 import sys
 import time
@@ -45,10 +51,13 @@ from reference_hume import reference_outer_loss  # noqa: E402
 from hume_workflow.hume import (  # noqa: E402
     HumeConfig,
     draw_subsets,
+    gram_matrix,
     init_inner_classifiers,
+    inner_form_for,
     l2_normalise,
     make_task_encoder,
     outer_loss,
+    outer_losses_gram,
 )
 
 PAPER_STEPS = 300
@@ -56,33 +65,85 @@ SCALES = {  # name: (N, d1, d2, K, subset_size)
     "digits": (1797, 64, 1280, 10, 10000),
     "cifar": (50000, 2048, 1536, 10, 10000),
 }
-IMPLEMENTATIONS = {
-    "(a) reference loop": "reference",
-    "(b) batched autograd": "autograd",
-    "(c) batched closed form (default)": "closed_form",
-    "(d) first order": "first_order",
+IMPLEMENTATIONS = {  # key: (name, hypergradient, inner_form)
+    "a": ("(a) reference loop", "reference", "weights"),
+    "b": ("(b) batched autograd", "autograd", "weights"),
+    "c-weights": ("(c) batched closed form, weights form", "closed_form", "weights"),
+    "c-gram": ("(c) batched closed form, gram form", "closed_form", "gram"),
+    "d": ("(d) first order", "first_order", "auto"),
 }
 
 
-def outer_iteration(impl, encoder, optimizer, x1, x2, config, generator) -> None:
+def outer_iteration(hypergradient, encoder, optimizer, x1, x2, gram, config, generator) -> None:
     """One outer iteration of HUME with implementation ``impl``: loss, backward, Adam step."""
     n, d2 = x2.shape
     idx = draw_subsets(n, config.num_subsets, config.subset_size, generator).to(x1.device)
     w0, b0 = init_inner_classifiers(config.num_subsets, d2, config.num_classes, generator, x2.dtype)
     w0, b0 = w0.to(x1.device), b0.to(x1.device)
     optimizer.zero_grad(set_to_none=True)
-    if impl == "reference":  # one subset at a time, each graph freed after its backward
+    if hypergradient == "reference":  # one subset at a time, each graph freed after its backward
         for s in range(config.num_subsets):
             part = idx[s : s + 1]
             loss = reference_outer_loss(
                 encoder.weight, x1[part], x2[part], w0[s : s + 1], b0[s : s + 1], config.tau, config
             )
             (loss / config.num_subsets).backward()
+    elif gram is not None:
+        theta = encoder.weight[None, None]
+        loss = outer_losses_gram(
+            theta, x1, x2, gram, idx, w0[:, None], b0[:, None], config.tau, config
+        )
+        loss[0].mean().backward()
     else:
-        config = dataclasses.replace(config, hypergradient=impl)
         outer_loss(encoder.weight, x1[idx], x2[idx], w0, b0, config.tau, config)[0].backward()
     torch.nn.utils.clip_grad_norm_(encoder.parameters(), config.grad_clip)
     optimizer.step()
+
+
+def scale_config(scale: str, steps: int, hypergradient: str, inner_form: str) -> HumeConfig:
+    """The paper's hyperparameters at ``scale`` with ``steps`` inner steps."""
+    k, subset_size = SCALES[scale][3:]
+    hypergradient = "closed_form" if hypergradient == "reference" else hypergradient
+    return HumeConfig(
+        num_classes=k,
+        adaptation_steps=steps,
+        subset_size=subset_size,
+        hypergradient=hypergradient,
+        inner_form=inner_form,
+    )
+
+
+def gram_bytes(scale: str) -> int:
+    """Bytes of the gram form's (N, N) Gram matrix and stored softmaxes at the paper's steps."""
+    n, _, _, k, _ = SCALES[scale]
+    return 4 * (n * n + PAPER_STEPS * 20 * k * n)
+
+
+def minimum_traffic(scale: str, hypergradient: str, form: str) -> tuple[float, float]:
+    """(bytes read, matmul flops) one outer iteration needs at least, at the paper's steps.
+
+    Weights form: per inner step and subset, the (m, d2) phi2 block is read for the logits and
+    the gradient, and (second order) again going back, for the logits with the adjoint
+    direction and the Hessian-vector product: 4 reads (2 for first order), and 5 products of
+    2 K m d2 flops (the backward's first has 2K rows; 2 for first order). Gram form: the (N, N)
+    Gram matrix is read once per step forward and once backward by all subsets together (one
+    product each, 2 S K N^2 flops).
+    """
+    n, _, d2, k, subset_size = SCALES[scale]
+    m, s = min(subset_size, n), 20
+    second_order = hypergradient != "first_order"
+    if form == "gram":
+        reads = 2 if second_order else 1
+        return reads * PAPER_STEPS * n * n * 4, reads * PAPER_STEPS * 2 * s * k * n * n
+    reads, products = (4, 5) if second_order else (2, 2)
+    return reads * PAPER_STEPS * s * m * d2 * 4, products * PAPER_STEPS * 2 * s * k * m * d2
+
+
+def device_bytes(device: str) -> int:
+    """Memory of the device: the GPU's, or the machine's RAM."""
+    if device == "cuda":
+        return torch.cuda.get_device_properties(0).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def time_case(
@@ -90,20 +151,23 @@ def time_case(
 ) -> tuple[float, float]:
     """(seconds per outer iteration, peak memory in MB) in this (fresh) process."""
     torch.set_num_threads(threads)
-    n, d1, d2, k, subset_size = SCALES[scale]
+    n, d1, d2, k, _ = SCALES[scale]
     generator = torch.Generator().manual_seed(0)
     x1 = l2_normalise(torch.randn(n, d1, generator=generator)).to(device)
     x2 = torch.randn(n, d2, generator=generator).to(device)
-    config = HumeConfig(num_classes=k, adaptation_steps=steps, subset_size=subset_size)
+    _, hypergradient, form = IMPLEMENTATIONS[impl]
+    config = scale_config(scale, steps, hypergradient, form)
+    gram = gram_matrix(x2) if inner_form_for(config, n, d2) == "gram" else None
     encoder = make_task_encoder(d1, k, generator).to(device)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=config.outer_lr)
-    outer_iteration(impl, encoder, optimizer, x1, x2, config, generator)  # warm-up
+    run = (hypergradient, encoder, optimizer, x1, x2, gram, config, generator)
+    outer_iteration(*run)  # warm-up
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     for _ in range(iters):
-        outer_iteration(impl, encoder, optimizer, x1, x2, config, generator)
+        outer_iteration(*run)
     if device == "cuda":
         torch.cuda.synchronize()
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
@@ -133,7 +197,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="digits scale, 30 steps, 1 iter")
     parser.add_argument("--scales", nargs="+", default=list(SCALES), choices=list(SCALES))
-    parser.add_argument("--impls", nargs="+", default=list(IMPLEMENTATIONS.values()))
+    parser.add_argument(
+        "--impls", nargs="+", default=list(IMPLEMENTATIONS), choices=IMPLEMENTATIONS
+    )
     parser.add_argument("--steps", type=int, default=PAPER_STEPS, help="inner steps timed")
     parser.add_argument("--iters", type=int, default=2, help="outer iterations timed per case")
     parser.add_argument("--threads", type=int, default=2)
@@ -149,12 +215,15 @@ def main() -> None:
     print(f"device: {device_name}, {args.threads} threads, copy bandwidth {bandwidth:.1f} GB/s")
     rows = []
     for scale in args.scales:
-        n, _, d2, _, subset_size = SCALES[scale]
-        m = min(subset_size, n)
-        roofline_s = 4 * PAPER_STEPS * 20 * m * d2 * 4 / (bandwidth * 1e9)
+        n, _, d2, _, _ = SCALES[scale]
+        default_form = inner_form_for(
+            scale_config(scale, PAPER_STEPS, "closed_form", "auto"), n, d2
+        )
         reference_s = None
-        for name, impl in IMPLEMENTATIONS.items():
-            if impl not in args.impls:
+        for impl in args.impls:
+            name, hypergradient, form = IMPLEMENTATIONS[impl]
+            if form == "gram" and gram_bytes(scale) > device_bytes(args.device) / 2:
+                print(f"{name} skipped at {scale} scale: needs {gram_bytes(scale) / 2**30:.0f} GiB")
                 continue
             # a fresh process per case, so that its peak memory is its own
             with ProcessPoolExecutor(1, mp_context=spawn) as pool:
@@ -162,11 +231,16 @@ def main() -> None:
                     time_case, impl, scale, args.steps, args.iters, args.threads, args.device
                 ).result()
             at_paper = per_iter * PAPER_STEPS / args.steps
-            reference_s = at_paper if impl == "reference" else reference_s
+            form = inner_form_for(scale_config(scale, PAPER_STEPS, hypergradient, form), n, d2)
+            min_bytes, flops = minimum_traffic(scale, hypergradient, form)
+            roofline_s = min_bytes / (bandwidth * 1e9)
+            reference_s = at_paper if impl == "a" else reference_s
             rows.append(
                 {
                     "scale": scale,
                     "implementation": name,
+                    "inner_form": form,
+                    "default": hypergradient == "closed_form" and form == default_form,
                     "device": device_name,
                     "steps_timed": args.steps,
                     "s_per_outer_iter_at_300_steps": round(at_paper, 3),
@@ -174,8 +248,10 @@ def main() -> None:
                     "peak_mb": round(peak_mb),
                     "h_per_run_1000_iters": round(at_paper * 1000 / 3600, 2),
                     "h_per_100_runs": round(at_paper * 1000 * 100 / 3600, 1),
+                    "min_gb_read": round(min_bytes / 1e9, 1),
                     "roofline_s_per_iter": round(roofline_s, 3),
                     "roofline_fraction": round(roofline_s / at_paper, 3),
+                    "matmul_gflop_per_s": round(flops / at_paper / 1e9, 1),
                 }
             )
             print(rows[-1], flush=True)

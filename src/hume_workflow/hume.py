@@ -10,7 +10,9 @@ the adapted classifier on the rest of the subset minus ``h_reg`` times the entro
 subset's mean label, is differentiated through the whole inner optimisation into ``theta``.
 
 All ``num_subsets`` inner problems of an outer iteration are solved together as batched
-tensors of shape (S, n, d); the mathematics is that of a loop over subsets.
+tensors of shape (S, n, d); the mathematics is that of a loop over subsets. When the samples
+are few next to phi2's width, the inner problems are instead solved on their logits through
+the Gram matrix of phi2 (``inner_form``: the same mathematics, cheaper there).
 
 Example::
 
@@ -38,6 +40,12 @@ log = logging.getLogger(__name__)
 # are the same exact second-order hypergradient (closed_form is faster and lighter);
 # first_order detaches the labels inside the inner loop (as TURTLE does): cheaper, not HUME's.
 HYPERGRADIENTS = ("closed_form", "autograd", "first_order")
+# Where the inner gradient descent runs (closed_form and first_order only; autograd unrolls the
+# weights). weights: the classifiers' weights on each subset's (n, d2) block, cost ~ n d2 per
+# step. gram: their logits on all N fit samples, moved by the (N, N) Gram matrix of phi2, with
+# the samples outside a subset's training part weighted zero, cost ~ N^2 per step. auto: the
+# cheaper of the two (inner_form_for). Both are exact; they differ only in float rounding.
+INNER_FORMS = ("auto", "weights", "gram")
 
 
 @dataclass(frozen=True)
@@ -60,11 +68,21 @@ class HumeConfig:
     grad_clip: float = 1.0
     hypergradient: str = "closed_form"
     shared_subsets: bool = False  # runs of one process draw common subsets (run_hume_many)
+    inner_form: str = "auto"
 
     def __post_init__(self) -> None:
         if self.hypergradient not in HYPERGRADIENTS:
             raise ValueError(
                 f"hypergradient={self.hypergradient!r}: expected one of {', '.join(HYPERGRADIENTS)}"
+            )
+        if self.inner_form not in INNER_FORMS:
+            raise ValueError(
+                f"inner_form={self.inner_form!r}: expected one of {', '.join(INNER_FORMS)}"
+            )
+        if self.inner_form == "gram" and self.hypergradient == "autograd":
+            raise ValueError(
+                "inner_form='gram' needs hypergradient closed_form or first_order "
+                "(autograd unrolls the weights)"
             )
         if self.num_classes < 2:
             raise ValueError(f"num_classes={self.num_classes}: expected at least 2")
@@ -225,6 +243,63 @@ class UnrolledDescent(torch.autograd.Function):
         return grad_targets.transpose(2, 3), None, None, None, None, None
 
 
+class GramUnrolledDescent(torch.autograd.Function):
+    """The descent of :class:`UnrolledDescent` run on the classifiers' logits over all N samples.
+
+    With G = X X^T + 1 1^T, the (N, N) Gram matrix of phi2 with a constant bias feature, a
+    step ``W <- W - lr R^T X``, ``b <- b - lr 1^T R`` moves the logits ``Z = W X^T + b 1^T``
+    (rows: classes, columns: samples) by ``Z <- Z - lr R G``: the inner loop needs neither
+    the weights nor phi2, only G. Samples outside a classifier's training set have zero
+    targets and so zero mass: their residual is 0 and they do not pull on the descent, while
+    their logits are still carried along (the held-out part of a subset reads its logits
+    there). Going back, the adjoint A of the logits gives ``U = A G`` (how the next logits
+    move), then the targets receive ``-lr/count (<P, U> - U)`` and A becomes
+    ``A - lr M``, ``M = s P * (U - <P, U>) / count``: the formulas of UnrolledDescent with U
+    in place of ``X V^T + c``. Stored: the softmax of every step, T x (C, K, N).
+    """
+
+    @staticmethod
+    def forward(ctx, targets, gram, z0, steps, lr, count):
+        """targets (C, N, K) zero outside each training set, gram (N, N), z0 (C, K, N) -> z_T.
+
+        ``count`` is the number of training samples of each classifier (the mean's divisor).
+        """
+        c, n, k = targets.shape
+        targets_t = targets.transpose(1, 2).contiguous()  # (C, K, N)
+        mass = targets_t.sum(1, keepdim=True)  # (C, 1, N)
+        keep = ctx.needs_input_grad[0] or ctx.needs_input_grad[2]
+        probs = z0.new_empty((steps, c, k, n)) if keep else None
+        z = z0
+        for t in range(steps):
+            p = torch.softmax(z, dim=1)
+            if keep:
+                probs[t] = p
+            residual = (p * mass - targets_t) / count
+            z = z - lr * (residual.view(c * k, n) @ gram).view(c, k, n)
+        if keep:
+            ctx.save_for_backward(targets_t, gram, probs)
+        ctx.lr, ctx.count = lr, count
+        return z
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_z):
+        targets_t, gram, probs = ctx.saved_tensors
+        c, k, n = targets_t.shape
+        scale = ctx.lr / ctx.count
+        mass = targets_t.sum(1, keepdim=True)
+        grad_targets = torch.zeros_like(targets_t)
+        adjoint = grad_z
+        for t in reversed(range(probs.shape[0])):
+            p = probs[t]
+            u = (adjoint.reshape(c * k, n) @ gram).view(c, k, n)
+            pu = (p * u).sum(1, keepdim=True)
+            grad_targets -= scale * (pu - u)
+            adjoint = adjoint - scale * mass * p * (u - pu)
+        grad_z0 = adjoint if ctx.needs_input_grad[2] else None
+        return grad_targets.transpose(1, 2), None, grad_z0, None, None, None
+
+
 def outer_losses(
     theta: torch.Tensor,
     phi1_subsets: torch.Tensor,
@@ -254,7 +329,7 @@ def outer_losses(
     if not 0 < n_train < n:
         raise ValueError(f"subset of {n} samples leaves no train or no held-out part")
     labels = sparsemax(phi1_subsets.unsqueeze(1) @ theta.transpose(-1, -2) / tau)  # (S, R, n, K)
-    labels_train, labels_test = labels[:, :, :n_train], labels[:, :, n_train:]
+    labels_train = labels[:, :, :n_train]
     phi2_train, phi2_test = phi2_subsets[:, :n_train], phi2_subsets[:, n_train:]
     steps, lr = config.adaptation_steps, config.inner_lr
     if config.hypergradient == "autograd":  # the runs' copies of each subset, flattened
@@ -272,9 +347,80 @@ def outer_losses(
             labels_train = labels_train.detach()
         w, b = UnrolledDescent.apply(labels_train, phi2_train, w0, b0, steps, lr)
     logits_test = phi2_test.unsqueeze(1) @ w.transpose(-1, -2) + b.unsqueeze(2)
-    cross_entropy = soft_cross_entropy(logits_test, labels_test)  # (S, R)
-    entropy = torch.special.entr(labels.mean(dim=2)).sum(-1)  # (S, R)
-    return cross_entropy - config.h_reg * entropy, cross_entropy, entropy
+    return _outer_terms(logits_test, labels, n_train, config.h_reg)
+
+
+def _outer_terms(
+    logits_test: torch.Tensor, labels: torch.Tensor, n_train: int, h_reg: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, cross_entropy, entropy), each (S, R), from the adapted classifiers' logits on
+    the held-out part (S, R, n - n_train, K) and the labels of the whole subsets (S, R, n, K)."""
+    cross_entropy = soft_cross_entropy(logits_test, labels[:, :, n_train:])
+    entropy = torch.special.entr(labels.mean(dim=2)).sum(-1)
+    return cross_entropy - h_reg * entropy, cross_entropy, entropy
+
+
+def gram_matrix(phi2: torch.Tensor) -> torch.Tensor:
+    """(N, N) inner products of the rows of ``phi2`` (N, d2) with a constant bias feature
+    appended: ``phi2 phi2^T + 1``, the matrix that moves the inner logits in the gram form."""
+    return torch.addmm(phi2.new_ones(()), phi2, phi2.T)
+
+
+def inner_form_for(config: HumeConfig, n_fit: int, d2: int) -> str:
+    """The inner form used for ``n_fit`` samples of width ``d2``: ``config.inner_form``, or
+    for ``auto`` the cheaper one: gram when its two (N, N) products per step cost no more than
+    the four (n_train, d2) products of the weights form's forward and backward."""
+    if config.hypergradient == "autograd":
+        return "weights"
+    if config.inner_form != "auto":
+        return config.inner_form
+    n_train = round(config.train_fraction * min(config.subset_size, n_fit))
+    return "gram" if n_fit * n_fit <= 2 * n_train * d2 else "weights"
+
+
+def outer_losses_gram(
+    theta: torch.Tensor,
+    phi1: torch.Tensor,
+    phi2: torch.Tensor,
+    gram: torch.Tensor,
+    idx: torch.Tensor,
+    w0: torch.Tensor,
+    b0: torch.Tensor,
+    tau: float,
+    config: HumeConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`outer_losses` in the gram form: the same values and gradients.
+
+    Args:
+        theta: (S, R, K, d1) or (1, R, K, d1) task encoders, as in :func:`outer_losses`.
+        phi1: (N, d1) L2-normalised, phi2: (N, d2) features of all fit samples;
+            gram: (N, N) ``gram_matrix(phi2)``.
+        idx: (S, n) the subsets' sample indices, the first ``round(train_fraction * n)`` of
+            each its training part.
+        w0, b0: (S, R, K, d2), (S, R, K) initial inner classifiers.
+
+    Returns:
+        (loss, cross_entropy, entropy), each (S, R).
+    """
+    s, m = idx.shape
+    r, k = theta.shape[1:3]
+    n = phi2.shape[0]
+    n_train = round(config.train_fraction * m)
+    if not 0 < n_train < m:
+        raise ValueError(f"subset of {m} samples leaves no train or no held-out part")
+    labels_all = sparsemax(phi1 @ theta.transpose(-1, -2) / tau)  # (S or 1, R, N, K)
+    in_train = torch.zeros(s, n, dtype=phi2.dtype, device=phi2.device)
+    in_train.scatter_(1, idx[:, :n_train], 1.0)
+    targets = labels_all * in_train[:, None, :, None]  # (S, R, N, K)
+    if config.hypergradient == "first_order":
+        targets = targets.detach()
+    z0 = (w0 @ phi2.T + b0.unsqueeze(-1)).flatten(0, 1)  # (S*R, K, N)
+    z = GramUnrolledDescent.apply(
+        targets.flatten(0, 1), gram, z0, config.adaptation_steps, config.inner_lr, n_train
+    ).view(s, r, k, n)
+    logits_test = z.gather(3, idx[:, None, None, n_train:].expand(s, r, k, -1))
+    labels = labels_all.expand(s, -1, -1, -1).gather(2, idx[:, None, :, None].expand(s, r, m, k))
+    return _outer_terms(logits_test.transpose(2, 3), labels, n_train, config.h_reg)
 
 
 def outer_loss(
@@ -367,6 +513,9 @@ def run_hume_many(
     s, k = config.num_subsets, config.num_classes
     if config.subset_size > n:
         log.info("subset_size=%d capped at the %d training samples", config.subset_size, n)
+    form = inner_form_for(config, n, d2)
+    log.info("inner descent in the %s form (inner_form=%s)", form, config.inner_form)
+    gram = gram_matrix(x2) if form == "gram" else None
 
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     encoders = [make_task_encoder(x1.shape[1], k, g).to(device) for g in generators]
@@ -409,10 +558,11 @@ def run_hume_many(
             w0 = torch.cat([d[1] for d in draws]).unsqueeze(1)  # (R*S, 1, K, d2)
             b0 = torch.cat([d[2] for d in draws]).unsqueeze(1)
             theta_s = theta.repeat_interleave(s, dim=0).unsqueeze(1)  # (R*S, 1, K, d1)
-        idx = idx.to(device)
-        losses, ce, ent = outer_losses(
-            theta_s, x1[idx], x2[idx], w0.to(device), b0.to(device), tau, config
-        )
+        idx, w0, b0 = idx.to(device), w0.to(device), b0.to(device)
+        if gram is None:
+            losses, ce, ent = outer_losses(theta_s, x1[idx], x2[idx], w0, b0, tau, config)
+        else:
+            losses, ce, ent = outer_losses_gram(theta_s, x1, x2, gram, idx, w0, b0, tau, config)
         if shared is None:  # (R*S, 1) -> (S, R)
             losses, ce, ent = (t.view(len(seeds), s).T for t in (losses, ce, ent))
         per_run = losses.mean(dim=0)  # (R,): each run's own loss, averaged over its subsets
