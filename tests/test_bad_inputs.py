@@ -107,6 +107,11 @@ CONFIG_CASES = {
         changed(TINY, "hume.inner_lr", -0.1),
         "config hume.inner_lr=-0.1: expected a value > 0",
     ),
+    "gram form with autograd": (
+        changed(changed(TINY, "hume.inner_form", "gram"), "hume.hypergradient", "autograd"),
+        "config hume.inner_form='gram': needs hume.hypergradient closed_form or first_order "
+        "(autograd unrolls the weights)",
+    ),
     "top_n > runs": (
         changed(TINY, "aggregation.top_n", 5),
         "config aggregation.top_n=5: expected at most num_runs=2 (or null to vote over all runs)",

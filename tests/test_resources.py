@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hume_workflow import resources
+from hume_workflow.inner_forms import pick_inner_form
 from hume_workflow.resources import (
     dataset_samples,
     embed_request,
@@ -57,10 +58,11 @@ def test_feature_dim_reads_the_header(tmp_path):
     assert feature_dim(None) is None
 
 
+@pytest.mark.parametrize("form", ["weights", "gram"])
 @pytest.mark.parametrize("gpu", [False, True])
-def test_hume_request_grows_with_every_size(gpu):
+def test_hume_request_grows_with_every_size(gpu, form):
     def request(n, d2, steps, attempt):
-        hume = {**PAPER, "adaptation_steps": steps}
+        hume = {**PAPER, "adaptation_steps": steps, "inner_form": form}
         return hume_request(n, 64, d2, hume, {}, 10, gpu, attempt)
 
     grid = [
@@ -89,14 +91,24 @@ def test_gpu_is_faster_than_cpu():
 
 
 @pytest.mark.parametrize(
-    ("d2", "measured_mb", "measured_s"), [(1280, 2300, 49.7), (64, 2100, 4.38)]
+    ("d2", "form", "measured_mb", "measured_s"),
+    [(1280, "weights", 1586, 18.85), (64, "weights", 817, 1.77), (1280, "gram", 1208, 6.0)],
 )
-def test_model_matches_the_measured_digits_runs(d2, measured_mb, measured_s):
-    """Paper defaults on the 1,797 digits (m = 1797), 2 CPU threads: peak RSS and s/iteration."""
-    one_iter = {**PAPER, "num_iters": 1}
+def test_model_matches_the_measured_digits_runs(d2, form, measured_mb, measured_s):
+    """Paper defaults on the 1,797 digits (m = 1797), 2 CPU threads: peak RSS and s/iteration
+    measured by benchmarks/bench_resources.py."""
+    one_iter = {**PAPER, "num_iters": 1, "inner_form": form}
     seconds, nbytes = resources._hume_model(1797, 64, d2, one_iter, SCORE_OFF, 10, gpu=False)
     assert nbytes / 1e6 == pytest.approx(measured_mb, rel=0.25)
-    assert seconds == pytest.approx(measured_s, rel=0.1)
+    assert seconds == pytest.approx(measured_s, rel=0.25)
+
+
+def test_auto_requests_what_the_form_it_picks_needs():
+    for n, d2 in [(1797, 1280), (50000, 1536), (1797, 64)]:
+        form = pick_inner_form("auto", "closed_form", n, 10000, 0.9, d2)
+        picked = hume_request(n, 64, d2, {**PAPER, "inner_form": form}, {}, 10, False)
+        assert hume_request(n, 64, d2, PAPER, {}, 10, False) == picked
+    assert pick_inner_form("auto", "closed_form", 1797, 10000, 0.9, 1280) == "gram"
 
 
 def test_score_model_matches_the_measured_digits_score():

@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn.utils import parametrizations
 from tqdm import tqdm
 
+from hume_workflow.inner_forms import INNER_FORMS, pick_inner_form
 from hume_workflow.sparsemax import sparsemax
 
 log = logging.getLogger(__name__)
@@ -40,12 +41,6 @@ log = logging.getLogger(__name__)
 # are the same exact second-order hypergradient (closed_form is faster and lighter);
 # first_order detaches the labels inside the inner loop (as TURTLE does): cheaper, not HUME's.
 HYPERGRADIENTS = ("closed_form", "autograd", "first_order")
-# Where the inner gradient descent runs (closed_form and first_order only; autograd unrolls the
-# weights). weights: the classifiers' weights on each subset's (n, d2) block, cost ~ n d2 per
-# step. gram: their logits on all N fit samples, moved by the (N, N) Gram matrix of phi2, with
-# the samples outside a subset's training part weighted zero, cost ~ N^2 per step. auto: the
-# cheaper of the two (inner_form_for). Both are exact; they differ only in float rounding.
-INNER_FORMS = ("auto", "weights", "gram")
 
 
 @dataclass(frozen=True)
@@ -68,7 +63,7 @@ class HumeConfig:
     grad_clip: float = 1.0
     hypergradient: str = "closed_form"
     shared_subsets: bool = False  # runs of one process draw common subsets (run_hume_many)
-    inner_form: str = "auto"
+    inner_form: str = "auto"  # where the inner descent runs: inner_forms.py
 
     def __post_init__(self) -> None:
         if self.hypergradient not in HYPERGRADIENTS:
@@ -367,15 +362,12 @@ def gram_matrix(phi2: torch.Tensor) -> torch.Tensor:
 
 
 def inner_form_for(config: HumeConfig, n_fit: int, d2: int) -> str:
-    """The inner form used for ``n_fit`` samples of width ``d2``: ``config.inner_form``, or
-    for ``auto`` the cheaper one: gram when its two (N, N) products per step cost no more than
-    the four (n_train, d2) products of the weights form's forward and backward."""
-    if config.hypergradient == "autograd":
-        return "weights"
-    if config.inner_form != "auto":
-        return config.inner_form
-    n_train = round(config.train_fraction * min(config.subset_size, n_fit))
-    return "gram" if n_fit * n_fit <= 2 * n_train * d2 else "weights"
+    """``weights`` or ``gram``: the inner form a run on ``n_fit`` samples of width ``d2``
+    uses (``config.inner_form``, or for ``auto`` the cheaper one: inner_forms.py)."""
+    c = config
+    return pick_inner_form(
+        c.inner_form, c.hypergradient, n_fit, c.subset_size, c.train_fraction, d2
+    )
 
 
 def outer_losses_gram(

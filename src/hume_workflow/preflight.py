@@ -123,6 +123,12 @@ def check_values(config: dict) -> list[str]:
         raise InputError(
             f"config compute.runs_per_job={runs_per_job}: expected a divisor of num_runs={num_runs}"
         )
+    hume = config["hume"]
+    if hume["inner_form"] == "gram" and hume["hypergradient"] == "autograd":
+        raise InputError(
+            "config hume.inner_form='gram': needs hume.hypergradient closed_form or first_order "
+            "(autograd unrolls the weights)"
+        )
     top_n = config["aggregation"]["top_n"]
     if top_n is not None and top_n > num_runs:
         raise InputError(

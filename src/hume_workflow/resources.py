@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from hume_workflow.features import features_dataset
+from hume_workflow.inner_forms import pick_inner_form
 from hume_workflow.io import open_h5, read_h5
 
 # (train, test) sample counts. sklearn_digits has no official split: our data stage holds
@@ -36,11 +37,14 @@ MEM_MARGIN = 1.3  # memory margin on top of each model
 STARTUP_MIN = 10  # minutes of start-up and I/O per job
 MIN_MEM_MB = 1000
 
-# HUME, seconds per outer iteration = S*T*m*K*(d2*SEC_PER_DIM + SEC_PER_UNIT), fitted (rounded)
-# through 49.7 s (d2=1280) and 4.38 s (d2=64) measured at S=20, T=300, m=1797, K=10 on a
-# 2-core CPU (2 threads).
-SEC_PER_DIM = 3.5e-10
-SEC_PER_UNIT = 1.9e-8
+# HUME, seconds per outer iteration. Weights form (inner_forms.py):
+# S*T*m*K*(d2*SEC_PER_DIM + SEC_PER_UNIT), fitted (rounded) through 18.85 s (d2=1280) and
+# 1.77 s (d2=64); gram form: T*4*S*K*N^2 / GRAM_FLOPS, 6.0 s (d2=1280); all measured at the
+# paper's defaults (S=20, T=300, m=N=1797, K=10, closed-form hypergradient) on random
+# features on the 2-core CPU (2 threads) by `python benchmarks/bench_resources.py`.
+SEC_PER_DIM = 1.3e-10
+SEC_PER_UNIT = 5e-9
+GRAM_FLOPS = 1.3e11
 # On a GPU (not measured here: no GPU was lent while this was written): the arithmetic at
 # ~200x the 2-core CPU (tens of TFLOP/s against the ~0.2 TFLOP/s above), plus kernel
 # launches, ~0.6 ms per inner step of the batched forward and backward passes.
@@ -53,11 +57,14 @@ GPU_SEC_PER_STEP = 6e-4
 # 10,000 x 512 (early convergence) against 14 s modelled.
 SCORE_FLOPS = 5e10
 SCORE_ITER_SEC = 0.01
-BASE_BYTES = 500e6  # the interpreter and torch
+BASE_BYTES = 700e6  # the interpreter, torch and this package (659 MB measured)
 GPU_HOST_BYTES = 2e9  # host side of a GPU run: interpreter, torch and the CUDA context
-GRAPH_TENSORS = 4  # (S, m, K) float32 tensors kept per inner step for the 2nd-order backward
-# With these, the CPU model lands within 7 % of the peak RSS measured in the two runs above
-# (2.3 GB at d2=1280, 2.1 GB at d2=64).
+# Memory kept by a run, per form. autograd: GRAPH_TENSORS (S, m, K) float32 tensors per inner
+# step for its double backward. closed form, weights form: the (S, m, d2) phi2 subsets twice
+# (gathered, then split) and the (S, K, d2) weights of every step. gram form: the (N, N) Gram
+# matrix and the (S, K, N) softmax of every step. Measured peak RSS of the runs above:
+# 1586 MB (weights, d2=1280), 817 MB (weights, d2=64), 1208 MB (gram, d2=1280), by the same.
+GRAPH_TENSORS = 4
 
 # Feature extraction.
 EMBED_BASE_BYTES = 3e9  # model and batch
@@ -151,7 +158,18 @@ def _hume_model(
     """
     m = min(hume.get("subset_size", 10000), n_fit)
     s, t, k = hume.get("num_subsets", 20), hume.get("adaptation_steps", 300), num_classes
-    per_iter = s * t * m * k * (d2 * SEC_PER_DIM + SEC_PER_UNIT)
+    form = pick_inner_form(
+        hume.get("inner_form", "auto"),
+        hume.get("hypergradient", "closed_form"),
+        n_fit,
+        m,
+        hume.get("train_fraction", 0.9),
+        d2,
+    )
+    if form == "gram":
+        per_iter = t * 4 * s * k * n_fit * n_fit / GRAM_FLOPS
+    else:
+        per_iter = s * t * m * k * (d2 * SEC_PER_DIM + SEC_PER_UNIT)
     if gpu:
         per_iter = per_iter / GPU_SPEEDUP + t * GPU_SEC_PER_STEP
     score_iter = 4 * n_fit * d2 * k / SCORE_FLOPS + SCORE_ITER_SEC
@@ -160,9 +178,14 @@ def _hume_model(
     features = n_fit * (d1 + d2) * 4
     if gpu:
         return seconds, GPU_HOST_BYTES + features
+    if form == "gram":
+        return seconds, BASE_BYTES + features + n_fit * n_fit * 4 + runs * s * t * k * n_fit * 4
     subsets = s * m * d2 * 4
-    graph = s * t * m * k * 4 * GRAPH_TENSORS
-    return seconds, BASE_BYTES + features + runs * (subsets + graph)
+    if hume.get("hypergradient", "closed_form") == "autograd":
+        kept = subsets + s * t * m * k * 4 * GRAPH_TENSORS
+    else:
+        kept = 2 * subsets + s * t * k * d2 * 4
+    return seconds, BASE_BYTES + features + runs * kept
 
 
 def hume_request(

@@ -1,0 +1,73 @@
+"""The measurements the scheduler's HUME model (src/hume_workflow/resources.py) is fitted to.
+
+    python benchmarks/bench_resources.py          # ~2 min on a 2-core CPU
+
+Each case is a real ``run_hume`` (3 outer iterations at the paper's defaults: 20 subsets, 300
+second-order inner steps, K = 10) on random features of the 1,797 digits, in a fresh process
+with 2 threads: seconds per outer iteration and the process's peak RSS, next to what the model
+predicts (before its margins). Writes benchmarks/out/resources.csv.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+N, D1, K, ITERS = 1797, 64, 10, 3
+CASES = [(1280, "weights"), (64, "weights"), (1280, "gram")]
+
+
+def measure(d2: int, form: str) -> tuple[float, float]:
+    """(seconds per outer iteration, peak RSS in MB) of a run in this (fresh) process."""
+    import torch
+
+    from hume_workflow.hume import HumeConfig, run_hume
+
+    torch.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    phi1 = rng.normal(size=(N, D1)).astype(np.float32)
+    phi2 = rng.normal(size=(N, d2)).astype(np.float32)
+    config = HumeConfig(num_classes=K, num_iters=ITERS, inner_form=form)
+    start = time.perf_counter()
+    run_hume(phi1, phi2, config, seed=0, progress=False)
+    seconds = (time.perf_counter() - start) / ITERS
+    return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    from hume_workflow.resources import _hume_model
+
+    rows = []
+    spawn = multiprocessing.get_context("spawn")
+    for d2, form in CASES:
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            seconds, peak_mb = pool.submit(measure, d2, form).result()
+        hume = {"num_iters": 1, "inner_form": form}
+        model_s, model_bytes = _hume_model(N, D1, d2, hume, {"max_iter": 0}, K, gpu=False)
+        rows.append(
+            {
+                "d2": d2,
+                "inner_form": form,
+                "s_per_iter": round(seconds, 2),
+                "model_s_per_iter": round(model_s, 2),
+                "peak_mb": round(peak_mb),
+                "model_mb": round(model_bytes / 1e6),
+            }
+        )
+        print(rows[-1], flush=True)
+    table = pd.DataFrame(rows)
+    print(table.to_markdown(index=False))
+    out = Path("benchmarks/out/resources.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
