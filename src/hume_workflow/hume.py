@@ -295,6 +295,14 @@ class GramUnrolledDescent(torch.autograd.Function):
         return grad_targets.transpose(1, 2), None, grad_z0, None, None, None
 
 
+def train_size(n: int, train_fraction: float) -> int:
+    """Samples of a subset of ``n`` the inner classifiers train on; the rest are held out."""
+    n_train = round(train_fraction * n)
+    if not 0 < n_train < n:
+        raise ValueError(f"subset of {n} samples leaves no train or no held-out part")
+    return n_train
+
+
 def outer_losses(
     theta: torch.Tensor,
     phi1_subsets: torch.Tensor,
@@ -320,9 +328,7 @@ def outer_losses(
     """
     s, n = phi1_subsets.shape[:2]
     r, k = theta.shape[1:3]
-    n_train = round(config.train_fraction * n)
-    if not 0 < n_train < n:
-        raise ValueError(f"subset of {n} samples leaves no train or no held-out part")
+    n_train = train_size(n, config.train_fraction)
     labels = sparsemax(phi1_subsets.unsqueeze(1) @ theta.transpose(-1, -2) / tau)  # (S, R, n, K)
     labels_train = labels[:, :, :n_train]
     phi2_train, phi2_test = phi2_subsets[:, :n_train], phi2_subsets[:, n_train:]
@@ -397,9 +403,7 @@ def outer_losses_gram(
     s, m = idx.shape
     r, k = theta.shape[1:3]
     n = phi2.shape[0]
-    n_train = round(config.train_fraction * m)
-    if not 0 < n_train < m:
-        raise ValueError(f"subset of {m} samples leaves no train or no held-out part")
+    n_train = train_size(m, config.train_fraction)
     labels_all = sparsemax(phi1 @ theta.transpose(-1, -2) / tau)  # (S or 1, R, N, K)
     in_train = torch.zeros(s, n, dtype=phi2.dtype, device=phi2.device)
     in_train.scatter_(1, idx[:, :n_train], 1.0)
