@@ -59,6 +59,7 @@ from hume_workflow.hume import (  # noqa: E402
     outer_loss,
     outer_losses_gram,
 )
+from hume_workflow.resources import _hume_model  # noqa: E402
 
 PAPER_STEPS = 300
 SCALES = {  # name: (N, d1, d2, K, subset_size)
@@ -75,7 +76,8 @@ IMPLEMENTATIONS = {  # key: (name, hypergradient, inner_form)
 
 
 def outer_iteration(hypergradient, encoder, optimizer, x1, x2, gram, config, generator) -> None:
-    """One outer iteration of HUME with implementation ``impl``: loss, backward, Adam step."""
+    """One outer iteration of HUME: loss, backward, Adam step. ``hypergradient`` is
+    ``reference`` (the per-subset loop) or the config's; ``gram`` selects the gram form."""
     n, d2 = x2.shape
     idx = draw_subsets(n, config.num_subsets, config.subset_size, generator).to(x1.device)
     w0, b0 = init_inner_classifiers(config.num_subsets, d2, config.num_classes, generator, x2.dtype)
@@ -113,10 +115,12 @@ def scale_config(scale: str, steps: int, hypergradient: str, inner_form: str) ->
     )
 
 
-def gram_bytes(scale: str) -> int:
-    """Bytes of the gram form's (N, N) Gram matrix and stored softmaxes at the paper's steps."""
-    n, _, _, k, _ = SCALES[scale]
-    return 4 * (n * n + PAPER_STEPS * 20 * k * n)
+def gram_bytes(scale: str) -> float:
+    """Bytes a paper-default run in the gram form keeps (resources.py's model: the (N, N)
+    Gram matrix and the stored softmaxes on top of the interpreter and the features)."""
+    n, d1, d2, k, _ = SCALES[scale]
+    no_score = {"n_folds": 0}
+    return _hume_model(n, d1, d2, {"inner_form": "gram"}, no_score, k, gpu=False)[1]
 
 
 def minimum_traffic(scale: str, hypergradient: str, form: str) -> tuple[float, float]:
@@ -231,16 +235,16 @@ def main() -> None:
                     time_case, impl, scale, args.steps, args.iters, args.threads, args.device
                 ).result()
             at_paper = per_iter * PAPER_STEPS / args.steps
-            form = inner_form_for(scale_config(scale, PAPER_STEPS, hypergradient, form), n, d2)
-            min_bytes, flops = minimum_traffic(scale, hypergradient, form)
+            used = inner_form_for(scale_config(scale, PAPER_STEPS, hypergradient, form), n, d2)
+            min_bytes, flops = minimum_traffic(scale, hypergradient, used)
             roofline_s = min_bytes / (bandwidth * 1e9)
             reference_s = at_paper if impl == "a" else reference_s
             rows.append(
                 {
                     "scale": scale,
                     "implementation": name,
-                    "inner_form": form,
-                    "default": hypergradient == "closed_form" and form == default_form,
+                    "inner_form": used,
+                    "default": hypergradient == "closed_form" and used == default_form,
                     "device": device_name,
                     "steps_timed": args.steps,
                     "s_per_outer_iter_at_300_steps": round(at_paper, 3),

@@ -158,9 +158,10 @@ def _hume_model(
     """
     m = min(hume.get("subset_size", 10000), n_fit)
     s, t, k = hume.get("num_subsets", 20), hume.get("adaptation_steps", 300), num_classes
+    hypergradient = hume.get("hypergradient", "closed_form")
     form = pick_inner_form(
         hume.get("inner_form", "auto"),
-        hume.get("hypergradient", "closed_form"),
+        hypergradient,
         n_fit,
         m,
         hume.get("train_fraction", 0.9),
@@ -181,7 +182,7 @@ def _hume_model(
     if form == "gram":
         return seconds, BASE_BYTES + features + n_fit * n_fit * 4 + runs * s * t * k * n_fit * 4
     subsets = s * m * d2 * 4
-    if hume.get("hypergradient", "closed_form") == "autograd":
+    if hypergradient == "autograd":
         kept = subsets + s * t * m * k * 4 * GRAPH_TENSORS
     else:
         kept = 2 * subsets + s * t * k * d2 * 4
