@@ -1,15 +1,22 @@
 """hume-workflow: HUME (Gadetsky & Brbic, NeurIPS 2023) from images to a report.
 
 snakemake --cores 2                                  # the offline demo (config/config.yaml)
-snakemake --cores 8 --configfile config/other.yaml   # another preset
+snakemake --cores 8 --configfile config/other.yaml   # another preset, alone
+
+The config is the given file(s) plus the schema's defaults; the demo's file is read only when
+no --configfile is given, so a preset never inherits the demo's budget or backbones.
 """
+
+from pathlib import Path
 
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+if not workflow.overwrite_configfiles:
+
+    configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
 include: "workflow/rules/common.smk"

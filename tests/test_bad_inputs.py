@@ -237,7 +237,8 @@ def test_nan_in_an_embedding_file_fails_the_jobs_that_read_it(finished, tmp_path
     for line in lines:
         assert line.endswith(
             "results/tiny/embeddings/pixels.h5: features hold 1 non-finite values (NaN/Inf), "
-            "first at row 17, column 2"
+            "first at row 17, column 2; delete the file and re-run extract_embeddings; if it "
+            "recurs, check the backbone's weights or set its precision: fp32"
         ), line
     after = fingerprint(workdir / "results")
     assert {k: after[k] for k in before} == before

@@ -404,7 +404,7 @@ def test_unreadable_checkpoint_is_one_line(tmp_path, corruption):
 
 
 def test_missing_checkpoint_is_one_line(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"nope.pth: checkpoint file not found") as e:
+    with pytest.raises(InputError, match=r"nope.pth: checkpoint file not found") as e:
         read_state_dict(tmp_path / "nope.pth")
     _one_line(e)
 

@@ -128,7 +128,10 @@ def test_space_with_nonfinite_values(tmp_path, monkeypatch, dtype, block_bytes):
     feats[17, 2], feats[17, 3], feats[19, 0] = np.nan, np.inf, -np.inf
     path = write_space(tmp_path / "phi.h5", feats)
     before = fingerprint(tmp_path)
-    expected = r"phi\.h5: features hold 3 non-finite values \(NaN/Inf\), first at row 17, column 2$"
+    expected = (
+        r"phi\.h5: features hold 3 non-finite values \(NaN/Inf\), first at row 17, column 2; "
+        r"delete the file and re-run extract_embeddings; .* precision: fp32$"
+    )
     with pytest.raises(InputError, match=expected):
         read_features(path, N, SHA_A)
     assert fingerprint(tmp_path) == before

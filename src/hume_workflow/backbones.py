@@ -37,6 +37,7 @@ Example::
 from __future__ import annotations
 
 import abc
+import inspect
 from pathlib import Path
 from typing import Self
 
@@ -46,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hume_workflow.checkpoints import BN_COUNTER, file_sha256, read_state_dict
+from hume_workflow.errors import InputError, did_you_mean
 
 #: Values of ``describe()``.
 Provenance = dict[str, str | int | float]
@@ -209,7 +211,7 @@ def load_efficientnet_lite0(weights_path: str | Path | None = None) -> nn.Module
     inference), so a checkpoint with or without them loads alike.
 
     Raises:
-        ValueError: the tensor counts differ, or a paired tensor's shape or kind (weight,
+        InputError: the tensor counts differ, or a paired tensor's shape or kind (weight,
             bias, running_mean, ...) differs; the message names the first mismatching pair.
     """
     path = Path(weights_path) if weights_path is not None else _default_weights_path()
@@ -237,9 +239,10 @@ def load_efficientnet_lite0(weights_path: str | Path | None = None) -> nn.Module
         side, sd = ("checkpoint", ckpt) if len(src_keys) > n else ("timm", target)
         mismatch = f"first unpaired tensor: {side} {extra!r} shape {tuple(sd[extra].shape)}"
     if mismatch is not None:
-        raise ValueError(
+        raise InputError(
             f"{path}: cannot map checkpoint onto tf_efficientnet_lite0 ({len(src_keys)} vs "
-            f"{len(dst_keys)} tensors, not counting {BN_COUNTER}); {mismatch}"
+            f"{len(dst_keys)} tensors, not counting {BN_COUNTER}); {mismatch}; expected "
+            "EfficientNet-Lite0 weights in EfficientNet-PyTorch's key order"
         )
 
     mapped = {d: ckpt[s] for s, d in zip(src_keys, dst_keys, strict=True)}
@@ -299,12 +302,20 @@ class EfficientNetLite0Backbone(FrozenModelBackbone):
         return self.model.forward_head(feats, pre_logits=True).float()
 
 
-def build_backbone(kind: str, **options: object) -> Backbone:
+#: The option of each model-zoo kind that names its network.
+MODEL_OPTIONS = {"timm": "model", "torchvision": "model", "checkpoint": "arch"}
+
+
+def build_backbone(kind: str, *, config_key: str | None = None, **options: object) -> Backbone:
     """The backbone ``kind`` (see the module docstring) with its keyword options.
 
+    Args:
+        config_key: where ``kind`` and ``options`` come from, e.g. "backbones.vit"; the
+            errors then name ``config backbones.vit.<option>``.
+
     Raises:
-        ValueError: unknown ``kind``.
-        TypeError: an option the backbone does not take.
+        InputError: one line: unknown ``kind``, an option the backbone does not take, an
+            unknown model name, or options the backbone refuses (e.g. a bad weights file).
     """
     from hume_workflow import model_zoo  # imports this module: loaded on first use
 
@@ -318,13 +329,30 @@ def build_backbone(kind: str, **options: object) -> Backbone:
             model_zoo.CheckpointBackbone,
         )
     }
-    try:
-        cls = kinds[kind]
-    except KeyError:
-        raise ValueError(
-            f"unknown backbone {kind!r}; known kinds: {', '.join(sorted(kinds))}"
-        ) from None
+    key = f"config {config_key}" if config_key else "backbone"
+    if kind not in kinds:
+        raise InputError(
+            f"{key}.kind={kind!r}: unknown backbone {kind!r}; known kinds: "
+            f"{', '.join(sorted(kinds))}{did_you_mean(kind, list(kinds))}"
+        )
+    cls = kinds[kind]
+    parameters = inspect.signature(cls).parameters
+    unknown = sorted(set(options) - set(parameters))
+    if unknown:
+        raise InputError(
+            f"{key}: kind {kind!r} takes no option {', '.join(map(repr, unknown))}; expected "
+            f"some of {', '.join(parameters)}{did_you_mean(unknown[0], list(parameters))}"
+        )
+    missing = [n for n, p in parameters.items() if p.default is p.empty and n not in options]
+    if missing:
+        raise InputError(f"{key}: kind {kind!r} needs the key {missing[0]!r}")
+    option = MODEL_OPTIONS.get(kind)
+    library = options.get("source", "torchvision") if kind == "checkpoint" else kind
+    if option in options and library in ("timm", "torchvision"):
+        model_zoo.check_model_name(str(library), str(options[option]), f"{key}.{option}")
     try:
         return cls(**options)
-    except TypeError as err:
-        raise TypeError(f"backbone kind {kind!r}: {err}") from err
+    except InputError as err:
+        if config_key is None:
+            raise
+        raise InputError(f"{key} (kind {kind!r}): {err}") from err

@@ -9,6 +9,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from hume_workflow.datasets import TEST, TRAIN, setting_indices
+from hume_workflow.errors import InputError
 from hume_workflow.metrics import compute_metrics
 
 
@@ -19,8 +20,16 @@ def kmeans_baseline(
 
     Args:
         features: (N, d); labels: (N,) ground truth; split: (N,) 0 = train, 1 = test.
+
+    Raises:
+        InputError: fewer samples to fit on than ``k`` (config ``dataset.num_classes``).
     """
     fit_idx, eval_idx = setting_indices(split, setting)
+    if len(fit_idx) < k:
+        raise InputError(
+            f"config dataset.num_classes={k}: expected at most the {len(fit_idx)} samples "
+            f"k-means fits on ({setting} setting); lower dataset.num_classes or add images"
+        )
     model = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(features[fit_idx])
     return compute_metrics(model.predict(features[eval_idx]), labels[eval_idx])  # None: no labels
 

@@ -43,7 +43,7 @@ def read_state_dict(
             encoder): the key encoder, queue and queue pointer are dropped.
 
     Raises:
-        FileNotFoundError: no such file.
+        InputError: no such file.
         InputError: the file cannot be read (truncated, or not a torch.save file).
         InputError: the file needs full unpickling (custom classes: refused, never retried
             without ``weights_only``), the key is absent, no key has the prefix, or an
@@ -51,7 +51,10 @@ def read_state_dict(
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint file not found")
+        raise InputError(
+            f"{path}: checkpoint file not found; expected a torch.save file there: fix the "
+            "backbone's path/weights key or copy the file in"
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

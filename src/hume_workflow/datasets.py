@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import h5py
 import numpy as np
 
+from hume_workflow.errors import InputError
 from hume_workflow.io import atomic_path, read_h5, write_h5
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,9 @@ class ImageDataset:
 def random_split(n: int, test_fraction: float, seed: int) -> np.ndarray:
     """(n,) uint8 split with round(test_fraction * n) test samples drawn uniformly."""
     if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction={test_fraction}: expected a value in (0, 1)")
+        raise InputError(
+            f"config dataset.test_fraction={test_fraction}: expected a value in (0, 1)"
+        )
     split = np.full(n, TRAIN, dtype=np.uint8)
     test = np.random.default_rng(seed).permutation(n)[: round(test_fraction * n)]
     split[test] = TEST
@@ -198,4 +201,4 @@ def setting_indices(split: np.ndarray, setting: str) -> tuple[np.ndarray, np.nda
     if setting == "transductive":
         pool = np.arange(len(split))
         return pool, pool
-    raise ValueError(f"setting={setting!r}: expected 'inductive' or 'transductive'")
+    raise InputError(f"config setting={setting!r}: expected 'inductive' or 'transductive'")

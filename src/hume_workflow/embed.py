@@ -29,8 +29,16 @@ from tqdm import tqdm
 
 from hume_workflow.backbones import Backbone, build_backbone
 from hume_workflow.datasets import TRAIN, read_dataset
+from hume_workflow.errors import InputError
 from hume_workflow.features import SAMPLES_SHA256
-from hume_workflow.io import atomic_path, package_versions, read_h5, temp_prefix
+from hume_workflow.io import (
+    atomic_path,
+    h5_reader,
+    open_h5,
+    package_versions,
+    read_h5,
+    temp_prefix,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +95,7 @@ class ImageBatches(Dataset):
             shape, dtype, where = source.shape, source.dtype, "images"
         else:
             self.path = Path(source)
-            with h5py.File(self.path, "r") as f:
+            with open_h5(self.path) as f:
                 shape, dtype, where = f[key].shape, f[key].dtype, f"{self.path}:{key}"
         if dtype != np.uint8 or len(shape) not in (3, 4):
             raise ValueError(f"{where}: expected uint8 (N, H, W, C) images, got {dtype} {shape}")
@@ -105,7 +113,7 @@ class ImageBatches(Dataset):
             batch = self.array[start:stop]
         else:
             if self._file is None:
-                self._file = h5py.File(self.path, "r")
+                self._file = h5_reader(self.path)
             batch = self._file[self.key][start:stop]
         if batch.ndim == 3:
             batch = batch[..., None]
@@ -229,9 +237,9 @@ def reduce_dimension(
         The float32 (N, dim) projection and a provenance dict (dim, explained variance).
     """
     if not 0 < dim <= min(features.shape[1], int(fit_mask.sum())):
-        raise ValueError(
+        raise InputError(
             f"pca_dim={dim}: expected at most min(feature dim {features.shape[1]}, "
-            f"train samples {int(fit_mask.sum())})"
+            f"train samples {int(fit_mask.sum())}); lower pca_dim"
         )
     pca = PCA(n_components=dim, random_state=0).fit(features[fit_mask])
     explained = float(pca.explained_variance_ratio_.sum())
@@ -264,16 +272,21 @@ class EmbedSettings:
 
     @classmethod
     def from_spec(cls, spec: dict, name: str = "backbone") -> EmbedSettings:
-        """The settings in ``spec`` (missing keys: the defaults above)."""
+        """The settings in ``spec`` (missing keys: the defaults above).
+
+        Raises:
+            InputError: naming ``config backbones.<name>.<key>``.
+        """
         fields = {f.name for f in dataclasses.fields(cls)}
         settings = cls(**{k: v for k, v in spec.items() if k in fields and v is not None})
+        key = f"config backbones.{name}"
         if settings.precision not in PRECISIONS:
-            raise ValueError(
-                f"{name}: precision={settings.precision!r}; expected one of {list(PRECISIONS)}"
+            raise InputError(
+                f"{key}.precision={settings.precision!r}: expected one of {list(PRECISIONS)}"
             )
         if settings.batch_size < 1 or settings.num_workers < 0:
-            raise ValueError(
-                f"{name}: batch_size={settings.batch_size}, num_workers={settings.num_workers}; "
+            raise InputError(
+                f"{key}: batch_size={settings.batch_size}, num_workers={settings.num_workers}; "
                 "expected batch_size >= 1 and num_workers >= 0"
             )
         return settings
@@ -301,6 +314,7 @@ def write_feature_batches(
     normalize: bool = False,
     name: str = "features",
     what: str = "features",
+    key: str = "backbone",
 ) -> h5py.Dataset:
     """Write (start, (B, d) float32) batches into a chunked (num_rows, d) dataset as they come.
 
@@ -309,32 +323,41 @@ def write_feature_batches(
     slice-assigned.
 
     Raises:
-        ValueError: non-finite values (the message names ``what`` and the image range), or
-            no batches.
+        InputError: non-finite values (the message names ``what``, the image range and the
+            config ``key`` of the backbone to fix), or no batches.
     """
     dset: h5py.Dataset | None = None
     for start, feats in batches:
         stop = start + len(feats)
-        _check_finite(feats, f"{what} of images {start}..{stop - 1}")
+        _check_finite(
+            feats,
+            f"{what} of images {start}..{stop - 1}",
+            f"check the weights of {key}, or set {key}.precision: fp32 (fp16/bf16 can overflow)",
+        )
         if normalize:
             feats = l2_normalize(feats)
         stored = feats.astype(dtype, copy=False)
         if dtype is not np.float32:
-            _check_finite(stored, f"{what} of images {start}..{stop - 1} cast to {dtype.__name__}")
+            _check_finite(
+                stored,
+                f"{what} of images {start}..{stop - 1} cast to {dtype.__name__}",
+                f"the features overflow {dtype.__name__}: set {key}.float16: false "
+                f"(or {key}.l2_normalize: true)",
+            )
         if dset is None:
             dim = feats.shape[1]
             rows = _chunk_rows(num_rows, dim, np.dtype(dtype).itemsize)
             dset = f.create_dataset(name, shape=(num_rows, dim), dtype=dtype, chunks=(rows, dim))
         dset[start:stop] = stored
     if dset is None:
-        raise ValueError(f"{what}: no images to embed")
+        raise InputError(f"{what}: no images to embed; expected a dataset with images")
     return dset
 
 
-def _check_finite(array: np.ndarray, what: str) -> None:
+def _check_finite(array: np.ndarray, what: str, fix: str) -> None:
     bad = ~np.isfinite(array)
     if bad.any():
-        raise ValueError(f"{what}: {int(bad.sum())} non-finite values")
+        raise InputError(f"{what}: {int(bad.sum())} non-finite values (NaN/Inf); {fix}")
 
 
 def _array_blocks(array: np.ndarray, rows: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -351,7 +374,7 @@ def _write_attrs(f: h5py.File, attrs: dict[str, Any]) -> None:
 
 def _image_source(dataset_path: str | os.PathLike) -> np.ndarray | Path:
     """The dataset's images in memory if they take at most IN_MEMORY_MAX_BYTES, else its path."""
-    with h5py.File(dataset_path, "r") as f:
+    with open_h5(dataset_path) as f:
         images = f["images"]
         nbytes = images.size * images.dtype.itemsize
         if nbytes <= IN_MEMORY_MAX_BYTES:
@@ -387,7 +410,8 @@ def embed_dataset(
     meta = read_dataset(dataset_path, with_images=False)
     sample_order = read_h5(dataset_path, [])[1].get(SAMPLES_SHA256)
     options = {k: v for k, v in spec.items() if k not in EXTRACTION_KEYS}
-    backbone = build_backbone(spec["kind"], **options)
+    key = f"backbones.{backbone_name}"
+    backbone = build_backbone(spec["kind"], config_key=key, **options)
     data = ImageBatches(_image_source(dataset_path), settings.batch_size)
     n = data.num_images
     autocast_dtype = settings.autocast_dtype(device)
@@ -416,10 +440,11 @@ def embed_dataset(
                 dtype=settings.storage_dtype,
                 normalize=settings.l2_normalize,
                 what=what,
+                key=key,
             )
         else:
             features, postprocessing = _pca_features(
-                batches, n, meta.split, settings.pca_dim, what, Path(output_path)
+                batches, n, meta.split, settings.pca_dim, what, Path(output_path), key
             )
             rows = _chunk_rows(n, features.shape[1], 4)
             dset = write_feature_batches(
@@ -429,6 +454,7 @@ def embed_dataset(
                 dtype=settings.storage_dtype,
                 normalize=settings.l2_normalize,
                 what=f"{what} after PCA",
+                key=key,
             )
         f.create_dataset("labels", data=meta.labels)
         f.create_dataset("split", data=meta.split)
@@ -474,6 +500,7 @@ def _pca_features(
     pca_dim: int,
     what: str,
     output_path: Path,
+    key: str = "backbone",
 ) -> tuple[np.ndarray, dict]:
     """Raw features written chunked to a hidden temporary HDF5 file beside ``output_path``
     (removed after, or by the next write of ``output_path`` if killed), read back, reduced.
@@ -486,8 +513,8 @@ def _pca_features(
     os.close(fd)
     try:
         with h5py.File(raw_path, "w") as raw:
-            write_feature_batches(raw, batches, num_rows, what=what)
-        with h5py.File(raw_path, "r") as raw:
+            write_feature_batches(raw, batches, num_rows, what=what, key=key)
+        with open_h5(raw_path) as raw:
             features = raw["features"][()]
     finally:
         os.remove(raw_path)

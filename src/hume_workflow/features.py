@@ -132,6 +132,8 @@ def _read_finite(dset: h5py.Dataset, path: str | os.PathLike) -> np.ndarray:
     if first is not None:
         raise InputError(
             f"{path}: features hold {count} non-finite values (NaN/Inf), "
-            f"first at row {first[0]}, column {first[1]}"
+            f"first at row {first[0]}, column {first[1]}; delete the file and re-run "
+            "extract_embeddings; if it recurs, check the backbone's weights or set its "
+            "precision: fp32"
         )
     return out

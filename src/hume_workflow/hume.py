@@ -32,7 +32,8 @@ from torch import nn
 from torch.nn.utils import parametrizations
 from tqdm import tqdm
 
-from hume_workflow.inner_forms import INNER_FORMS, pick_inner_form
+from hume_workflow.errors import InputError
+from hume_workflow.inner_forms import INNER_FORMS, pick_inner_form, train_size
 from hume_workflow.sparsemax import sparsemax
 
 log = logging.getLogger(__name__)
@@ -66,29 +67,38 @@ class HumeConfig:
     inner_form: str = "auto"  # where the inner descent runs: inner_forms.py
 
     def __post_init__(self) -> None:
+        """Raises InputError naming the config key (``hume.<field>``, ``dataset.num_classes``)."""
         if self.hypergradient not in HYPERGRADIENTS:
-            raise ValueError(
-                f"hypergradient={self.hypergradient!r}: expected one of {', '.join(HYPERGRADIENTS)}"
+            raise InputError(
+                f"config hume.hypergradient={self.hypergradient!r}: expected one of "
+                f"{', '.join(HYPERGRADIENTS)}"
             )
         if self.inner_form not in INNER_FORMS:
-            raise ValueError(
-                f"inner_form={self.inner_form!r}: expected one of {', '.join(INNER_FORMS)}"
+            raise InputError(
+                f"config hume.inner_form={self.inner_form!r}: expected one of "
+                f"{', '.join(INNER_FORMS)}"
             )
         if self.inner_form == "gram" and self.hypergradient == "autograd":
-            raise ValueError(
-                "inner_form='gram' needs hypergradient closed_form or first_order "
-                "(autograd unrolls the weights)"
+            raise InputError(
+                "config hume.inner_form='gram' needs hypergradient closed_form or first_order "
+                "(autograd unrolls the weights); set hume.hypergradient: closed_form"
             )
         if self.num_classes < 2:
-            raise ValueError(f"num_classes={self.num_classes}: expected at least 2")
+            raise InputError(f"config dataset.num_classes={self.num_classes}: expected at least 2")
         if not 0 < self.train_fraction < 1:
-            raise ValueError(f"train_fraction={self.train_fraction}: expected a value in (0, 1)")
+            raise InputError(
+                f"config hume.train_fraction={self.train_fraction}: expected a value in (0, 1)"
+            )
         for name in ("inner_lr", "outer_lr", "tau", "grad_clip"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name}={getattr(self, name)}: expected a positive number")
+                raise InputError(
+                    f"config hume.{name}={getattr(self, name)}: expected a positive number"
+                )
         for name in ("num_iters", "adaptation_steps", "num_subsets", "subset_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)}: expected a positive integer")
+                raise InputError(
+                    f"config hume.{name}={getattr(self, name)}: expected a positive integer"
+                )
 
 
 @dataclass
@@ -111,9 +121,9 @@ def l2_normalise(x: torch.Tensor) -> torch.Tensor:
 def make_task_encoder(d1: int, num_classes: int, generator: torch.Generator) -> nn.Linear:
     """A bias-free linear map d1 -> K whose K x d1 weight has orthonormal rows."""
     if d1 < num_classes:
-        raise ValueError(
-            f"phi1 has dimension {d1} < num_classes={num_classes}: the orthogonal task "
-            "encoder needs at least K dimensions"
+        raise InputError(
+            f"phi1 has dimension {d1} < dataset.num_classes={num_classes}: the orthogonal task "
+            "encoder needs at least K dimensions; pair a wider phi1 (or a pca_dim >= K)"
         )
     encoder = nn.Linear(d1, num_classes, bias=False)
     with torch.no_grad():
@@ -293,14 +303,6 @@ class GramUnrolledDescent(torch.autograd.Function):
             adjoint = adjoint - scale * mass * p * (u - pu)
         grad_z0 = adjoint if ctx.needs_input_grad[2] else None
         return grad_targets.transpose(1, 2), None, grad_z0, None, None, None
-
-
-def train_size(n: int, train_fraction: float) -> int:
-    """Samples of a subset of ``n`` the inner classifiers train on; the rest are held out."""
-    n_train = round(train_fraction * n)
-    if not 0 < n_train < n:
-        raise ValueError(f"subset of {n} samples leaves no train or no held-out part")
-    return n_train
 
 
 def outer_losses(

@@ -12,6 +12,7 @@ Every loader also gives each sample its identity (``sample_ids``, see
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 import os
 import pickle
@@ -20,6 +21,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -34,11 +36,15 @@ from hume_workflow.datasets import (
     random_split,
     subsample,
 )
-from hume_workflow.errors import InputError
+from hume_workflow.errors import InputError, did_you_mean
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+_IDX_FIX = "delete it and copy or download the official file again"
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -46,18 +52,30 @@ _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 
 
 
 def verify_files(folder: Path, files: Sequence[tuple[str, str]]) -> None:
-    """Raise a one-line ValueError unless every ``(name, md5)`` file in ``folder`` matches."""
-    from torchvision.datasets.utils import check_integrity
-
+    """Raise a one-line InputError unless every ``(name, md5)`` file in ``folder`` matches."""
     for name, md5 in files:
         path = folder / name
         if not path.is_file():
-            raise ValueError(f"{path}: file not found (set dataset.download: true to fetch it)")
-        if not check_integrity(str(path), md5):
-            raise ValueError(
-                f"{path}: md5 differs from the official {md5} (truncated or corrupt download?); "
-                "delete it and prepare again"
+            raise InputError(
+                f"{path}: file not found (expected the official {name}, md5 {md5}); "
+                "set dataset.download: true to fetch it"
             )
+        found = file_md5(path)
+        if found != md5:
+            raise InputError(
+                f"{path}: md5 differs from the official {md5} (got {found}: truncated or "
+                "corrupt download?); delete the file and prepare again with "
+                "dataset.download: true to fetch it anew"
+            )
+
+
+def file_md5(path: Path, block: int = 2**20) -> str:
+    """Hex md5 of the file at ``path``, read ``block`` bytes at a time."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _one_line(error: BaseException) -> str:
@@ -132,8 +150,10 @@ def _fetch(tv_class: type, root: Path, download: bool, **kwargs: object) -> None
     try:
         tv_class(str(root), download=True, **kwargs)
     except Exception as error:  # network, md5 or a truncated archive: torchvision's many types
-        raise ValueError(
-            f"{tv_class.__name__} download into {root} failed: {_one_line(error)}"
+        raise InputError(
+            f"{tv_class.__name__} download into {root} (dataset.root) failed "
+            f"({_one_line(error)}); expected network access to the official mirrors: retry, "
+            "or delete the partial files there and copy the official archive in by hand"
         ) from error
 
 
@@ -150,9 +170,9 @@ def _read_cifar_pickle(path: Path) -> dict[bytes, object]:
         with open(path, "rb") as f:
             return pickle.load(f, encoding="bytes")
     except (OSError, EOFError, pickle.UnpicklingError, ValueError) as error:
-        raise ValueError(
-            f"{path}: cannot read the CIFAR python batch ({type(error).__name__}: {error}); "
-            "expected an official cifar-*-python file"
+        raise InputError(
+            f"{path}: cannot read the CIFAR python batch ({_one_line(error)}); expected an "
+            "official cifar-*-python file: delete it and prepare again"
         ) from error
 
 
@@ -160,7 +180,9 @@ def _cifar_images(batch: dict[bytes, object], path: Path) -> np.ndarray:
     """(N, 32, 32, 3) uint8 from a batch's (N, 3072) row-major CHW ``data``."""
     data = np.asarray(batch[b"data"], dtype=np.uint8)
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise ValueError(f"{path}: data has shape {data.shape}, expected (N, 3072)")
+        raise InputError(
+            f"{path}: data has shape {data.shape}, expected (N, 3072); delete it and prepare again"
+        )
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
 
 
@@ -180,7 +202,10 @@ def _load_cifar(
         for file_name, _ in files:
             batch = _read_cifar_pickle(folder / file_name)
             if label_key not in batch:
-                raise ValueError(f"{folder / file_name}: no {label_key.decode()!r} key")
+                raise InputError(
+                    f"{folder / file_name}: no {label_key.decode()!r} key; expected an official "
+                    "CIFAR batch: delete it and prepare again"
+                )
             images.append(_cifar_images(batch, folder / file_name))
             labels.append(np.asarray(batch[label_key], dtype=np.int64))
             split.append(np.full(len(labels[-1]), part, dtype=np.uint8))
@@ -216,7 +241,10 @@ def _read_stl10_images(path: Path) -> np.ndarray:
     """(N, 96, 96, 3) uint8 from an STL-10 ``*_X.bin`` (per image: C, then column-major W x H)."""
     raw = np.fromfile(path, dtype=np.uint8)
     if raw.size % (3 * 96 * 96):
-        raise ValueError(f"{path}: {raw.size} bytes, expected a multiple of 3*96*96 (truncated?)")
+        raise InputError(
+            f"{path}: {raw.size} bytes, expected a multiple of 3*96*96 (truncated?); "
+            "delete it and prepare again"
+        )
     return np.ascontiguousarray(raw.reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1))
 
 
@@ -236,7 +264,10 @@ def load_stl10(root: str | os.PathLike, download: bool = False) -> ImageDataset:
         x = _read_stl10_images(folder / f"{prefix}_X.bin")
         y = np.fromfile(folder / f"{prefix}_y.bin", dtype=np.uint8).astype(np.int64) - 1
         if len(x) != len(y):
-            raise ValueError(f"{folder / f'{prefix}_y.bin'}: {len(y)} labels for {len(x)} images")
+            raise InputError(
+                f"{folder / f'{prefix}_y.bin'}: {len(y)} labels for {len(x)} images; "
+                "expected one per image: delete the STL-10 files and prepare again"
+            )
         images.append(x)
         labels.append(y)
         split.append(np.full(len(y), part, dtype=np.uint8))
@@ -264,7 +295,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """The array in an idx file (gzipped or not): e.g. (N, 28, 28) images or (N,) labels.
 
     Format: two zero bytes, a dtype code, the number of dims, each dim as a big-endian uint32,
-    then the big-endian data. A truncated or malformed file raises a one-line ValueError.
+    then the big-endian data. A truncated or malformed file raises a one-line InputError.
     """
     path = Path(path)
     try:
@@ -273,19 +304,26 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         with (gzip.open if gzipped else open)(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError) as error:
-        raise ValueError(f"{path}: cannot read the idx file ({error}); truncated?") from error
+        raise InputError(
+            f"{path}: cannot read the idx file ({_one_line(error)}); truncated? {_IDX_FIX}"
+        ) from error
     if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path}: bad magic number {raw[:4].hex()}, expected an idx file")
+        raise InputError(
+            f"{path}: bad magic number {raw[:4].hex()}, expected an idx file; {_IDX_FIX}"
+        )
     ndim = raw[3]
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: {len(raw)} bytes, shorter than its idx header ({header})")
+        raise InputError(
+            f"{path}: {len(raw)} bytes, shorter than its idx header ({header}); {_IDX_FIX}"
+        )
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(raw) != expected:
-        raise ValueError(
-            f"{path}: {len(raw)} bytes, expected {expected} for shape {shape} (truncated?)"
+        raise InputError(
+            f"{path}: {len(raw)} bytes, expected {expected} for shape {shape} (truncated?); "
+            f"{_IDX_FIX}"
         )
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
@@ -316,8 +354,9 @@ def _load_idx_set(folder: Path, name: str, class_names: list[str]) -> ImageDatas
         x = read_idx(_find_idx(folder, f"{prefix}-images-idx3-ubyte"))
         y = read_idx(_find_idx(folder, f"{prefix}-labels-idx1-ubyte")).astype(np.int64)
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise ValueError(
-                f"{folder}: {prefix} images {x.shape}, labels {y.shape}; expected (N, H, W), (N,)"
+            raise InputError(
+                f"{folder}: {prefix} images {x.shape}, labels {y.shape}; expected (N, H, W) "
+                f"and (N,): {_IDX_FIX}"
             )
         images.append(x.astype(np.uint8)[..., None])
         labels.append(y)
@@ -373,8 +412,56 @@ def load_fashion_mnist(
 # --- image files: ImageNet and the user's folders ----------------------------------------------
 
 
+def convert_to_rgb8(image: Image.Image) -> np.ndarray:
+    """(height, width, 3) uint8 RGB of a Pillow image of any mode, its own value range scaled.
+
+    - 8-bit modes (1, L, P, PA, LA, RGB, RGBA, RGBX, CMYK, YCbCr, LAB, HSV): Pillow's
+      ``convert("RGB")``, so 1 gives 0/255 and CMYK uses Pillow's formula (no colour profile).
+      Alpha is dropped: every pixel keeps its colour, transparent or not, as Pillow's and
+      torchvision's loaders do; premultiplied La/RGBa are un-premultiplied first.
+    - I;16, I;16B, I;16L, I;16N (16-bit gray): ``value >> 8``, the high byte, as Pillow
+      already reads 16-bit-per-channel RGB files.
+    - I (32-bit int; 16-bit PNGs in older Pillow): by the range of its values: all in 0..255
+      as they are, all in 0..65535 as 16-bit (``value >> 8``), else min-max scaled.
+    - F (32-bit float): all finite values in [0, 1] as ``round(value * 255)``, else min-max
+      scaled; NaN gives 0, infinities 0 or 255.
+
+    Min-max: ``round((value - min) / (max - min) * 255)`` over the image's finite values; a
+    constant image gives 0.
+    """
+    if image.mode not in ("I", "F") and not image.mode.startswith("I;16"):
+        if image.mode == "La":  # Pillow converts La only to LA
+            image = image.convert("LA")
+        elif image.mode == "P" and "transparency" in image.info:
+            image = image.convert("RGBA")  # same colours, without Pillow's warning
+        return np.asarray(image.convert("RGB"))
+    gray = _gray_to_uint8(np.asarray(image), image.mode)
+    return np.repeat(gray[..., None], 3, axis=-1)
+
+
+def _gray_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
+    """(height, width) uint8 from a one-band I;16*, I or F image's values: see convert_to_rgb8."""
+    if mode.startswith("I;16"):
+        return (values.astype(np.uint16) >> 8).astype(np.uint8)
+    if mode == "I" and values.min() >= 0 and values.max() <= 65535:
+        return (values if values.max() <= 255 else values >> 8).astype(np.uint8)
+    values = values.astype(np.float64)
+    finite = values[np.isfinite(values)]
+    if mode == "F" and (not finite.size or (finite.min() >= 0 and finite.max() <= 1)):
+        scaled = values * 255
+    elif finite.size and finite.max() > finite.min():
+        lo, hi = finite.min(), finite.max()
+        scaled = (values - lo) / (hi - lo) * 255
+    else:  # constant: no range to scale
+        scaled = np.zeros_like(values)
+    return np.clip(np.nan_to_num(np.rint(scaled), nan=0.0), 0, 255).astype(np.uint8)
+
+
 def decode_image(path: Path, image_size: int) -> np.ndarray:
     """(image_size, image_size, 3) uint8: RGB, shorter side resized to image_size, center crop.
+
+    Any mode Pillow opens; 16-bit and float images are scaled to 0..255 (see
+    :func:`convert_to_rgb8`).
 
     Raises:
         InputError: the file cannot be decoded; chained (``__cause__``) to PIL's error.
@@ -383,7 +470,7 @@ def decode_image(path: Path, image_size: int) -> np.ndarray:
 
     try:
         with Image.open(path) as image:
-            image = image.convert("RGB")
+            image = Image.fromarray(convert_to_rgb8(image))
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise InputError(
             f"{path}: cannot decode the image ({error}); fix or remove it, or set "
@@ -657,7 +744,33 @@ def prepare_dataset(
         ),
     }
     if source not in loaders:
-        raise ValueError(f"dataset source {source!r}: expected one of {sorted(loaders)}")
+        raise InputError(
+            f"dataset source {source!r} (dataset.source): expected one of {sorted(loaders)}"
+            f"{did_you_mean(source, list(loaders))}"
+        )
     dataset = loaders[source]()
     logger.info("%s: %d samples, shape %s", source, len(dataset.labels), dataset.images.shape)
     return subsample(dataset, max_samples, split_seed)
+
+
+def declare_num_classes(dataset: ImageDataset, num_classes: int, source: str) -> None:
+    """Give unlabelled images the config's K; check it against a labelled dataset's classes.
+
+    Raises:
+        InputError: ``num_classes`` (config ``dataset.num_classes``) differs from the number
+            of classes (for imagenet/image_folder: of class sub-folders) the dataset has.
+    """
+    if not dataset.class_names:  # unlabelled images (a flat image_folder): K from the config
+        dataset.declared_num_classes = num_classes
+        return
+    found = len(dataset.class_names)
+    if found == num_classes:
+        return
+    shown = ", ".join(dataset.class_names[:5]) + (", ..." if found > 5 else "")
+    if isinstance(dataset.images, ImageFiles):
+        where = f"dataset.root={dataset.images.root} has {found} class sub-folders ({shown})"
+        fix = f"set dataset.num_classes: {found}, or give each class its own sub-folder"
+    else:
+        where = f"dataset source {source!r} has {found} classes"
+        fix = f"set dataset.num_classes: {found}"
+    raise InputError(f"config dataset.num_classes={num_classes} but {where}; {fix}")

@@ -12,6 +12,8 @@ scheduler's resource model (resources.py) can ask it too.
 
 from __future__ import annotations
 
+from hume_workflow.errors import InputError
+
 INNER_FORMS = ("auto", "weights", "gram")
 
 
@@ -30,5 +32,24 @@ def pick_inner_form(
         return "weights"
     if inner_form != "auto":
         return inner_form
-    n_train = round(train_fraction * min(subset_size, n_fit))
+    n_train = train_size(min(subset_size, n_fit), train_fraction)
     return "gram" if n_fit * n_fit <= 2 * n_train * d2 else "weights"
+
+
+def train_size(n: int, train_fraction: float) -> int:
+    """Samples of a subset of ``n`` the inner classifiers train on; the rest are held out.
+
+    Raises:
+        InputError: ``train_fraction`` of ``n`` rounds to 0 or ``n`` (config
+            ``hume.subset_size``, capped at the samples HUME fits on, and
+            ``hume.train_fraction``).
+    """
+    n_train = round(train_fraction * n)
+    if not 0 < n_train < n:
+        raise InputError(
+            f"config hume.subset_size/hume.train_fraction={train_fraction}: a subset of {n} "
+            f"samples leaves no train or no held-out part ({n_train} train, {n - n_train} "
+            "held out); expected both non-empty: raise hume.subset_size (and give HUME at "
+            "least 2 samples to fit on) or set hume.train_fraction nearer 0.5"
+        )
+    return n_train

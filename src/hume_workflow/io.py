@@ -117,7 +117,18 @@ def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> tuple[di
 
 @contextlib.contextmanager
 def open_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
-    """``h5py.File(path, "r")``, closed on exit.
+    """:func:`h5_reader`'s file, closed on exit."""
+    with h5_reader(path) as f:
+        yield f
+
+
+def h5_reader(path: str | os.PathLike) -> h5py.File:
+    """``path`` opened read-only without HDF5's file locks; the caller closes it.
+
+    Every read of the pipeline opens its files here. HDF5 locks a file even to read it, and
+    on NFS/Lustre taking that lock fails ("No locks available") or waits on other readers;
+    the lock is not needed, as a file is only read once complete: writers write under a
+    temporary name and rename (:func:`atomic_path`).
 
     Raises:
         InputError: one line naming the file when it is missing, truncated or not HDF5.
@@ -125,14 +136,12 @@ def open_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
     if not Path(path).is_file():
         raise InputError(f"{path}: no such file")
     try:
-        f = h5py.File(path, "r")
+        return h5py.File(path, "r", locking=False)
     except OSError as err:
         reason = " ".join(str(err).split())
         raise InputError(
             f"{path}: not a readable HDF5 file (truncated or foreign?): {reason}"
         ) from err
-    with f:
-        yield f
 
 
 def _read_node(node: h5py.Group | h5py.Dataset) -> Any:

@@ -21,7 +21,7 @@ from torch import nn
 
 from hume_workflow.backbones import FrozenModelBackbone, Provenance
 from hume_workflow.checkpoints import LocalWeights
-from hume_workflow.errors import did_you_mean
+from hume_workflow.errors import InputError, did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -155,17 +155,35 @@ def create_timm_model(
     with a fixed input size; timm resamples pretrained position embeddings); other models
     (conv nets) take any size as they are.
     """
-    if not timm.is_model(name):
-        raise ValueError(
-            f"unknown timm model {name!r}{did_you_mean(name, timm.list_models(), quote=False)} "
-            "(see timm.list_models())"
-        )
+    check_model_name("timm", name)
     if image_size is not None:
         try:
             return timm.create_model(name, pretrained=pretrained, img_size=image_size).eval()
         except TypeError:
             pass  # the model does not take img_size
     return timm.create_model(name, pretrained=pretrained).eval()
+
+
+def check_model_name(library: str, name: str, key: str = "model") -> None:
+    """Raise a one-line InputError naming ``key`` unless ``name`` is a ``library`` model.
+
+    ``library``: "timm" or "torchvision" (its classification models); ``key``: where the
+    name comes from, e.g. ``config backbones.vit.model``.
+    """
+    if library == "timm":
+        if not timm.is_model(name):
+            hint = did_you_mean(name, timm.list_models(), quote=False)
+            raise InputError(f"{key}: unknown timm model {name!r}{hint} (see timm.list_models())")
+        return
+    from torchvision import models
+
+    available = models.list_models(module=models)
+    if name not in available:
+        hint = did_you_mean(name, available, quote=False)
+        raise InputError(
+            f"{key}: unknown torchvision classification model {name!r}{hint} "
+            "(see torchvision.models.list_models())"
+        )
 
 
 def _timm_classifier_names(model: nn.Module) -> tuple[str, ...]:
@@ -181,10 +199,7 @@ def create_torchvision_model(name: str, weights: str | None = None) -> tuple[nn.
     """
     from torchvision import models
 
-    available = models.list_models(module=models)
-    if name not in available:
-        hint = did_you_mean(name, available, quote=False)
-        raise ValueError(f"unknown torchvision classification model {name!r}{hint}")
+    check_model_name("torchvision", name)
     member = None
     if weights is not None:
         enum = models.get_model_weights(name)
@@ -193,7 +208,7 @@ def create_torchvision_model(name: str, weights: str | None = None) -> tuple[nn.
             member = enum[key]
         except KeyError:
             known = ", ".join(["DEFAULT", *(m.name for m in enum)])
-            raise ValueError(
+            raise InputError(
                 f"torchvision {name}: unknown weights {weights!r}; expected one of {known}"
             ) from None
     return models.get_model(name, weights=member).eval(), member
@@ -213,7 +228,7 @@ def strip_classifier(model: nn.Module) -> tuple[str, int]:
     - ``head`` (Swin).
 
     Raises:
-        ValueError: none of these is, or ends in, a Linear (e.g. SqueezeNet's conv classifier).
+        InputError: none of these is, or ends in, a Linear (e.g. SqueezeNet's conv classifier).
     """
     for attr in ("heads", "fc", "classifier", "head"):
         module = getattr(model, attr, None)
@@ -226,9 +241,9 @@ def strip_classifier(model: nn.Module) -> tuple[str, int]:
                 child, layer = linears[-1]
                 setattr(module, child, nn.Identity())
                 return f"{attr}.{child}", int(layer.in_features)
-    raise ValueError(
+    raise InputError(
         f"{type(model).__name__}: no Linear classifier in fc/classifier/heads/head to remove; "
-        "expected a torchvision classification model with a Linear head"
+        "expected a torchvision classification model with a Linear head: choose another model"
     )
 
 
@@ -334,7 +349,7 @@ class TimmBackbone(ImageModelBackbone):
         invert: bool = False,
     ) -> None:
         if pretrained and weights is not None:
-            raise ValueError(f"timm {model}: give pretrained=true or weights=<path>, not both")
+            raise InputError(f"timm {model}: give pretrained=true or weights=<path>, not both")
         local = (
             None if weights is None else LocalWeights(Path(weights), state_dict_key, strip_prefix)
         )
@@ -418,7 +433,7 @@ class CheckpointBackbone(ImageModelBackbone):
             prov["classifier_removed"] = head
             prep = Preprocessing.from_torchvision(None, image_size)
         else:
-            raise ValueError(f"checkpoint {path}: source={source!r}; expected torchvision or timm")
+            raise InputError(f"checkpoint {path}: source={source!r}; expected torchvision or timm")
         prov["state_dict_key"] = state_dict_key or "none"
         prov["strip_prefix"] = strip_prefix or "none"
         super().__init__(

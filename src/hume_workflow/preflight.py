@@ -2,22 +2,30 @@
 
 Imported by the Snakemake main process when it parses the workflow: stdlib, jsonschema and
 this package's torch-free modules only. Model names are checked with timm/torchvision, imported
-only while a backbone's embeddings are still to be computed.
+only when a backbone of that library is configured.
+
+Every check runs whether or not outputs exist: Snakemake deletes a job's old outputs before it
+reruns the job, so a value the job would fail on must be refused here, before anything is lost.
 
 Three passes, each stopping at the first problem:
 
 1. :func:`check_schema` (before Snakemake fills the defaults): unknown keys, with the close
-   key suggested; wrong types; values out of range; misspelt choices.
+   key suggested; wrong types (an integer written 2.0 is not an integer; NaN and infinities
+   are not numbers); values out of range; misspelt choices; names matched in full.
 2. :func:`check_values` (on the filled config): what one key alone cannot say: pairs naming
-   undeclared backbones, runs_per_job against num_runs, top_n against num_runs, K against the
-   number of samples and phi1's width. It returns warnings (subset_size capped at N).
+   undeclared backbones, runs_per_job against num_runs, top_n against num_runs, the dataset
+   name against the dataset its results hold, and the sizes of what the config will produce
+   (dataset_plan.py): K against the samples and the classes, the test split, pca_dim, phi1's
+   width, the split of a subset. It returns warnings (subset_size capped at N).
 3. :func:`check_sources`: files the jobs will need and names they will look up (dataset root,
-   checkpoint files, timm/torchvision model names), skipped for outputs that already exist.
+   weights and checkpoint files, timm/torchvision model names).
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -25,10 +33,48 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
+from hume_workflow.dataset_plan import (
+    FOLDER_SOURCES,
+    GRAY_SOURCES,
+    check_identity,
+    planned_data,
+)
 from hume_workflow.errors import InputError, did_you_mean
-from hume_workflow.resources import dataset_samples, feature_dim, fit_samples
+from hume_workflow.inner_forms import train_size
+from hume_workflow.resources import feature_dim, fit_samples, image_side
 
-FOLDER_SOURCES = ("imagenet", "image_folder")  # read from dataset.root, never downloaded
+
+def _is_integer(checker: object, instance: object) -> bool:
+    """An int, not a bool and not a float such as 2.0 (which JSON Schema would accept)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _is_number(checker: object, instance: object) -> bool:
+    """A finite int or float: NaN and the infinities compare false with every bound."""
+    if isinstance(instance, float):
+        return math.isfinite(instance)
+    return _is_integer(checker, instance)
+
+
+def _pattern(validator, pattern: str, instance: object, schema: dict):
+    """``pattern`` with ECMA-262's ``$`` (the end of the string), which JSON Schema means:
+    Python's ``$`` also matches before a final newline, so 'pixels\\n' would pass."""
+    if not isinstance(instance, str):
+        return
+    ecma = (
+        pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
+    )
+    if not re.search(ecma, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+STRICT_VALIDATOR = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    validators={"pattern": _pattern},
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"integer": _is_integer, "number": _is_number}
+    ),
+)
 
 
 def check_schema(config: dict, schema: dict) -> None:
@@ -36,7 +82,7 @@ def check_schema(config: dict, schema: dict) -> None:
 
     Messages read ``config <key path>: <what is wrong>; <what was expected>``.
     """
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = STRICT_VALIDATOR(schema)
     error = best_match(validator.iter_errors(config))
     if error is not None:
         raise InputError(_describe(error))
@@ -93,9 +139,12 @@ def _describe(error: ValidationError) -> str:
 
 
 def _article(kind: str) -> str:
-    return {"integer": "an integer", "object": "a mapping", "array": "a list"}.get(
-        kind, "null" if kind == "null" else f"a {kind}"
-    )
+    return {
+        "integer": "an integer",
+        "number": "a finite number",
+        "object": "a mapping",
+        "array": "a list",
+    }.get(kind, "null" if kind == "null" else f"a {kind}")
 
 
 def check_values(config: dict) -> list[str]:
@@ -139,28 +188,47 @@ def check_values(config: dict) -> list[str]:
 
 
 def _check_sizes(config: dict) -> list[str]:
-    """K against the samples HUME fits on and phi1's width; subset_size against N."""
-    dataset, hume = config["dataset"], config["hume"]
+    """The sizes of what the config will produce (dataset_plan.py), never a stale file's:
+    K against the samples HUME fits on and the dataset's classes, the test split, pca_dim
+    against the samples and the width, phi1's width against K, the split of a subset."""
+    dataset, hume, setting = config["dataset"], config["hume"], config["setting"]
     k = dataset["num_classes"]
     results = Path("results") / dataset["name"]
     data_path = results / "data.h5"
-    if dataset["source"] in FOLDER_SOURCES and not data_path.exists():
-        return []  # the number of images is known once the folder is scanned
-    n_fit = fit_samples(*dataset_samples(dataset, str(data_path)), config["setting"])
+    _check_dataset_root(dataset)  # a typo in dataset.root is named as such, first
+    check_identity(dataset, data_path)
+    data = planned_data(dataset, data_path)
+    n_fit = fit_samples(data.n_train, data.n_test, setting)
     if k > n_fit:
         raise InputError(
             f"config dataset.num_classes={k}: expected at most the {n_fit} samples HUME fits on "
-            f"({config['setting']} setting)"
+            f"({setting} setting)"
         )
+    if data.num_classes is not None and data.num_classes != k:
+        raise InputError(
+            f"config dataset.num_classes={k} but {data.where} has {data.num_classes} classes; "
+            f"set dataset.num_classes: {data.num_classes}"
+        )
+    if data.n_test == 0 or data.n_train == 0:
+        empty = "test" if data.n_test == 0 else "train"
+        raise InputError(
+            f"config dataset.test_fraction={dataset['test_fraction']}: leaves the {empty} split "
+            f"of {data.where} empty ({data.n_train} train, {data.n_test} test samples); "
+            "expected samples in both"
+        )
+    widths = {
+        name: _planned_width(name, spec, dataset, results, data.n_train)
+        for name, spec in (config["backbones"].items())
+    }
     for i, pair in enumerate(config["pairs"]):
         name = pair["phi1"]
-        width = feature_dim(str(results / "embeddings" / f"{name}.h5"))
-        width = width or config["backbones"][name].get("pca_dim")
-        if width is not None and width < k:
+        if widths[name] is not None and widths[name] < k:
             raise InputError(
-                f"config pairs[{i}].phi1={name!r}: its features have {width} dimensions, fewer "
-                f"than dataset.num_classes={k}; the task encoder needs at least K"
+                f"config pairs[{i}].phi1={name!r}: its features have {widths[name]} dimensions, "
+                f"fewer than dataset.num_classes={k}; the task encoder needs at least K"
             )
+    subset = min(hume["subset_size"], n_fit)
+    train_size(subset, hume["train_fraction"])  # raises for a subset that cannot be split
     if hume["subset_size"] > n_fit:
         return [
             f"config hume.subset_size={hume['subset_size']} is more than the {n_fit} samples "
@@ -169,26 +237,44 @@ def _check_sizes(config: dict) -> list[str]:
     return []
 
 
+def _planned_width(name: str, spec: dict, dataset: dict, results: Path, n_train: int) -> int | None:
+    """Width of a backbone's features, where the config or its file tells it (else None).
+
+    Raises:
+        InputError: a ``pca_dim`` above the train samples PCA is fitted on, or above the
+            width of the raw pixels.
+    """
+    native = None
+    if spec["kind"] == "pixels":
+        side = spec.get("image_size") or image_side(dataset)
+        channels = 1 if dataset["source"] in GRAY_SOURCES else 3
+        native = side * side * channels
+    pca_dim = spec.get("pca_dim")
+    if pca_dim is None:
+        return native or feature_dim(str(results / "embeddings" / f"{name}.h5"))
+    limit, what = min((n_train, "train samples"), (native or n_train, "pixel values"))
+    if pca_dim > limit:
+        raise InputError(
+            f"config backbones.{name}.pca_dim={pca_dim}: expected at most the {limit} {what} "
+            "PCA is fitted on/from (min of train samples and feature width); lower pca_dim"
+        )
+    return pca_dim
+
+
 # Options a backbone kind cannot do without.
 REQUIRED_OPTIONS = {"timm": ("model",), "torchvision": ("model",), "checkpoint": ("path", "arch")}
 
 
 def check_sources(config: dict) -> None:
-    """Check the files and names that jobs still to run will read, in seconds, up front.
+    """Check the files and names that the jobs will read, in seconds, up front.
 
-    The dataset root (imagenet, image_folder, local idx folders) is checked while data.h5 is
-    missing; a backbone's required options, files and model name while its embeddings are.
+    Every backbone's required options, files and model name, whether or not its
+    embeddings exist (the dataset root is checked with the sizes, by :func:`check_values`).
 
     Raises:
         InputError: the first problem found.
     """
-    dataset = config["dataset"]
-    results = Path("results") / dataset["name"]
-    if not (results / "data.h5").exists():
-        _check_dataset_root(dataset)
     for name, spec in config["backbones"].items():
-        if (results / "embeddings" / f"{name}.h5").exists():
-            continue
         key = f"config backbones.{name}"
         for option in REQUIRED_OPTIONS.get(spec["kind"], ()):
             if option not in spec:
@@ -253,3 +339,29 @@ def _torchvision_names() -> tuple[Callable[[str], bool], Callable[[], list[str]]
 
 
 MODEL_LIBRARIES = {"timm": _timm_names, "torchvision": _torchvision_names}
+
+
+def describe_config(config: dict, schema: dict, configfiles: Iterable[str]) -> str:
+    """One line for the log of a plan: the config files, the dataset, the spaces and the HUME
+    hyperparameters that differ from the schema's defaults (the paper's), so that what will
+    run is visible before it runs."""
+    defaults = {k: v.get("default") for k, v in schema["properties"]["hume"]["properties"].items()}
+    changed = [
+        f"{key}={value} (paper: {defaults[key]})"
+        for key, value in config["hume"].items()
+        if value != defaults.get(key)
+    ]
+    dataset = config["dataset"]
+    return (
+        f"Config: {' + '.join(map(_shown, configfiles)) or 'none'} + the schema's defaults; "
+        f"dataset {dataset['name']!r} ({dataset['source']}, K={dataset['num_classes']}, "
+        f"{config['setting']}); backbones {', '.join(config['backbones'])}; "
+        f"{len(config['pairs'])} pairs x {config['num_runs']} runs; HUME: the paper's "
+        f"hyperparameters{' except ' + ', '.join(changed) if changed else ''}"
+    )
+
+
+def _shown(path: str | os.PathLike) -> str:
+    """``path`` relative to the working directory when it lies under it, else as given."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative

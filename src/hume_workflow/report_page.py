@@ -9,12 +9,11 @@ import os
 import platform
 import subprocess
 
-import h5py
 import numpy as np
 import pandas as pd
 
 from hume_workflow import figures
-from hume_workflow.io import read_h5
+from hume_workflow.io import open_h5, read_h5
 
 BEST, WORST = 8, 4  # images per cluster row of the grids: most, least agreed-upon
 
@@ -31,7 +30,7 @@ def read_thumbnails(data_path: str | os.PathLike, all_votes: list[pd.DataFrame])
     )  # h5py wants increasing indices
     if not needed:
         return {}
-    with h5py.File(data_path) as f:
+    with open_h5(data_path) as f:
         return dict(zip(needed, f["images"][needed], strict=True))
 
 

@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from hume_workflow.errors import InputError
 from hume_workflow.features import features_dataset
 from hume_workflow.inner_forms import pick_inner_form
 from hume_workflow.io import open_h5, read_h5
@@ -106,7 +107,7 @@ def image_side(dataset: dict) -> int:
 def fit_samples(n_train: int, n_test: int, setting: str) -> int:
     """Samples HUME fits on: the train split (inductive) or both splits (transductive)."""
     if setting not in ("inductive", "transductive"):
-        raise ValueError(f"setting={setting!r}: expected 'inductive' or 'transductive'")
+        raise InputError(f"config setting={setting!r}: expected 'inductive' or 'transductive'")
     return n_train if setting == "inductive" else n_train + n_test
 
 

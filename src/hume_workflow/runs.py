@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hume_workflow.datasets import setting_indices
+from hume_workflow.errors import InputError
 from hume_workflow.hume import HumeConfig, HumeResult, run_hume_many
 from hume_workflow.io import package_versions, read_h5, write_h5
 from hume_workflow.score import Score, generalisation_score
@@ -58,6 +59,12 @@ def execute_runs(
             f"split {split.shape[0]}"
         )
     fit_idx, eval_idx = setting_indices(split, setting)
+    if len(fit_idx) < config.num_classes:
+        raise InputError(
+            f"config dataset.num_classes={config.num_classes}: expected at most the "
+            f"{len(fit_idx)} samples HUME fits on ({setting} setting); lower "
+            "dataset.num_classes or add images"
+        )
     log.info("%s setting: fit on %d samples, label %d", setting, len(fit_idx), len(eval_idx))
     fit1, fit2 = phi1[fit_idx], phi2[fit_idx]  # copies: made once for all the runs
     results = run_hume_many(fit1, fit2, config, seeds, phi1[eval_idx], device, progress)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hume_workflow.errors import InputError
 from hume_workflow.metrics import match_labels
 
 
@@ -15,7 +16,9 @@ def select_top(scores: dict[int, float], top_n: int | None) -> list[int]:
     ranked = sorted(scores, key=lambda seed: (-scores[seed], seed))
     if top_n is not None:
         if top_n < 1:
-            raise ValueError(f"top_n={top_n}: expected a positive integer or null")
+            raise InputError(
+                f"config aggregation.top_n={top_n}: expected a positive integer or null"
+            )
         ranked = ranked[:top_n]
     return ranked
 

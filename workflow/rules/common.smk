@@ -15,7 +15,12 @@ os.environ.update(
 )
 sys.path.insert(0, LIBRARY)
 
-from hume_workflow.preflight import check_schema, check_sources, check_values
+from hume_workflow.preflight import (
+    check_schema,
+    check_sources,
+    check_values,
+    describe_config,
+)
 from hume_workflow.resources import (
     MAX_FEATURE_DIM,
     dataset_samples,
@@ -28,11 +33,15 @@ from hume_workflow.resources import (
 
 # A bad config stops here, in seconds, with one line naming the key and the value.
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-check_schema(config, yaml.safe_load(SCHEMA.read_text()))
+SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text())
+check_schema(config, SCHEMA_DOC)
 validate(config, schema=str(SCHEMA))  # fills in the defaults
 for warning in check_values(config):
     logger.warning(f"Warning: {warning}")
 check_sources(config)
+if workflow.is_main_process:
+    CONFIGFILES = workflow.overwrite_configfiles or workflow.configfiles
+    logger.info(describe_config(config, SCHEMA_DOC, CONFIGFILES))
 
 DATASET = config["dataset"]["name"]
 COMPUTE = config["compute"]

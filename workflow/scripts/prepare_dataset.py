@@ -1,7 +1,7 @@
 """Rule prepare_dataset: load the configured dataset and write it as data.h5."""
 
 from hume_workflow.datasets import write_dataset
-from hume_workflow.image_sources import prepare_dataset
+from hume_workflow.image_sources import declare_num_classes, prepare_dataset
 from hume_workflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])
@@ -18,11 +18,5 @@ dataset = prepare_dataset(
     skip_bad_images=spec["skip_bad_images"],
 )
 dataset.name = spec["name"]
-if not dataset.class_names:  # unlabelled images (a flat image_folder): K comes from the config
-    dataset.declared_num_classes = spec["num_classes"]
-elif dataset.num_classes != spec["num_classes"]:
-    raise ValueError(
-        f"config dataset.num_classes={spec['num_classes']} but {spec['source']} has "
-        f"{dataset.num_classes} classes"
-    )
+declare_num_classes(dataset, spec["num_classes"], spec["source"])
 write_dataset(snakemake.output[0], dataset)

@@ -1,0 +1,154 @@
+"""The config that runs is the given file(s) plus the schema's defaults, from the checkout.
+
+The presets are planned as a user plans them: the checkout as the working directory, the
+README's command (``snakemake --configfile config/<preset>.yaml``), a dry run. The plan's
+``Config:`` line states the resolved dataset, backbones, runs and every HUME value that
+differs from the schema's defaults; the schema's defaults are compared with the paper's
+values (HUME_SPEC.md) written out here, independently of the schema.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from tiny_workflow import REPO, TINY
+
+from hume_workflow.io import read_h5
+
+SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+# HUME_SPEC.md, "Default hyperparameters (STL-10, CIFAR-10, CIFAR-100-20)".
+PAPER = {
+    "inner_lr": 0.001,
+    "outer_lr": 0.001,
+    "tau": 0.1,
+    "h_reg": 10.0,
+    "num_iters": 1000,
+    "adaptation_steps": 300,
+    "num_subsets": 20,
+    "subset_size": 10000,
+    "train_fraction": 0.9,
+    "anneal": True,
+    "rand_init": True,
+}
+# HUME_SPEC.md, "ImageNet-1000 (K=1000) settings".
+PAPER_IMAGENET = PAPER | {
+    "outer_lr": 0.1,
+    "inner_lr": 0.1,
+    "adaptation_steps": 100,
+    "subset_size": 20000,
+    "train_fraction": 0.7,
+    "anneal": False,
+    "rand_init": False,
+}
+PRESETS = sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "config.yaml")
+
+
+def schema_hume_defaults() -> dict:
+    return {k: v["default"] for k, v in SCHEMA["properties"]["hume"]["properties"].items()}
+
+
+def test_schema_defaults_are_the_papers():
+    defaults = schema_hume_defaults()
+    assert {k: defaults[k] for k in PAPER} == PAPER
+
+
+def plan(*args: str) -> str:
+    """A dry run from the checkout, as the README runs it; the plan's output."""
+    cmd = [sys.executable, "-m", "snakemake", "--dry-run", *args]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    return output
+
+
+def config_line(output: str) -> dict:
+    """The fields of the plan's one ``Config:`` line."""
+    lines = [line for line in output.splitlines() if line.startswith("Config: ")]
+    assert len(lines) == 1, output[-3000:]
+    found = re.fullmatch(
+        r"Config: (?P<files>.+) \+ the schema's defaults; dataset '(?P<name>\w+)' "
+        r"\((?P<source>\w+), K=(?P<k>\d+), (?P<setting>\w+)\); backbones (?P<backbones>.+); "
+        r"(?P<pairs>\d+) pairs x (?P<runs>\d+) runs; HUME: the paper's hyperparameters"
+        r"(?: except (?P<changed>.+))?",
+        lines[0],
+    )
+    assert found, lines[0]
+    fields = found.groupdict()
+    changed = re.findall(r"(\w+)=(.+?) \(paper: [^)]*\)(?:, |$)", fields["changed"] or "")
+    fields["changed"] = {key: yaml.safe_load(value) for key, value in changed}
+    fields["backbones"] = fields["backbones"].split(", ")
+    return fields
+
+
+def preset_overrides(name: str, tmp_path: Path) -> list[str]:
+    """``--config`` values that point a preset's local files (checkpoints, the ImageNet
+    folder) at stand-ins under ``tmp_path``; nothing else of the preset is touched."""
+    preset = yaml.safe_load((REPO / "config" / name).read_text())
+    overrides = {}
+    for backbone, spec in preset["backbones"].items():
+        if "path" in spec:
+            stand_in = tmp_path / Path(spec["path"]).name
+            stand_in.touch()
+            overrides.setdefault("backbones", {})[backbone] = {"path": str(stand_in)}
+    if preset["dataset"]["source"] == "imagenet":
+        root = tmp_path / "imagenet"
+        for part in ("train", "val"):
+            for c in range(preset["dataset"]["num_classes"]):
+                folder = root / part / f"n{c:08d}"
+                folder.mkdir(parents=True)
+                (folder / "a.JPEG").touch()  # scanned, never decoded by a plan
+        overrides["dataset"] = {"root": str(root)}
+    if preset["dataset"].get("local_root") and not Path(preset["dataset"]["local_root"]).is_dir():
+        pytest.skip(f"{preset['dataset']['local_root']} is missing (Debian's package)")
+    return (
+        [
+            "--config",
+            *(
+                f"{key}={yaml.safe_dump(v, default_flow_style=True).strip()}"
+                for key, v in overrides.items()
+            ),
+        ]
+        if overrides
+        else []
+    )
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_a_preset_runs_as_written_with_the_schemas_defaults(name, tmp_path):
+    preset = yaml.safe_load((REPO / "config" / name).read_text())
+    line = config_line(plan("--configfile", f"config/{name}", *preset_overrides(name, tmp_path)))
+    assert line["files"] == f"config/{name}"
+    assert line["name"] == preset["dataset"]["name"]
+    assert line["backbones"] == list(preset["backbones"])  # none of the demo's
+    assert int(line["runs"]) == preset.get("num_runs", SCHEMA["properties"]["num_runs"]["default"])
+    assert line["setting"] == preset.get("setting", "inductive")
+    defaults = schema_hume_defaults()
+    written = {k: v for k, v in preset.get("hume", {}).items() if v != defaults[k]}
+    assert line["changed"] == written
+    resolved = defaults | line["changed"]
+    paper = PAPER_IMAGENET if preset["dataset"]["source"] == "imagenet" else PAPER
+    if name != "fashion_mnist.yaml":  # the one preset that states a smaller budget
+        assert {k: resolved[k] for k in paper} == paper
+
+
+def test_the_demo_runs_without_a_configfile():
+    demo = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    line = config_line(plan())
+    assert line["files"] == "config/config.yaml"
+    assert line["backbones"] == list(demo["backbones"])
+    assert line["changed"] == demo["hume"]
+
+
+def test_a_run_file_records_the_resolved_hyperparameters(finished):
+    """TINY sets four HUME keys; the run file holds those and the schema's defaults."""
+    attrs = read_h5(finished / "results/tiny/hume/pixels--efficientnet_lite0/runs/seed0.h5", [])[1]
+    recorded = attrs["hyperparameters"]
+    expected = schema_hume_defaults() | TINY["hume"]
+    for key, value in expected.items():
+        got = recorded[key]
+        assert (list(got) if isinstance(value, list) else got) == value, key
