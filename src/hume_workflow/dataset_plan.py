@@ -14,13 +14,13 @@ output to rerun it. Three sources of that knowledge, in order:
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from hume_workflow.datasets import IDENTITY_ATTR
 from hume_workflow.errors import InputError
 from hume_workflow.io import read_h5
 from hume_workflow.resources import dataset_samples
@@ -38,7 +38,6 @@ SOURCE_CLASSES = {
     "fashion_mnist": 10,
     "imagenet": 1000,
 }
-IDENTITY_ATTR = "dataset_config"  # data.h5 attribute: the JSON of its dataset_identity
 
 
 @dataclass(frozen=True)
@@ -77,9 +76,7 @@ def dataset_identity(dataset: dict) -> dict:
 
 def recorded_identity(data_path: str | os.PathLike) -> dict | None:
     """The identity a data.h5 records, or None for a file written without one."""
-    attrs = read_h5(data_path, [])[1]
-    raw = attrs.get(IDENTITY_ATTR)
-    return None if raw is None else json.loads(raw)
+    return read_h5(data_path, [])[1].get(IDENTITY_ATTR)
 
 
 def check_identity(dataset: dict, data_path: str | os.PathLike) -> None:

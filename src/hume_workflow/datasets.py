@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 TRAIN, TEST = 0, 1
 UNLABELLED = -1
+IDENTITY_ATTR = "dataset_config"  # data.h5's record of the config it was made from
 
 
 class LazyImages(Protocol):
@@ -130,7 +131,9 @@ def load_sklearn_digits(test_fraction: float = 0.2, split_seed: int = 0) -> Imag
     )
 
 
-def _attrs(dataset: ImageDataset, bad_images: list[dict[str, str]]) -> dict[str, Any]:
+def _attrs(
+    dataset: ImageDataset, bad_images: list[dict[str, str]], identity: dict | None
+) -> dict[str, Any]:
     attrs: dict[str, Any] = {
         "name": dataset.name,
         "class_names": dataset.class_names,
@@ -141,10 +144,14 @@ def _attrs(dataset: ImageDataset, bad_images: list[dict[str, str]]) -> dict[str,
         attrs["num_classes"] = dataset.declared_num_classes
     if dataset.sample_ids is not None:
         attrs["samples_sha256"] = samples_sha256(dataset.sample_ids, dataset.split)
+    if identity is not None:
+        attrs[IDENTITY_ATTR] = identity
     return attrs
 
 
-def write_dataset(path: str | os.PathLike, dataset: ImageDataset) -> None:
+def write_dataset(
+    path: str | os.PathLike, dataset: ImageDataset, identity: dict | None = None
+) -> None:
     """Write the prepared dataset to HDF5 (atomically).
 
     In-memory images are written at once; LazyImages are decoded and written chunk by chunk
@@ -153,11 +160,13 @@ def write_dataset(path: str | os.PathLike, dataset: ImageDataset) -> None:
 
     Attributes: ``name``, ``class_names``, ``num_classes`` (when declared), ``num_samples``,
     ``samples_sha256`` (:func:`samples_sha256`; absent without sample_ids) and ``bad_images``
-    (JSON list of the skipped images' ``{"path", "error"}``, paths relative to the root).
+    (JSON list of the skipped images' ``{"path", "error"}``, paths relative to the root);
+    ``dataset_config`` (JSON): ``identity``, the config keys that made these samples
+    (:func:`~hume_workflow.dataset_plan.dataset_identity`), when given.
     """
     if isinstance(dataset.images, np.ndarray):
         arrays = {"images": dataset.images, "labels": dataset.labels, "split": dataset.split}
-        write_h5(path, arrays, _attrs(dataset, []))
+        write_h5(path, arrays, _attrs(dataset, [], identity))
         return
     images = dataset.images
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
@@ -173,7 +182,7 @@ def write_dataset(path: str | os.PathLike, dataset: ImageDataset) -> None:
             dataset = select(dataset, np.setdiff1d(np.arange(len(images)), list(skipped)))
         f.create_dataset("labels", data=dataset.labels)
         f.create_dataset("split", data=dataset.split)
-        for key, value in _attrs(dataset, list(skipped.values())).items():
+        for key, value in _attrs(dataset, list(skipped.values()), identity).items():
             f.attrs[key] = value if isinstance(value, str | int) else json.dumps(value)
 
 

@@ -252,12 +252,12 @@ def _planned_width(name: str, spec: dict, dataset: dict, results: Path, n_train:
     pca_dim = spec.get("pca_dim")
     if pca_dim is None:
         return native or feature_dim(str(results / "embeddings" / f"{name}.h5"))
-    limit, what = min((n_train, "train samples"), (native or n_train, "pixel values"))
-    if pca_dim > limit:
-        raise InputError(
-            f"config backbones.{name}.pca_dim={pca_dim}: expected at most the {limit} {what} "
-            "PCA is fitted on/from (min of train samples and feature width); lower pca_dim"
-        )
+    for limit, what in ((n_train, "train samples PCA is fitted on"), (native, "pixel values")):
+        if limit is not None and pca_dim > limit:
+            raise InputError(
+                f"config backbones.{name}.pca_dim={pca_dim}: expected at most the {limit} "
+                f"{what}; lower pca_dim"
+            )
     return pca_dim
 
 
