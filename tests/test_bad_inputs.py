@@ -159,6 +159,45 @@ CONFIG_CASES = {
         changed(TINY, "dataset", {**FOLDER, "root": "no/such/folder"}),
         "config dataset.root='no/such/folder': no such folder; expected a folder of images",
     ),
+    "NaN temperature": (
+        changed(TINY, "hume.tau", float("nan")),
+        "config hume.tau=nan: expected a finite number",
+    ),
+    "infinite temperature": (
+        changed(TINY, "hume.tau", float("inf")),
+        "config hume.tau=inf: expected a finite number",
+    ),
+    "NaN test fraction": (
+        changed(TINY, "dataset.test_fraction", float("nan")),
+        "config dataset.test_fraction=nan: expected a finite number",
+    ),
+    "NaN train fraction": (
+        changed(TINY, "hume.train_fraction", float("nan")),
+        "config hume.train_fraction=nan: expected a finite number",
+    ),
+    "an integer written as a float": (
+        changed(TINY, "num_runs", 2.0),
+        "config num_runs=2.0: expected an integer",
+    ),
+    "a name with a trailing newline": (
+        changed(TINY, "pairs", [{"phi1": "pixels\n", "phi2": "efficientnet_lite0"}]),
+        "config pairs[0].phi1='pixels\\n': expected letters, digits and underscores",
+    ),
+    "a new sample selection under a used name": (
+        changed(TINY, "dataset.max_samples", 200),
+        "config dataset.max_samples=200: results/tiny/data.h5 was made with max_samples=300, "
+        "and one dataset.name holds one dataset; pick a new dataset.name, or delete "
+        "results/tiny/ to start that dataset over",
+    ),
+    "a typo in the weights of a finished embedding": (
+        changed(TINY, "backbones.efficientnet_lite0.weights", "lite0.pht"),
+        "config backbones.efficientnet_lite0.weights='lite0.pht': file not found",
+    ),
+    "K other than the classes of the source": (
+        changed(TINY, "dataset.num_classes", 9),
+        "config dataset.num_classes=9 but results/tiny/data.h5 has 10 classes; "
+        "set dataset.num_classes: 10",
+    ),
     "missing ImageNet root": (
         changed(TINY, "dataset", {**FOLDER, "source": "imagenet", "root": "nope"}),
         "config dataset.root='nope': no such folder; expected a folder of train/<wnid>/*.JPEG "
