@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tiny_workflow import REPO, TINY
+from tiny_workflow import REPO, TINY, stand_in_overrides
 
 from hume_workflow.io import read_h5
 
@@ -86,36 +86,12 @@ def config_line(output: str) -> dict:
 
 
 def preset_overrides(name: str, tmp_path: Path) -> list[str]:
-    """``--config`` values that point a preset's local files (checkpoints, the ImageNet
-    folder) at stand-ins under ``tmp_path``; nothing else of the preset is touched."""
+    """Placeholders for a preset's local inputs; a skip where its data folder is missing."""
     preset = yaml.safe_load((REPO / "config" / name).read_text())
-    overrides = {}
-    for backbone, spec in preset["backbones"].items():
-        if "path" in spec:
-            stand_in = tmp_path / Path(spec["path"]).name
-            stand_in.touch()
-            overrides.setdefault("backbones", {})[backbone] = {"path": str(stand_in)}
-    if preset["dataset"]["source"] == "imagenet":
-        root = tmp_path / "imagenet"
-        for part in ("train", "val"):
-            for c in range(preset["dataset"]["num_classes"]):
-                folder = root / part / f"n{c:08d}"
-                folder.mkdir(parents=True)
-                (folder / "a.JPEG").touch()  # scanned, never decoded by a plan
-        overrides["dataset"] = {"root": str(root)}
-    if preset["dataset"].get("local_root") and not Path(preset["dataset"]["local_root"]).is_dir():
-        pytest.skip(f"{preset['dataset']['local_root']} is missing (Debian's package)")
-    return (
-        [
-            "--config",
-            *(
-                f"{key}={yaml.safe_dump(v, default_flow_style=True).strip()}"
-                for key, v in overrides.items()
-            ),
-        ]
-        if overrides
-        else []
-    )
+    local_root = preset["dataset"].get("local_root")
+    if local_root and not Path(local_root).is_dir():
+        pytest.skip(f"{local_root} is missing (Debian's package)")
+    return stand_in_overrides(preset, tmp_path)
 
 
 @pytest.mark.parametrize("name", PRESETS)

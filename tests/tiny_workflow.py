@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,36 @@ def fingerprint(results: Path) -> dict[str, tuple[str, int]]:
         for p in sorted(results.rglob("*"))
         if p.is_file()
     }
+
+
+def stand_in_overrides(preset: dict, folder: Path) -> list[str]:
+    """``--config`` arguments that point a preset's local inputs (checkpoints, the ImageNet
+    folder: one empty image per class, scanned by a plan, never decoded) at placeholders
+    made under ``folder``; nothing else of the preset is touched."""
+    overrides: dict = {}
+    for backbone, spec in preset["backbones"].items():
+        if "path" in spec:
+            stand_in = folder / Path(spec["path"]).name
+            stand_in.touch()
+            overrides.setdefault("backbones", {})[backbone] = {"path": str(stand_in)}
+    if preset["dataset"]["source"] == "imagenet":
+        root = folder / "imagenet"
+        for part in ("train", "val"):
+            for c in range(preset["dataset"]["num_classes"]):
+                (root / part / f"n{c:08d}").mkdir(parents=True)
+                (root / part / f"n{c:08d}" / "placeholder.JPEG").touch()
+        overrides["dataset"] = {"root": str(root)}
+    values = [
+        f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in overrides.items()
+    ]
+    return ["--config", *values] if values else []
+
+
+def planned_requests(log: str, rule: str) -> list[dict[str, int]]:
+    """The integer resources of each planned job of ``rule`` in a dry run's log."""
+    found = []
+    for block in re.split(r"\n(?=(?:local)?rule )", log):
+        if block.startswith((f"rule {rule}:", f"localrule {rule}:")):
+            line = re.search(r"resources: (.+)", block).group(1)
+            found.append({k: int(v) for k, v in re.findall(r"(\w+)=(\d+)(?:,|$)", line)})
+    return found

@@ -120,16 +120,9 @@ def planned_data(dataset: dict, data_path: str | os.PathLike) -> PlannedData:
 
 def _scan_folder(dataset: dict) -> PlannedData:
     """Counts from the data stage's own scan of an image folder (no image is decoded)."""
-    from hume_workflow.image_sources import prepare_dataset
+    from hume_workflow.image_sources import prepare_configured
 
-    planned = prepare_dataset(
-        dataset["source"],
-        test_fraction=dataset["test_fraction"],
-        split_seed=dataset["split_seed"],
-        max_samples=dataset["max_samples"],
-        root=dataset["root"],
-        image_size=dataset["image_size"],
-    )
+    planned = prepare_configured(dataset)
     counts = np.bincount(planned.split, minlength=2)
     where = f"the images under dataset.root={dataset['root']!r}"
     return PlannedData(int(counts[0]), int(counts[1]), len(planned.class_names) or None, where)

@@ -753,6 +753,25 @@ def prepare_dataset(
     return subsample(dataset, max_samples, split_seed)
 
 
+def prepare_configured(dataset: dict) -> ImageDataset:
+    """:func:`prepare_dataset` for a config's (defaults-filled) ``dataset`` section.
+
+    The data stage writes what it returns; the plan-time checks count it (for image folders
+    nothing is decoded until it is written).
+    """
+    return prepare_dataset(
+        dataset["source"],
+        test_fraction=dataset["test_fraction"],
+        split_seed=dataset["split_seed"],
+        max_samples=dataset["max_samples"],
+        root=dataset["root"],
+        download=dataset["download"],
+        local_root=dataset["local_root"],
+        image_size=dataset["image_size"],
+        skip_bad_images=dataset["skip_bad_images"],
+    )
+
+
 def declare_num_classes(dataset: ImageDataset, num_classes: int, source: str) -> None:
     """Give unlabelled images the config's K; check it against a labelled dataset's classes.
 

@@ -2,22 +2,12 @@
 
 from hume_workflow.dataset_plan import dataset_identity
 from hume_workflow.datasets import write_dataset
-from hume_workflow.image_sources import declare_num_classes, prepare_dataset
+from hume_workflow.image_sources import declare_num_classes, prepare_configured
 from hume_workflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])
 spec = snakemake.params.dataset
-dataset = prepare_dataset(
-    spec["source"],
-    test_fraction=spec["test_fraction"],
-    split_seed=spec["split_seed"],
-    max_samples=spec["max_samples"],
-    root=spec["root"],
-    download=spec["download"],
-    local_root=spec["local_root"],
-    image_size=spec["image_size"],
-    skip_bad_images=spec["skip_bad_images"],
-)
+dataset = prepare_configured(spec)
 dataset.name = spec["name"]
 declare_num_classes(dataset, spec["num_classes"], spec["source"])
 write_dataset(snakemake.output[0], dataset, dataset_identity(spec))
