@@ -46,7 +46,7 @@ MIN_MEM_MB = 1000
 SEC_PER_DIM = 1.3e-10
 SEC_PER_UNIT = 5e-9
 GRAM_FLOPS = 1.3e11
-# On a GPU (not measured here: no GPU was lent while this was written): the arithmetic at
+# On a GPU (an assumption, not yet measured): the arithmetic at
 # ~200x the 2-core CPU (tens of TFLOP/s against the ~0.2 TFLOP/s above), plus kernel
 # launches, ~0.6 ms per inner step of the batched forward and backward passes.
 GPU_SPEEDUP = 200
