@@ -218,7 +218,7 @@ def _check_sizes(config: dict) -> list[str]:
         )
     widths = {
         name: _planned_width(name, spec, dataset, results, data.n_train)
-        for name, spec in (config["backbones"].items())
+        for name, spec in config["backbones"].items()
     }
     for i, pair in enumerate(config["pairs"]):
         name = pair["phi1"]
