@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hume_workflow.backbones import build_backbone
-from hume_workflow.datasets import ImageDataset, write_dataset
-from hume_workflow.embed import PRECISIONS, EmbedSettings, embed_dataset
+from hume_workflow.embed.extract import autocast_dtype
+from hume_workflow.embed.pipeline import embed_dataset
+from hume_workflow.embed.settings import PRECISIONS, EmbedSettings
+from hume_workflow.formats.dataset import ImageDataset, write_dataset
+from hume_workflow.models.registry import build_backbone
 
 
 def _sync(device: str) -> None:
@@ -47,7 +49,7 @@ def bare_forward(spec: dict, device: str, n: int, batch_size: int, image_size: i
         x = backbone.preprocess(images.to(device)).clone()
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    dtype = EmbedSettings.from_spec(spec).autocast_dtype(device)
+    dtype = autocast_dtype(EmbedSettings.from_spec(spec).precision, device)
     amp = torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype is not None)
     steps = max(1, n // batch_size)
     with torch.inference_mode(), amp:

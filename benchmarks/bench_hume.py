@@ -43,23 +43,22 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from reference_hume import reference_outer_loss  # noqa: E402
-
-from hume_workflow.hume import (  # noqa: E402
-    HumeConfig,
-    draw_subsets,
-    gram_matrix,
-    init_inner_classifiers,
+from hume_workflow.hume.config import HumeConfig
+from hume_workflow.hume.descent import gram_matrix, init_inner_classifiers
+from hume_workflow.hume.objective import (
     inner_form_for,
     l2_normalise,
     make_task_encoder,
     outer_loss,
     outer_losses_gram,
 )
-from hume_workflow.resources import _hume_model  # noqa: E402
+from hume_workflow.hume.training import draw_subsets
+from hume_workflow.plan.resources import _hume_model
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from reference_hume import reference_outer_loss  # noqa: E402
 
 PAPER_STEPS = 300
 SCALES = {  # name: (N, d1, d2, K, subset_size)
@@ -116,7 +115,7 @@ def scale_config(scale: str, steps: int, hypergradient: str, inner_form: str) ->
 
 
 def gram_bytes(scale: str) -> float:
-    """Bytes a paper-default run in the gram form keeps (resources.py's model: the (N, N)
+    """Bytes a paper-default run in the gram form keeps (plan/resources.py's model: the (N, N)
     Gram matrix and the stored softmaxes on top of the interpreter and the features)."""
     n, d1, d2, k, _ = SCALES[scale]
     no_score = {"n_folds": 0}

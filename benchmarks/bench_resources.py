@@ -1,4 +1,4 @@
-"""The measurements the scheduler's HUME model (src/hume_workflow/resources.py) is fitted to.
+"""The measurements the scheduler's HUME model (src/hume_workflow/plan/resources.py) is fitted to.
 
     python benchmarks/bench_resources.py          # ~2 min on a 2-core CPU
 
@@ -27,7 +27,8 @@ def measure(d2: int, form: str) -> tuple[float, float]:
     """(seconds per outer iteration, peak RSS in MB) of a run in this (fresh) process."""
     import torch
 
-    from hume_workflow.hume import HumeConfig, run_hume
+    from hume_workflow.hume.config import HumeConfig
+    from hume_workflow.hume.training import run_hume
 
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
@@ -41,7 +42,7 @@ def measure(d2: int, form: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    from hume_workflow.resources import _hume_model
+    from hume_workflow.plan.resources import _hume_model
 
     rows = []
     spawn = multiprocessing.get_context("spawn")

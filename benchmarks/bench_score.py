@@ -7,7 +7,7 @@
 The problem is synthetic: float32 features from a K-component Gaussian mixture, optionally
 ill-conditioned (--decay), and the true components as labels with 10 % of them replaced by
 uniform random classes (a noisy labeling, like a HUME run's). sklearn
-(``hume_workflow.score``, with --threads BLAS/OpenMP threads) is the reference; torch runs
+(``hume_workflow.hume.score``, with --threads BLAS/OpenMP threads) is the reference; torch runs
 in float64 and float32 on CPU, and in float32 on CUDA when there is one. Prints a markdown
 table and writes benchmarks/out/score.csv.
 """
@@ -24,8 +24,8 @@ import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 
-from hume_workflow.score import generalisation_score
-from hume_workflow.score_torch import generalisation_score_torch
+from hume_workflow.hume.score import generalisation_score
+from hume_workflow.hume.score_torch import generalisation_score_torch
 
 
 def make_problem(

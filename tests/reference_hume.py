@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from hume_workflow.hume import HumeConfig
-from hume_workflow.sparsemax import sparsemax
+from hume_workflow.hume.config import HumeConfig
+from hume_workflow.hume.sparsemax import sparsemax
 
 
 def reference_outer_loss(

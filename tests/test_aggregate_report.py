@@ -5,9 +5,12 @@ from itertools import permutations
 import numpy as np
 import pytest
 
-from hume_workflow.aggregate import select_runs, vote_selected
-from hume_workflow.io import read_h5, write_h5
-from hume_workflow.report import TRUTH_COLUMNS, evaluate_pair, summary_tables, write_report
+from hume_workflow.aggregate.selection import select_runs
+from hume_workflow.aggregate.voting import vote_selected
+from hume_workflow.formats.io import read_h5, write_h5
+from hume_workflow.report.evaluate import evaluate_pair
+from hume_workflow.report.page import write_report
+from hume_workflow.report.tables import TRUTH_COLUMNS, summary_tables
 
 
 @pytest.fixture
@@ -83,7 +86,7 @@ def test_unlabelled_data_gives_a_report_without_accuracy(run_files, tmp_path):
 
 
 def test_metrics_skip_samples_without_truth():
-    from hume_workflow.metrics import compute_metrics
+    from hume_workflow.aggregate.metrics import compute_metrics
 
     labels = np.array([0, 0, 1, 1, 2])
     truth = np.array([1, 1, 0, 0, -1])
@@ -147,8 +150,8 @@ def test_vote_acc_by_n_coverage_and_spearman(run_files):
 
 
 def test_report_page_inlines_figures_and_the_papers_numbers(run_files, tmp_path):
-    from hume_workflow import figures
-    from hume_workflow.paper import reported_beside_ours
+    from hume_workflow.report import figures
+    from hume_workflow.report.paper import reported_beside_ours
 
     paths, _, truth = run_files
     manifest = select_runs(paths, top_n=2)

@@ -7,13 +7,10 @@ import pytest
 import torch
 from skimage import data
 
-from hume_workflow.backbones import (
-    Backbone,
-    _default_weights_path,
-    build_backbone,
-    load_efficientnet_lite0,
-)
-from hume_workflow.embed import extract_features
+from hume_workflow.embed.extract import extract_features
+from hume_workflow.models.base import Backbone
+from hume_workflow.models.efficientnet import _default_weights_path, load_efficientnet_lite0
+from hume_workflow.models.registry import build_backbone
 
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 

@@ -21,21 +21,22 @@ from PIL import Image
 from test_datasets import _fake_cifar10, _fake_idx_set, _pickle
 from torch import nn
 
-from hume_workflow import image_sources
-from hume_workflow.checkpoints import load_checkpoint, read_state_dict
-from hume_workflow.datasets import read_dataset, samples_sha256, write_dataset
+from hume_workflow.data import archives, idx, torchvision_sets
+from hume_workflow.data.prepare import prepare_dataset
 from hume_workflow.errors import InputError
-from hume_workflow.image_sources import prepare_dataset
-from hume_workflow.io import read_h5, write_h5
+from hume_workflow.formats.dataset import read_dataset, samples_sha256, write_dataset
+from hume_workflow.formats.io import read_h5, write_h5
+from hume_workflow.models.checkpoints import load_checkpoint, read_state_dict
 
 
 @pytest.fixture
 def md5_off(monkeypatch):
     """Accept fake files and archives: the official md5 sums name the real ones."""
-    monkeypatch.setattr(image_sources, "verify_files", lambda folder, files: None)
+    for module in (archives, torchvision_sets, idx):
+        monkeypatch.setattr(module, "verify_files", lambda folder, files: None)
 
 
-def _one_line(error: pytest.ExceptionInfo) -> str:
+def one_line(error: pytest.ExceptionInfo) -> str:
     message = str(error.value)
     assert "\n" not in message, message
     return message
@@ -81,7 +82,7 @@ def test_undecodable_image_fails_in_one_line_and_keeps_the_old_file(tmp_path, ba
     ds = prepare_dataset("image_folder", root=tmp_path / "imgs", image_size=4, test_fraction=0.5)
     with pytest.raises(InputError, match=rf"{bad}: cannot decode the image") as error:
         write_dataset(out, ds)
-    assert "dataset.skip_bad_images: true" in _one_line(error)
+    assert "dataset.skip_bad_images: true" in one_line(error)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.h5", "good", "imgs"]
 
@@ -172,7 +173,7 @@ def test_missing_or_empty_root_is_one_line(tmp_path, source, state):
     problem = "no such directory" if state == "missing" else "empty directory"
     with pytest.raises(InputError, match=rf"^{key}={root}: {problem}; expected {expected}") as e:
         prepare_dataset(source, **where)
-    message = _one_line(e)
+    message = one_line(e)
     if source in ("cifar10", "cifar100_20", "stl10", "mnist"):
         assert message.count("set dataset.download: true") == 1
     assert sorted(tmp_path.iterdir()) == ([root] if state == "empty" else [])
@@ -191,7 +192,7 @@ def test_idx_folder_with_a_file_missing_names_the_file(tmp_path):
     (tmp_path / "idx" / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(InputError, match=r"t10k-labels-idx1-ubyte\[.gz\]: file not found") as e:
         prepare_dataset("mnist", local_root=tmp_path / "idx")
-    assert str(tmp_path / "idx") in _one_line(e)
+    assert str(tmp_path / "idx") in one_line(e)
 
 
 def _imagenet_flat_train(root: Path) -> None:
@@ -235,7 +236,7 @@ def test_imagenet_layout_errors_are_one_line(tmp_path, case):
     make(tmp_path)
     with pytest.raises(InputError, match=rf"^dataset.root={tmp_path}: {message}") as e:
         prepare_dataset("imagenet", root=tmp_path)
-    assert "expected" in _one_line(e)
+    assert "expected" in one_line(e)
 
 
 def _folder_train_only(root: Path) -> None:
@@ -265,7 +266,7 @@ def test_image_folder_layout_errors_are_one_line(tmp_path, case):
     make(tmp_path)
     with pytest.raises(InputError, match=rf"^dataset.root={tmp_path}: {message}") as e:
         prepare_dataset("image_folder", root=tmp_path)
-    _one_line(e)
+    one_line(e)
 
 
 # --- archives ------------------------------------------------------------------------------
@@ -319,7 +320,7 @@ def test_archive_failing_md5_is_one_line(tmp_path, source):
     archive.write_bytes(os.urandom(1000))
     with pytest.raises(ValueError, match=rf"^{archive}: md5 differs from the official") as e:
         prepare_dataset(source, root=tmp_path)
-    _one_line(e)
+    one_line(e)
     assert sorted(tmp_path.iterdir()) == [archive]
 
 
@@ -354,7 +355,7 @@ def test_broken_archive_without_md5_is_one_line_and_leaves_nothing(
     damage(archive)
     with pytest.raises(InputError, match=rf"^{archive}: cannot extract the archive") as e:
         prepare_dataset(source, root=tmp_path)
-    _one_line(e)
+    one_line(e)
     assert sorted(tmp_path.iterdir()) == [archive]  # no half-extracted folder, no temp folder
 
 
@@ -398,7 +399,7 @@ def test_unreadable_checkpoint_is_one_line(tmp_path, corruption):
     )
     with pytest.raises(InputError, match=pattern) as e:
         load_checkpoint(model, path)
-    assert "weights_only" not in _one_line(e)
+    assert "weights_only" not in one_line(e)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, before[key])
 
@@ -406,7 +407,7 @@ def test_unreadable_checkpoint_is_one_line(tmp_path, corruption):
 def test_missing_checkpoint_is_one_line(tmp_path):
     with pytest.raises(InputError, match=r"nope.pth: checkpoint file not found") as e:
         read_state_dict(tmp_path / "nope.pth")
-    _one_line(e)
+    one_line(e)
 
 
 def test_checkpoint_key_mismatch_lists_the_keys(tmp_path):
@@ -417,7 +418,7 @@ def test_checkpoint_key_mismatch_lists_the_keys(tmp_path):
     torch.save(state, path)
     with pytest.raises(ValueError, match=r"1 missing keys \[0.weight\]; 1 unexpected keys") as e:
         load_checkpoint(model, path)
-    assert str(path) in _one_line(e) and "[head.weight]" in str(e.value)
+    assert str(path) in one_line(e) and "[head.weight]" in str(e.value)
 
 
 class _Payload:
@@ -435,7 +436,7 @@ def test_checkpoint_is_never_unpickled(tmp_path):
     torch.save({"weight": torch.zeros(2), "payload": _Payload(marker)}, path)
     with pytest.raises(ValueError, match=r"evil.pth: refusing to unpickle.*mkdir") as e:
         read_state_dict(path)
-    _one_line(e)
+    one_line(e)
     assert not marker.exists()
 
 

@@ -10,13 +10,16 @@ import numpy as np
 import pytest
 from tiny_workflow import fingerprint
 
-from hume_workflow import features
-from hume_workflow.aggregate import select_runs, vote_selected
-from hume_workflow.embed import embed_dataset
+from hume_workflow.aggregate.selection import select_runs
+from hume_workflow.aggregate.voting import vote_selected
+from hume_workflow.embed.pipeline import embed_dataset
 from hume_workflow.errors import InputError
-from hume_workflow.features import SAMPLES_SHA256, read_features, read_spaces
-from hume_workflow.io import read_h5, write_h5
-from hume_workflow.report import evaluate_pair, summary_tables, write_report
+from hume_workflow.formats import embeddings as features
+from hume_workflow.formats.embeddings import SAMPLES_SHA256, read_features, read_spaces
+from hume_workflow.formats.io import read_h5, write_h5
+from hume_workflow.report.evaluate import evaluate_pair
+from hume_workflow.report.page import write_report
+from hume_workflow.report.tables import summary_tables
 
 N, D = 20, 4
 SHA_A, SHA_B = "a1" * 32, "b2" * 32

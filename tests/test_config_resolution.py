@@ -18,7 +18,7 @@ import pytest
 import yaml
 from tiny_workflow import REPO, TINY, stand_in_overrides
 
-from hume_workflow.io import read_h5
+from hume_workflow.formats.io import read_h5
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 # HUME_SPEC.md, "Default hyperparameters (STL-10, CIFAR-10, CIFAR-100-20)".

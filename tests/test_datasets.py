@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hume_workflow import image_sources
-from hume_workflow.datasets import (
+from hume_workflow.data import archives, idx, torchvision_sets
+from hume_workflow.data.idx import read_idx
+from hume_workflow.data.prepare import prepare_dataset
+from hume_workflow.formats.dataset import (
     TEST,
     TRAIN,
     UNLABELLED,
     read_dataset,
     write_dataset,
 )
-from hume_workflow.image_sources import prepare_dataset, read_idx
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -26,10 +27,11 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 def skip_md5(monkeypatch):
     """Accept fake files: torchvision's md5 list names the official files, which these are not.
 
-    Verification is one function (image_sources.verify_files), so the tests replace just it;
+    Verification is one function (data.archives.verify_files), so the tests replace just it;
     the parsing under test is the same code that reads the real files.
     """
-    monkeypatch.setattr(image_sources, "verify_files", lambda folder, files: None)
+    for module in (archives, torchvision_sets, idx):
+        monkeypatch.setattr(module, "verify_files", lambda folder, files: None)
 
 
 def _pickle(path: Path, obj: dict) -> None:
@@ -115,7 +117,7 @@ def test_stl10_binary_column_major_to_hwc(tmp_path, skip_md5):
         # Per image: 3 planes, each stored column-major (N, C, W, H).
         (folder / f"{part}_X.bin").write_bytes(images.transpose(0, 3, 2, 1).tobytes())
         (folder / f"{part}_y.bin").write_bytes(bytes(range(1, len(images) + 1)))
-    (folder / "class_names.txt").write_text("\n".join(image_sources.STL10_CLASSES) + "\n")
+    (folder / "class_names.txt").write_text("\n".join(torchvision_sets.STL10_CLASSES) + "\n")
     ds = prepare_dataset("stl10", root=tmp_path)
     np.testing.assert_array_equal(ds.images, np.concatenate([hwc["train"], hwc["test"]]))
     assert ds.labels.tolist() == [0, 1, 2, 0, 1] and ds.split.tolist() == [0, 0, 0, 1, 1]
@@ -288,5 +290,5 @@ def test_download_failure_is_one_line(tmp_path, monkeypatch):
             raise RuntimeError("File not found or corrupted.\n<urlopen error>")
 
     with pytest.raises(ValueError) as error:
-        image_sources._fetch(Offline, tmp_path, download=True, train=True)
+        archives.fetch_torchvision(Offline, tmp_path, download=True, train=True)
     assert "\n" not in str(error.value) and "Offline download into" in str(error.value)

@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from hume_workflow.backbones import build_backbone
-from hume_workflow.datasets import write_dataset
-from hume_workflow.embed import ImageBatches, embed_dataset, extract_features, iter_features
-from hume_workflow.io import read_h5
-from hume_workflow.model_zoo import create_torchvision_model, strip_classifier
+from hume_workflow.embed.extract import ImageBatches, extract_features, iter_features
+from hume_workflow.embed.pipeline import embed_dataset
+from hume_workflow.formats.dataset import write_dataset
+from hume_workflow.formats.io import read_h5
+from hume_workflow.models.registry import build_backbone
+from hume_workflow.models.zoo import create_torchvision_model, strip_classifier
 
 try:  # moved to image_sources alongside the new dataset sources
-    from hume_workflow.image_sources import prepare_dataset
+    from hume_workflow.data.prepare import prepare_dataset
 except ImportError:  # pragma: no cover
-    from hume_workflow.datasets import prepare_dataset
+    from hume_workflow.formats.dataset import prepare_dataset
 
 N = 40
 TIMM = {"kind": "timm", "model": "resnet18", "image_size": 32}

@@ -43,7 +43,7 @@ def imported_modules(path: Path, seen: set[Path] | None = None) -> set[str]:
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # `from hume_workflow import image_sources` imports a module too
+            # `from hume_workflow.data import idx` imports a module too
             names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
         for name in names:
             if name.split(".")[0] == "hume_workflow":

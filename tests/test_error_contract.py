@@ -24,7 +24,7 @@ from hume_workflow.errors import InputError
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _one_line(error: pytest.ExceptionInfo) -> str:
+def one_line(error: pytest.ExceptionInfo) -> str:
     """The message of an InputError, checked to be one line."""
     message = str(error.value)
     assert "\n" not in message, message
@@ -45,13 +45,13 @@ def _run_logged(tmp_path: Path, body: str) -> list[str]:
 
 
 def test_archive_with_a_wrong_md5_names_it_both_md5s_and_the_fix(tmp_path):
-    from hume_workflow.image_sources import prepare_dataset
+    from hume_workflow.data.prepare import prepare_dataset
 
     archive = tmp_path / "cifar-10-python.tar.gz"
     archive.write_bytes(b"not the official archive")
     with pytest.raises(InputError) as error:
         prepare_dataset("cifar10", root=tmp_path)
-    message = _one_line(error)
+    message = one_line(error)
     got = hashlib.md5(archive.read_bytes()).hexdigest()
     assert message.startswith(f"{archive}: md5 differs from the official ")
     assert f"got {got}" in message and "c58f30108f718f92721af3b95e74349a" in message
@@ -59,11 +59,11 @@ def test_archive_with_a_wrong_md5_names_it_both_md5s_and_the_fix(tmp_path):
 
 
 def test_missing_dataset_file_names_it_and_the_download_key(tmp_path):
-    from hume_workflow.image_sources import verify_files
+    from hume_workflow.data.archives import verify_files
 
     with pytest.raises(InputError) as error:
         verify_files(tmp_path, [("data_batch_1", "0" * 32)])
-    message = _one_line(error)
+    message = one_line(error)
     assert message.startswith(f"{tmp_path / 'data_batch_1'}: file not found")
     assert "set dataset.download: true" in message
 
@@ -75,7 +75,7 @@ def test_md5_failure_ends_the_job_log_in_one_line(tmp_path):
         tmp_path,
         f"""
         from pathlib import Path
-        from hume_workflow.image_sources import verify_files
+        from hume_workflow.data.archives import verify_files
         verify_files(Path({str(tmp_path)!r}), [("cifar-10-python.tar.gz", "0" * 32)])
         """,
     )
@@ -87,27 +87,27 @@ def test_md5_failure_ends_the_job_log_in_one_line(tmp_path):
 
 
 def test_nonfinite_features_name_the_backbone_count_and_fix(tmp_path):
-    from hume_workflow.embed import write_feature_batches
+    from hume_workflow.embed.writer import write_feature_batches
 
     feats = np.ones((4, 3), np.float32)
     feats[1, 2], feats[3, 0] = np.nan, np.inf
     with h5py.File(tmp_path / "f.h5", "w") as f, pytest.raises(InputError) as error:
         write_feature_batches(f, [(0, feats)], 4, what="vit features", key="backbones.vit")
-    message = _one_line(error)
+    message = one_line(error)
     assert message.startswith("vit features of images 0..3: 2 non-finite values")
     assert "backbones.vit.precision: fp32" in message
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 def test_float16_overflow_names_the_float16_key(tmp_path):
-    from hume_workflow.embed import write_feature_batches
+    from hume_workflow.embed.writer import write_feature_batches
 
     feats = np.full((2, 3), 1e6, np.float32)
     with h5py.File(tmp_path / "f.h5", "w") as f, pytest.raises(InputError) as error:
         write_feature_batches(
             f, [(0, feats)], 2, dtype=np.float16, what="vit features", key="backbones.vit"
         )
-    message = _one_line(error)
+    message = one_line(error)
     assert "cast to float16: 6 non-finite values" in message
     assert "backbones.vit.float16: false" in message
 
@@ -115,10 +115,10 @@ def test_float16_overflow_names_the_float16_key(tmp_path):
 def test_embedding_a_dataset_into_nan_names_the_backbone(tmp_path, monkeypatch):
     import torch
 
-    from hume_workflow.backbones import PixelBackbone
-    from hume_workflow.datasets import write_dataset
-    from hume_workflow.embed import embed_dataset
-    from hume_workflow.image_sources import prepare_dataset
+    from hume_workflow.data.prepare import prepare_dataset
+    from hume_workflow.embed.pipeline import embed_dataset
+    from hume_workflow.formats.dataset import write_dataset
+    from hume_workflow.models.pixels import PixelBackbone
 
     data = tmp_path / "data.h5"
     write_dataset(data, prepare_dataset("sklearn_digits", max_samples=20))
@@ -127,21 +127,21 @@ def test_embedding_a_dataset_into_nan_names_the_backbone(tmp_path, monkeypatch):
     )
     with pytest.raises(InputError) as error:
         embed_dataset(data, tmp_path / "pix.h5", "pix", {"kind": "pixels"})
-    message = _one_line(error)
+    message = one_line(error)
     assert message.startswith("pix features of images 0..") and "40 non-finite" in message
     assert "backbones.pix.precision: fp32" in message
     assert not (tmp_path / "pix.h5").exists()
 
 
 def test_stored_nonfinite_features_name_the_file_and_the_fix(tmp_path):
-    from hume_workflow.features import read_features
-    from hume_workflow.io import write_h5
+    from hume_workflow.formats.embeddings import read_features
+    from hume_workflow.formats.io import write_h5
 
     path = tmp_path / "vit.h5"
     write_h5(path, {"features": np.array([[1.0, np.nan]], np.float32)}, {})
     with pytest.raises(InputError) as error:
         read_features(path)
-    message = _one_line(error)
+    message = one_line(error)
     assert message.startswith(f"{path}: features hold 1 non-finite values")
     assert "re-run extract_embeddings" in message and "precision: fp32" in message
 
@@ -171,23 +171,23 @@ def test_stored_nonfinite_features_name_the_file_and_the_fix(tmp_path):
     ],
 )
 def test_unknown_model_kind_or_option_names_the_config_key(kind, options, expected, hint):
-    from hume_workflow.backbones import build_backbone
+    from hume_workflow.models.registry import build_backbone
 
     with pytest.raises(InputError) as error:
         build_backbone(kind, config_key="backbones.b", **options)
-    message = _one_line(error)
+    message = one_line(error)
     assert message.startswith(f"config backbones.{expected}"), message
     if hint is not None:
         assert f"did you mean {hint}" in message, message
 
 
 def test_refused_backbone_options_name_the_config_key(tmp_path):
-    from hume_workflow.backbones import build_backbone
+    from hume_workflow.models.registry import build_backbone
 
     missing = tmp_path / "nope.pth"
     with pytest.raises(InputError) as error:
         build_backbone("checkpoint", config_key="backbones.moco", path=missing, arch="resnet18")
-    message = _one_line(error)
+    message = one_line(error)
     assert message.startswith("config backbones.moco (kind 'checkpoint'): ")
     assert f"{missing}: checkpoint file not found" in message
 
@@ -203,14 +203,14 @@ def _image_folder(root: Path, classes: list[str]) -> None:
 
 
 def test_num_classes_against_class_folders_names_both(tmp_path):
-    from hume_workflow.image_sources import declare_num_classes, prepare_dataset
+    from hume_workflow.data.prepare import declare_num_classes, prepare_dataset
 
     root = tmp_path / "pets"
     _image_folder(root, ["cat", "dog", "fox"])
     dataset = prepare_dataset("image_folder", root=root, image_size=4, test_fraction=0.5)
     with pytest.raises(InputError) as error:
         declare_num_classes(dataset, 10, "image_folder")
-    message = _one_line(error)
+    message = one_line(error)
     assert message.startswith(f"config dataset.num_classes=10 but dataset.root={root} has 3")
     assert "(cat, dog, fox)" in message and "set dataset.num_classes: 3" in message
 
@@ -257,20 +257,20 @@ def test_prepare_dataset_job_with_wrong_num_classes_logs_one_line(tmp_path):
 
 
 def test_kmeans_baseline_with_fewer_samples_than_k_names_num_classes():
-    from hume_workflow.baselines import kmeans_baseline
+    from hume_workflow.aggregate.baselines import kmeans_baseline
 
     rng = np.random.default_rng(0)
     features, labels = rng.normal(size=(6, 4)), np.arange(6) % 2
     split = np.array([0, 0, 0, 1, 1, 1], np.uint8)
     with pytest.raises(InputError) as error:
         kmeans_baseline(features, labels, split, "inductive", k=5)
-    message = _one_line(error)
+    message = one_line(error)
     assert message.startswith("config dataset.num_classes=5: expected at most the 3 samples")
 
 
 def test_hume_job_with_fewer_samples_than_k_names_num_classes():
-    from hume_workflow.hume import HumeConfig
-    from hume_workflow.runs import execute_runs
+    from hume_workflow.hume.config import HumeConfig
+    from hume_workflow.hume.runs import execute_runs
 
     rng = np.random.default_rng(0)
     phi1, phi2 = rng.normal(size=(6, 8)), rng.normal(size=(6, 4))
@@ -278,7 +278,7 @@ def test_hume_job_with_fewer_samples_than_k_names_num_classes():
     config = HumeConfig(num_classes=5, num_iters=2, adaptation_steps=2, num_subsets=1)
     with pytest.raises(InputError) as error:
         execute_runs(phi1, phi2, split, "inductive", config, [0], progress=False)
-    message = _one_line(error)
+    message = one_line(error)
     assert message.startswith("config dataset.num_classes=5: expected at most the 3 samples")
 
 
@@ -286,14 +286,15 @@ def test_hume_job_with_fewer_samples_than_k_names_num_classes():
 
 
 def test_subset_too_small_to_split_names_the_hume_keys():
-    from hume_workflow.hume import HumeConfig, run_hume
+    from hume_workflow.hume.config import HumeConfig
+    from hume_workflow.hume.training import run_hume
 
     rng = np.random.default_rng(0)
     phi1, phi2 = rng.normal(size=(20, 4)), rng.normal(size=(20, 3))
     config = HumeConfig(num_classes=2, subset_size=1, num_iters=1, adaptation_steps=1)
     with pytest.raises(InputError) as error:
         run_hume(phi1, phi2, config, seed=0, progress=False)
-    message = _one_line(error)
+    message = one_line(error)
     assert "hume.subset_size" in message and "hume.train_fraction" in message
     assert "subset of 1 samples leaves no train or no held-out part" in message
 
@@ -309,18 +310,18 @@ def test_subset_too_small_to_split_names_the_hume_keys():
     ],
 )
 def test_bad_hume_values_name_the_config_key(bad, key):
-    from hume_workflow.hume import HumeConfig
+    from hume_workflow.hume.config import HumeConfig
 
     with pytest.raises(InputError) as error:
         HumeConfig(**{"num_classes": 3, **bad})
-    assert _one_line(error).startswith(key)
+    assert one_line(error).startswith(key)
 
 
 # --- other files and values the user gives ----------------------------------------------------
 
 
 def _bad_idx(tmp_path: Path):
-    from hume_workflow.image_sources import read_idx
+    from hume_workflow.data.idx import read_idx
 
     path = tmp_path / "train-images-idx3-ubyte"
     path.write_bytes(b"PK\x03\x04garbage")
@@ -328,7 +329,7 @@ def _bad_idx(tmp_path: Path):
 
 
 def _truncated_idx(tmp_path: Path):
-    from hume_workflow.image_sources import read_idx
+    from hume_workflow.data.idx import read_idx
 
     path = tmp_path / "train-labels-idx1-ubyte"
     path.write_bytes(b"\0\0\x08\x01\0\0\0\x05\x01\x02")  # 5 labels announced, 2 given
@@ -336,7 +337,7 @@ def _truncated_idx(tmp_path: Path):
 
 
 def _cifar_batch(tmp_path: Path):
-    from hume_workflow.image_sources import _read_cifar_pickle
+    from hume_workflow.data.torchvision_sets import _read_cifar_pickle
 
     path = tmp_path / "data_batch_1"
     path.write_bytes(b"\x80\x04truncated")
@@ -344,7 +345,7 @@ def _cifar_batch(tmp_path: Path):
 
 
 def _stl10_images(tmp_path: Path):
-    from hume_workflow.image_sources import _read_stl10_images
+    from hume_workflow.data.torchvision_sets import _read_stl10_images
 
     path = tmp_path / "train_X.bin"
     path.write_bytes(bytes(100))
@@ -352,32 +353,32 @@ def _stl10_images(tmp_path: Path):
 
 
 def _checkpoint(tmp_path: Path):
-    from hume_workflow.checkpoints import read_state_dict
+    from hume_workflow.models.checkpoints import read_state_dict
 
     path = tmp_path / "nope.pth"
     return lambda: read_state_dict(path), str(path)
 
 
 def _source(tmp_path: Path):
-    from hume_workflow.image_sources import prepare_dataset
+    from hume_workflow.data.prepare import prepare_dataset
 
     return lambda: prepare_dataset("cifar11", root=tmp_path), "dataset.source"
 
 
 def _test_fraction(tmp_path: Path):
-    from hume_workflow.datasets import random_split
+    from hume_workflow.formats.dataset import random_split
 
     return lambda: random_split(10, 1.5, 0), "config dataset.test_fraction=1.5"
 
 
 def _setting(tmp_path: Path):
-    from hume_workflow.datasets import setting_indices
+    from hume_workflow.formats.dataset import setting_indices
 
     return lambda: setting_indices(np.zeros(3, np.uint8), "semi"), "config setting='semi'"
 
 
 def _top_n(tmp_path: Path):
-    from hume_workflow.vote import select_top
+    from hume_workflow.aggregate.vote import select_top
 
     return lambda: select_top({0: 1.0}, 0), "config aggregation.top_n=0"
 
@@ -400,13 +401,13 @@ def test_other_bad_files_and_values_are_one_line_input_errors(tmp_path, case):
     call, named = case(tmp_path)
     with pytest.raises(InputError) as error:
         call()
-    assert named in _one_line(error)
+    assert named in one_line(error)
 
 
 def test_job_logs_of_input_errors_have_no_traceback_even_under_retries(tmp_path):
     """A retried job appends to its log: each attempt adds one line, no traceback."""
     body = """
-        from hume_workflow.hume import train_size
+        from hume_workflow.hume.inner_forms import train_size
         train_size(1, 0.9)
         """
     _run_logged(tmp_path, body)

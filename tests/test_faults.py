@@ -17,7 +17,7 @@ import pytest
 import yaml
 from tiny_workflow import PAIRS, TINY, run_snakemake, snakemake_command
 
-from hume_workflow.io import atomic_path
+from hume_workflow.formats.io import atomic_path
 
 
 def start(workdir: Path, config: dict, *args: str) -> subprocess.Popen:
@@ -147,7 +147,7 @@ def test_sigkill_while_writing_leaves_the_old_file(tmp_path):
     old = target.read_bytes()
     code = (
         "import sys, time, h5py, numpy as np\n"
-        "from hume_workflow.io import atomic_path\n"
+        "from hume_workflow.formats.io import atomic_path\n"
         "with atomic_path(sys.argv[1]) as tmp, h5py.File(tmp, 'w') as f:\n"
         "    f['x'] = np.zeros(10**6)\n"
         "    f.flush()\n"

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from hume_workflow.gpu_slots import claim_gpu
+from hume_workflow.cluster.gpu_slots import claim_gpu
 
 SRC = str(Path(__file__).parents[1] / "src")
 
@@ -15,7 +15,7 @@ def start_claimer(lock_dir, timeout=10.0, hold=30.0):
     """A process that claims one of GPUs 0 and 1, prints it (or its error), then holds it."""
     code = (
         "import sys, time\n"
-        "from hume_workflow.gpu_slots import claim_gpu\n"
+        "from hume_workflow.cluster.gpu_slots import claim_gpu\n"
         "try:\n"
         f"    device = claim_gpu({str(lock_dir)!r}, ['0', '1'], timeout={timeout})\n"
         "except RuntimeError as e:\n"

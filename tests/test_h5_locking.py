@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import pytest
 
-from hume_workflow.io import write_h5
+from hume_workflow.formats.io import write_h5
 
 READERS = """
     import sys
@@ -28,9 +28,10 @@ READERS = """
         pass
     else:
         sys.exit(3)  # no lock taken by the writer here: nothing to show
-    from hume_workflow.embed import ImageBatches, _image_source
-    from hume_workflow.features import read_features
-    from hume_workflow.io import open_h5, read_h5
+    from hume_workflow.embed.extract import ImageBatches
+    from hume_workflow.embed.pipeline import _image_source
+    from hume_workflow.formats.embeddings import read_features
+    from hume_workflow.formats.io import open_h5, read_h5
     assert read_h5(path)[0]["images"].shape == (4, 2, 2, 3)
     with open_h5(path) as f:
         assert f["features"].shape == (4, 3)

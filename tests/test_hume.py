@@ -7,19 +7,13 @@ import pytest
 import torch
 from reference_hume import reference_outer_loss
 
-from hume_workflow.hume import (
-    HumeConfig,
-    adapt_inner_classifiers,
-    draw_subsets,
-    init_inner_classifiers,
-    l2_normalise,
-    outer_loss,
-    run_hume,
-    run_hume_many,
-)
-from hume_workflow.metrics import cluster_accuracy
-from hume_workflow.score import generalisation_score
-from hume_workflow.sparsemax import sparsemax
+from hume_workflow.aggregate.metrics import cluster_accuracy
+from hume_workflow.hume.config import HumeConfig
+from hume_workflow.hume.descent import adapt_inner_classifiers, init_inner_classifiers
+from hume_workflow.hume.objective import l2_normalise, outer_loss
+from hume_workflow.hume.score import generalisation_score
+from hume_workflow.hume.sparsemax import sparsemax
+from hume_workflow.hume.training import draw_subsets, run_hume, run_hume_many
 
 torch.set_num_threads(1)
 

@@ -8,17 +8,15 @@ import pytest
 import torch
 from reference_hume import reference_outer_loss
 
-from hume_workflow.hume import (
-    HumeConfig,
-    draw_subsets,
-    gram_matrix,
-    init_inner_classifiers,
+from hume_workflow.hume.config import HumeConfig
+from hume_workflow.hume.descent import gram_matrix, init_inner_classifiers
+from hume_workflow.hume.objective import (
     inner_form_for,
     l2_normalise,
     outer_losses,
     outer_losses_gram,
-    run_hume_many,
 )
+from hume_workflow.hume.training import draw_subsets, run_hume_many
 
 torch.set_num_threads(1)
 

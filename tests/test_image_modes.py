@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hume_workflow import image_sources
-from hume_workflow.datasets import read_dataset, write_dataset
+from hume_workflow.data.images import convert_to_rgb8, decode_image
+from hume_workflow.data.prepare import prepare_dataset
 from hume_workflow.errors import InputError
-from hume_workflow.image_sources import decode_image, prepare_dataset
+from hume_workflow.formats.dataset import read_dataset, write_dataset
 
 SIDE = 16
 
@@ -107,9 +107,7 @@ def test_16_bit_modes_in_memory_all_keep_the_high_byte():
     values = _spread16()
     for mode, dtype in (("I;16", "=u2"), ("I;16N", "=u2"), ("I;16L", "<u2"), ("I;16B", ">u2")):
         image = Image.frombytes(mode, (SIDE, SIDE), values.astype(dtype).tobytes())
-        np.testing.assert_array_equal(
-            image_sources.convert_to_rgb8(image), _gray(values >> 8), err_msg=mode
-        )
+        np.testing.assert_array_equal(convert_to_rgb8(image), _gray(values >> 8), err_msg=mode)
 
 
 def test_truncated_16_bit_png_is_an_input_error_naming_the_file(tmp_path):
@@ -123,7 +121,7 @@ def test_constant_float_and_int_images_do_not_divide_by_zero():
     for image in (Image.new("F", (4, 4), 7.5), Image.new("I", (4, 4), -3)):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            rgb = image_sources.convert_to_rgb8(image)
+            rgb = convert_to_rgb8(image)
         assert rgb.shape == (4, 4, 3) and (rgb == 0).all()
 
 
@@ -205,12 +203,12 @@ def test_other_colour_spaces_use_pillows_conversion(tmp_path, mode):
 def test_every_pillow_mode_converts_to_rgb8():
     """Modes no file format here writes (La, RGBa, HSV, RGBX, ...) still convert."""
     for mode in Image.MODES:
-        rgb = image_sources.convert_to_rgb8(Image.new(mode, (5, 3)))
+        rgb = convert_to_rgb8(Image.new(mode, (5, 3)))
         assert rgb.shape == (3, 5, 3) and rgb.dtype == np.uint8, mode
     premultiplied = Image.new("RGBa", (1, 1), (50, 60, 70, 128))
     straight = Image.new("La", (1, 1), (50, 128))
-    assert image_sources.convert_to_rgb8(premultiplied).tolist() == [[[99, 119, 139]]]
-    assert image_sources.convert_to_rgb8(straight).tolist() == [[[99, 99, 99]]]
+    assert convert_to_rgb8(premultiplied).tolist() == [[[99, 119, 139]]]
+    assert convert_to_rgb8(straight).tolist() == [[[99, 99, 99]]]
 
 
 def test_8_bit_resize_and_crop_are_unchanged(tmp_path):

@@ -4,16 +4,16 @@ import h5py
 import numpy as np
 import pytest
 
-from hume_workflow.datasets import (
+from hume_workflow.data.prepare import prepare_dataset
+from hume_workflow.embed.pipeline import embed_dataset
+from hume_workflow.formats.dataset import (
     TEST,
     TRAIN,
     read_dataset,
     setting_indices,
     write_dataset,
 )
-from hume_workflow.embed import embed_dataset
-from hume_workflow.image_sources import prepare_dataset
-from hume_workflow.io import atomic_path, current_umask, read_h5, write_h5
+from hume_workflow.formats.io import atomic_path, current_umask, read_h5, write_h5
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):

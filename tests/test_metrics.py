@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from hume_workflow.metrics import cluster_accuracy, compute_metrics, match_labels
+from hume_workflow.aggregate.metrics import cluster_accuracy, compute_metrics, match_labels
 
 
 def brute_force_acc(labels, truth, k):

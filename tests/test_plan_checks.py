@@ -16,16 +16,16 @@ import yaml
 from snakemake.utils import validate
 from tiny_workflow import REPO, TINY
 
-from hume_workflow.dataset_plan import (
+from hume_workflow.data.prepare import prepare_dataset
+from hume_workflow.errors import InputError
+from hume_workflow.formats.dataset import ImageDataset, load_sklearn_digits, write_dataset
+from hume_workflow.plan.dataset import (
     SOURCE_CLASSES,
     dataset_identity,
     planned_data,
 )
-from hume_workflow.datasets import ImageDataset, load_sklearn_digits, write_dataset
-from hume_workflow.errors import InputError
-from hume_workflow.image_sources import prepare_dataset
-from hume_workflow.preflight import check_schema, check_sources, check_values
-from hume_workflow.resources import SOURCE_SIZES
+from hume_workflow.plan.preflight import check_schema, check_sources, check_values
+from hume_workflow.plan.resources import SOURCE_SIZES
 
 SCHEMA_PATH = REPO / "workflow/schemas/config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from tiny_workflow import planned_requests
 
-from hume_workflow.resources import STARTUP_MIN
+from hume_workflow.plan.resources import STARTUP_MIN
 
 REPO = Path(__file__).resolve().parents[1]
 

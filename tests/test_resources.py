@@ -9,9 +9,9 @@ import h5py
 import numpy as np
 import pytest
 
-from hume_workflow import resources
-from hume_workflow.inner_forms import pick_inner_form
-from hume_workflow.resources import (
+from hume_workflow.hume.inner_forms import pick_inner_form
+from hume_workflow.plan import resources
+from hume_workflow.plan.resources import (
     dataset_samples,
     embed_request,
     feature_dim,
@@ -136,7 +136,7 @@ def test_embed_request_grows_with_n_and_pca():
 
 
 def test_import_does_not_load_torch():
-    code = "import sys, hume_workflow.resources; print('torch' in sys.modules)"
+    code = "import sys, hume_workflow.plan.resources; print('torch' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr

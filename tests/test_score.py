@@ -8,7 +8,7 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from hume_workflow.score import generalisation_score
+from hume_workflow.hume.score import generalisation_score
 
 
 @pytest.fixture

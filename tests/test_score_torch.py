@@ -10,8 +10,8 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
-from hume_workflow.score import generalisation_score
-from hume_workflow.score_torch import generalisation_score_torch
+from hume_workflow.hume.score import generalisation_score
+from hume_workflow.hume.score_torch import generalisation_score_torch
 
 TOLERANCE = 0.005  # half an accuracy point
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hume_workflow.sparsemax import sparsemax
+from hume_workflow.hume.sparsemax import sparsemax
 
 
 def project_by_bisection(v: np.ndarray, iters: int = 200) -> np.ndarray:

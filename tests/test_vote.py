@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hume_workflow.vote import align_to, majority_vote, select_top
+from hume_workflow.aggregate.vote import align_to, majority_vote, select_top
 
 
 def test_permuted_copies_vote_back_exactly():

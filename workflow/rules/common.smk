@@ -15,13 +15,13 @@ os.environ.update(
 )
 sys.path.insert(0, LIBRARY)
 
-from hume_workflow.preflight import (
+from hume_workflow.plan.preflight import (
     check_schema,
     check_sources,
     check_values,
     describe_config,
 )
-from hume_workflow.resources import (
+from hume_workflow.plan.resources import (
     MAX_FEATURE_DIM,
     dataset_samples,
     embed_request,
@@ -124,7 +124,7 @@ def space_dim(name, path):
 
 def hume_resource(key):
     """One entry ("mem_mb" or "runtime") of a HUME job's request, from N, d1, d2 and the
-    hyperparameters (hume_workflow.resources); it grows with each retry."""
+    hyperparameters (hume_workflow.plan.resources); it grows with each retry."""
 
     def request(wildcards, input, attempt):
         n_train, n_test = dataset_samples(config["dataset"], input.data)

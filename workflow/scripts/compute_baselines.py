@@ -1,8 +1,8 @@
 """Rule compute_baselines: k-means and the supervised linear probe on one space."""
 
-from hume_workflow.baselines import kmeans_baseline, linear_probe_accuracy
-from hume_workflow.features import read_spaces
-from hume_workflow.io import read_h5, write_json
+from hume_workflow.aggregate.baselines import kmeans_baseline, linear_probe_accuracy
+from hume_workflow.formats.embeddings import read_spaces
+from hume_workflow.formats.io import read_h5, write_json
 from hume_workflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])

@@ -3,9 +3,9 @@ the vote's ACC by number of runs, ACC vs coverage and the confusion matrix."""
 
 import pandas as pd
 
-from hume_workflow.io import read_h5, read_json, write_json
+from hume_workflow.formats.io import read_h5, read_json, write_json
 from hume_workflow.logs import log_to_file
-from hume_workflow.report import evaluate_pair
+from hume_workflow.report.evaluate import evaluate_pair
 
 log_to_file(snakemake.log[0])
 truth = read_h5(snakemake.input.data, ["labels"])[0]["labels"]

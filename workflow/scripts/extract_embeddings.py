@@ -2,8 +2,8 @@
 
 import torch
 
-from hume_workflow.embed import embed_dataset
-from hume_workflow.gpu_slots import job_device
+from hume_workflow.cluster.gpu_slots import job_device
+from hume_workflow.embed.pipeline import embed_dataset
 from hume_workflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Rule majority_vote: the Hungarian-aligned majority vote of a pair's selected runs."""
 
-from hume_workflow.aggregate import vote_selected
-from hume_workflow.io import atomic_path, read_json
+from hume_workflow.aggregate.voting import vote_selected
+from hume_workflow.formats.io import atomic_path, read_json
 from hume_workflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])

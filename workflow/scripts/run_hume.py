@@ -3,13 +3,14 @@
 import torch
 from threadpoolctl import threadpool_limits
 
-from hume_workflow.faults import fail_once_if_asked
-from hume_workflow.features import read_spaces
-from hume_workflow.gpu_slots import job_device
-from hume_workflow.hume import HumeConfig, config_dict
-from hume_workflow.io import read_h5
+from hume_workflow.cluster.faults import fail_once_if_asked
+from hume_workflow.cluster.gpu_slots import job_device
+from hume_workflow.formats.embeddings import read_spaces
+from hume_workflow.formats.io import read_h5
+from hume_workflow.formats.run import save_run
+from hume_workflow.hume.config import HumeConfig, config_dict
+from hume_workflow.hume.runs import execute_runs
 from hume_workflow.logs import log_to_file
-from hume_workflow.runs import execute_runs, save_run
 
 log_to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

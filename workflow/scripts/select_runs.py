@@ -1,7 +1,7 @@
 """Rule select_runs: rank a pair's runs by generalisation score, keep the top n."""
 
-from hume_workflow.aggregate import select_runs
-from hume_workflow.io import write_json
+from hume_workflow.aggregate.selection import select_runs
+from hume_workflow.formats.io import write_json
 from hume_workflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])

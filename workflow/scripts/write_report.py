@@ -2,16 +2,17 @@
 
 import pandas as pd
 
-from hume_workflow.io import read_h5, read_json
+from hume_workflow.formats.io import read_h5, read_json
 from hume_workflow.logs import log_to_file
-from hume_workflow.paper import reported_beside_ours
-from hume_workflow.report import summary_tables, write_report
-from hume_workflow.report_page import (
+from hume_workflow.report.page import write_report
+from hume_workflow.report.panels import (
     pair_figures,
     provenance_table,
     read_thumbnails,
     wall_time_table,
 )
+from hume_workflow.report.paper import reported_beside_ours
+from hume_workflow.report.tables import summary_tables
 
 log_to_file(snakemake.log[0])
 params, dataset = snakemake.params, snakemake.wildcards.dataset

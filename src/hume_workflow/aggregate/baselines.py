@@ -1,0 +1,50 @@
+"""Baselines on one representation space: k-means (the floor) and a linear probe (the ceiling)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from hume_workflow.aggregate.metrics import compute_metrics
+from hume_workflow.errors import InputError
+from hume_workflow.formats.dataset import TEST, TRAIN, setting_indices
+
+
+def kmeans_baseline(
+    features: np.ndarray, labels: np.ndarray, split: np.ndarray, setting: str, k: int, seed: int = 0
+) -> dict[str, float]:
+    """ACC/ARI/NMI of k-means with ``k`` clusters, fitted and evaluated as HUME is in ``setting``.
+
+    Args:
+        features: (N, d); labels: (N,) ground truth; split: (N,) 0 = train, 1 = test.
+
+    Raises:
+        InputError: fewer samples to fit on than ``k`` (config ``dataset.num_classes``).
+    """
+    fit_idx, eval_idx = setting_indices(split, setting)
+    if len(fit_idx) < k:
+        raise InputError(
+            f"config dataset.num_classes={k}: expected at most the {len(fit_idx)} samples "
+            f"k-means fits on ({setting} setting); lower dataset.num_classes or add images"
+        )
+    model = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(features[fit_idx])
+    return compute_metrics(model.predict(features[eval_idx]), labels[eval_idx])  # None: no labels
+
+
+def linear_probe_accuracy(
+    features: np.ndarray, labels: np.ndarray, split: np.ndarray, max_iter: int = 1000
+) -> float | None:
+    """Test accuracy of a supervised logistic regression trained on the train split.
+
+    The supervised ceiling of a space: what a linear model reaches with the true labels.
+    Only samples with a known label (>= 0) count; None when either split has none.
+    """
+    train, test = (split == TRAIN) & (labels >= 0), (split == TEST) & (labels >= 0)
+    if not train.any() or not test.any():
+        return None
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
+    model.fit(features[train], labels[train])
+    return float((model.predict(features[test]) == labels[test]).mean())

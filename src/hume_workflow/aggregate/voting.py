@@ -1,0 +1,62 @@
+"""The voted labels of a pair's selected runs."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from hume_workflow.aggregate.vote import majority_vote
+from hume_workflow.errors import InputError
+from hume_workflow.formats.io import read_h5
+
+log = logging.getLogger(__name__)
+
+
+def vote_selected(manifest: dict, num_classes: int) -> pd.DataFrame:
+    """Hungarian-aligned majority vote of the selected runs, aligned to the best-scoring one.
+
+    Raises:
+        InputError: a selected run file missing, truncated or not HDF5, labels outside
+            [0, num_classes), or runs labelling different samples (one line naming the file).
+
+    Returns:
+        One row per labelled sample: ``sample_index`` (into the dataset), ``label`` and
+        ``agreement``, the fraction of selected runs whose aligned label equals the vote.
+    """
+    paths = {r["seed"]: r["path"] for r in manifest["ranked"]}
+    labelings, indices, short = [], None, []
+    for seed in manifest["selected"]:  # best first
+        path = paths[seed]
+        arrays, _ = read_h5(path, ["labels", "eval_indices"])
+        labels = arrays["labels"]
+        if labels.size and not 0 <= labels.min() <= labels.max() < num_classes:
+            raise InputError(
+                f"{path}: labels span {labels.min()}..{labels.max()}; expected cluster ids in "
+                f"[0, {num_classes}) (num_classes={num_classes})"
+            )
+        if indices is not None and not np.array_equal(indices, arrays["eval_indices"]):
+            raise InputError(f"{path}: labels a different set of samples than the other runs")
+        indices = arrays["eval_indices"]
+        labelings.append(labels)
+        if (used := len(np.unique(labels))) < num_classes:
+            short.append(f"seed {seed}: {used}")
+    if manifest.get("note"):
+        log.warning("selection: %s", manifest["note"])
+    if short:
+        log.info(
+            "%d of %d voting runs use fewer than %d clusters on the labelled samples (%s)",
+            len(short),
+            len(labelings),
+            num_classes,
+            ", ".join(short),
+        )
+    votes, agreement = majority_vote(np.stack(labelings), num_classes)
+    log.info(
+        "vote of %d runs (top_n=%s): mean agreement %.3f",
+        len(labelings),
+        manifest["top_n"],
+        agreement.mean(),
+    )
+    return pd.DataFrame({"sample_index": indices, "label": votes, "agreement": agreement})

@@ -1,0 +1,207 @@
+"""One embedding file per (dataset, backbone): extract, reduce, normalise, write."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+
+from hume_workflow.embed.extract import (
+    IN_MEMORY_MAX_BYTES,
+    ImageBatches,
+    autocast_dtype,
+    iter_features,
+)
+from hume_workflow.embed.settings import EXTRACTION_KEYS, EmbedSettings
+from hume_workflow.embed.writer import array_blocks, chunk_rows, write_feature_batches
+from hume_workflow.errors import InputError
+from hume_workflow.formats.dataset import TRAIN, read_dataset
+from hume_workflow.formats.embeddings import SAMPLES_SHA256
+from hume_workflow.formats.io import (
+    atomic_path,
+    open_h5,
+    package_versions,
+    read_h5,
+    temp_prefix,
+    write_attrs,
+)
+from hume_workflow.models.registry import build_backbone
+
+log = logging.getLogger(__name__)
+
+
+def reduce_dimension(
+    features: np.ndarray, fit_mask: np.ndarray, dim: int
+) -> tuple[np.ndarray, dict]:
+    """PCA of (N, d) features to (N, dim), fitted on the rows where ``fit_mask`` is True.
+
+    Returns:
+        The float32 (N, dim) projection and a provenance dict (dim, explained variance).
+    """
+    if not 0 < dim <= min(features.shape[1], int(fit_mask.sum())):
+        raise InputError(
+            f"pca_dim={dim}: expected at most min(feature dim {features.shape[1]}, "
+            f"train samples {int(fit_mask.sum())}); lower pca_dim"
+        )
+    pca = PCA(n_components=dim, random_state=0).fit(features[fit_mask])
+    explained = float(pca.explained_variance_ratio_.sum())
+    log.info("PCA to %d dims keeps %.1f%% of the variance", dim, 100 * explained)
+    info = {"pca_dim": dim, "pca_fitted_on": "train split", "pca_explained_variance": explained}
+    return pca.transform(features).astype(np.float32), info
+
+
+def _image_source(dataset_path: str | os.PathLike) -> np.ndarray | Path:
+    """The dataset's images in memory if they take at most IN_MEMORY_MAX_BYTES, else its path."""
+    with open_h5(dataset_path) as f:
+        images = f["images"]
+        nbytes = images.size * images.dtype.itemsize
+        if nbytes <= IN_MEMORY_MAX_BYTES:
+            return images[()]
+    log.info("images take %.1f GiB: read batch by batch from %s", nbytes / 2**30, dataset_path)
+    return Path(dataset_path)
+
+
+def embed_dataset(
+    dataset_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    backbone_name: str,
+    spec: dict,
+    device: str = "cpu",
+) -> None:
+    """Embed every image of a prepared dataset and write the features to HDF5 (atomically).
+
+    The file holds ``features`` (N, d) float32 (float16 with ``float16``; d = ``pca_dim``
+    with PCA), ``labels`` (N,) (-1 where unknown), ``split`` (N,), and attributes recording
+    the backbone, its preprocessing, the extraction settings, the post-processing, the
+    dataset, the split, the package versions, ``num_samples`` (N) and data.h5's
+    ``samples_sha256`` (the sample order; copied when data.h5 has it). Without PCA the
+    features are written chunk by chunk as the batches arrive; with PCA the raw features go
+    to a temporary file first (PCA needs all of them; it is fitted on the train split).
+    Either way the output only appears under its name once complete (``atomic_path``).
+
+    Args:
+        spec: the backbone's config entry: ``kind``, the extraction and post-processing keys
+            (``batch_size``, ``num_workers``, ``precision``, ``pca_dim``, ``l2_normalize``,
+            ``float16``; see :class:`EmbedSettings`) and the backbone's options.
+    """
+    settings = EmbedSettings.from_spec(spec, backbone_name)
+    meta = read_dataset(dataset_path, with_images=False)
+    sample_order = read_h5(dataset_path, [])[1].get(SAMPLES_SHA256)
+    options = {k: v for k, v in spec.items() if k not in EXTRACTION_KEYS}
+    key = f"backbones.{backbone_name}"
+    backbone = build_backbone(spec["kind"], config_key=key, **options)
+    data = ImageBatches(_image_source(dataset_path), settings.batch_size)
+    n = data.num_images
+    amp_dtype = autocast_dtype(settings.precision, device)
+    channels_last = torch.device(device).type == "cuda" and backbone.prefers_channels_last
+    if settings.precision != "fp32" and amp_dtype is None:
+        log.info(
+            "precision=%s applies on CUDA only: running in fp32 on %s", settings.precision, device
+        )
+    log.info("embedding %d images of %s with %s on %s", n, meta.name, backbone_name, device)
+    batches = iter_features(
+        data,
+        backbone,
+        device=device,
+        num_workers=settings.num_workers,
+        autocast_dtype=amp_dtype,
+        channels_last=channels_last,
+    )
+    what = f"{backbone_name} features"
+    postprocessing: dict[str, Any] = {}
+    with atomic_path(output_path) as tmp, h5py.File(tmp, "w") as f:
+        if settings.pca_dim is None:
+            dset = write_feature_batches(
+                f,
+                batches,
+                n,
+                dtype=settings.storage_dtype,
+                normalize=settings.l2_normalize,
+                what=what,
+                key=key,
+            )
+        else:
+            features, postprocessing = _pca_features(
+                batches, n, meta.split, settings.pca_dim, what, Path(output_path), key
+            )
+            rows = chunk_rows(n, features.shape[1], 4)
+            dset = write_feature_batches(
+                f,
+                array_blocks(features, rows),
+                n,
+                dtype=settings.storage_dtype,
+                normalize=settings.l2_normalize,
+                what=f"{what} after PCA",
+                key=key,
+            )
+        f.create_dataset("labels", data=meta.labels)
+        f.create_dataset("split", data=meta.split)
+        postprocessing.update(
+            {
+                "l2_normalize": settings.l2_normalize,
+                "storage_dtype": np.dtype(settings.storage_dtype).name,
+                "order": "pca (train split) -> l2_normalize -> storage cast",
+            }
+        )
+        extraction = {
+            "batch_size": settings.batch_size,
+            "num_workers": settings.num_workers,
+            "precision": settings.precision,
+            "autocast": "none" if amp_dtype is None else str(amp_dtype),
+            "channels_last": channels_last,
+            "device": device,
+            "images_in_memory": data.array is not None,
+        }
+        attrs = {
+            "backbone": backbone_name,
+            "postprocessing": postprocessing,
+            "extraction": extraction,
+            "backbone_spec": spec,
+            "preprocessing": backbone.describe(),
+            "dataset": meta.name,
+            "split_encoding": "0 = train, 1 = test",
+            "device": device,
+            "versions": package_versions(),
+            "num_samples": n,
+        }
+        if sample_order is not None:
+            attrs[SAMPLES_SHA256] = sample_order
+        write_attrs(f, attrs)
+        shape = dset.shape
+    log.info("wrote %s: features %s %s", output_path, shape, np.dtype(settings.storage_dtype))
+
+
+def _pca_features(
+    batches: Iterable[tuple[int, np.ndarray]],
+    num_rows: int,
+    split: np.ndarray,
+    pca_dim: int,
+    what: str,
+    output_path: Path,
+    key: str = "backbone",
+) -> tuple[np.ndarray, dict]:
+    """Raw features written chunked to a hidden temporary HDF5 file beside ``output_path``
+    (removed after, or by the next write of ``output_path`` if killed), read back, reduced.
+
+    Returns:
+        float32 (N, pca_dim) features and the PCA provenance.
+    """
+    prefix = temp_prefix(output_path)
+    fd, raw_path = tempfile.mkstemp(dir=output_path.parent, prefix=prefix, suffix=".raw.tmp.part")
+    os.close(fd)
+    try:
+        with h5py.File(raw_path, "w") as raw:
+            write_feature_batches(raw, batches, num_rows, what=what, key=key)
+        with open_h5(raw_path) as raw:
+            features = raw["features"][()]
+    finally:
+        os.remove(raw_path)
+    return reduce_dimension(features, split == TRAIN, pca_dim)

@@ -1,0 +1,84 @@
+"""Features written to HDF5 batch by batch as they are extracted: checked, normalised, cast."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import h5py
+import numpy as np
+
+from hume_workflow.errors import InputError
+
+
+def l2_normalize(features: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """(N, d) rows scaled to unit L2 norm (all-zero rows stay zero)."""
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return (features / np.maximum(norms, eps)).astype(features.dtype, copy=False)
+
+
+def check_finite(array: np.ndarray, what: str, fix: str) -> None:
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise InputError(f"{what}: {int(bad.sum())} non-finite values (NaN/Inf); {fix}")
+
+
+_CHUNK_BYTES = 512 * 2**10  # target size of one HDF5 chunk of features
+
+
+def chunk_rows(num_rows: int, dim: int, itemsize: int) -> int:
+    """Rows per HDF5 chunk of (num_rows, dim) features: about _CHUNK_BYTES per chunk."""
+    return max(1, min(num_rows, _CHUNK_BYTES // max(1, dim * itemsize)))
+
+
+def write_feature_batches(
+    f: h5py.File,
+    batches: Iterable[tuple[int, np.ndarray]],
+    num_rows: int,
+    *,
+    dtype: type[np.floating] = np.float32,
+    normalize: bool = False,
+    name: str = "features",
+    what: str = "features",
+    key: str = "backbone",
+) -> h5py.Dataset:
+    """Write (start, (B, d) float32) batches into a chunked (num_rows, d) dataset as they come.
+
+    The dataset is created on the first batch (its d); each batch is checked to be finite,
+    optionally L2-normalised, cast to ``dtype`` (checked finite again: float16 overflow) and
+    slice-assigned.
+
+    Raises:
+        InputError: non-finite values (the message names ``what``, the image range and the
+            config ``key`` of the backbone to fix), or no batches.
+    """
+    dset: h5py.Dataset | None = None
+    for start, feats in batches:
+        stop = start + len(feats)
+        check_finite(
+            feats,
+            f"{what} of images {start}..{stop - 1}",
+            f"check the weights of {key}, or set {key}.precision: fp32 (fp16/bf16 can overflow)",
+        )
+        if normalize:
+            feats = l2_normalize(feats)
+        stored = feats.astype(dtype, copy=False)
+        if dtype is not np.float32:
+            check_finite(
+                stored,
+                f"{what} of images {start}..{stop - 1} cast to {dtype.__name__}",
+                f"the features overflow {dtype.__name__}: set {key}.float16: false "
+                f"(or {key}.l2_normalize: true)",
+            )
+        if dset is None:
+            dim = feats.shape[1]
+            rows = chunk_rows(num_rows, dim, np.dtype(dtype).itemsize)
+            dset = f.create_dataset(name, shape=(num_rows, dim), dtype=dtype, chunks=(rows, dim))
+        dset[start:stop] = stored
+    if dset is None:
+        raise InputError(f"{what}: no images to embed; expected a dataset with images")
+    return dset
+
+
+def array_blocks(array: np.ndarray, rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    for start in range(0, len(array), rows):
+        yield start, array[start : start + rows]

@@ -1,0 +1,208 @@
+"""Datasets prepared into one HDF5 format: images (N, H, W, C) uint8, labels, train/test split."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import h5py
+import numpy as np
+
+from hume_workflow.errors import InputError
+from hume_workflow.formats.io import atomic_path, read_h5, write_attrs, write_h5
+
+TRAIN, TEST = 0, 1
+UNLABELLED = -1
+IDENTITY_ATTR = "dataset_config"  # data.h5's record of the config it was made from
+
+
+class LazyImages(Protocol):
+    """Images on disk (N, H, W, C) uint8, decoded by chunks (image_sources.ImageFiles)."""
+
+    shape: tuple[int, int, int, int]
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: np.ndarray) -> LazyImages: ...
+    def read(self, start: int, stop: int) -> np.ndarray: ...
+    def write_to(self, out: h5py.Dataset, desc: str) -> dict[int, dict[str, str]]: ...
+
+
+@dataclass
+class ImageDataset:
+    """Images with optional labels and a train/test split.
+
+    images: (N, H, W, C) uint8, C in {1, 3} (or LazyImages of that shape, decoded when written);
+    labels: (N,) int64, -1 where unknown; split: (N,) uint8, 0 = train, 1 = test.
+    declared_num_classes: K for unlabelled data (no class_names); None means len(class_names).
+    sample_ids: (N,) identities of the samples, in order (see :func:`samples_sha256`); None
+    when unknown (a dataset read back from a file).
+    """
+
+    name: str
+    images: np.ndarray | LazyImages
+    labels: np.ndarray
+    split: np.ndarray
+    class_names: list[str]
+    declared_num_classes: int | None = None
+    sample_ids: list[str] | None = None
+
+    @property
+    def num_classes(self) -> int:
+        if self.declared_num_classes is not None:
+            return self.declared_num_classes
+        return len(self.class_names)
+
+
+def random_split(n: int, test_fraction: float, seed: int) -> np.ndarray:
+    """(n,) uint8 split with round(test_fraction * n) test samples drawn uniformly."""
+    if not 0 < test_fraction < 1:
+        raise InputError(
+            f"config dataset.test_fraction={test_fraction}: expected a value in (0, 1)"
+        )
+    split = np.full(n, TRAIN, dtype=np.uint8)
+    test = np.random.default_rng(seed).permutation(n)[: round(test_fraction * n)]
+    split[test] = TEST
+    return split
+
+
+def array_sample_ids(source: str, n: int) -> list[str]:
+    """Identities ``<source>:<index>`` of the n samples of an in-memory source, in its order."""
+    return [f"{source}:{i}" for i in range(n)]
+
+
+def select(dataset: ImageDataset, keep: np.ndarray) -> ImageDataset:
+    """The samples at the sorted indices ``keep`` (K,): images, labels, split and sample_ids."""
+    ids = dataset.sample_ids
+    return replace(
+        dataset,
+        images=dataset.images[keep],
+        labels=dataset.labels[keep],
+        split=dataset.split[keep],
+        sample_ids=None if ids is None else [ids[i] for i in keep],
+    )
+
+
+def subsample(dataset: ImageDataset, max_samples: int | None, seed: int) -> ImageDataset:
+    """A uniform random subset of at most ``max_samples`` samples, in the original order."""
+    n = len(dataset.labels)
+    if max_samples is None or max_samples >= n:
+        return dataset
+    keep = np.sort(np.random.default_rng(seed).choice(n, size=max_samples, replace=False))
+    return select(dataset, keep)
+
+
+def samples_sha256(sample_ids: Sequence[str], split: np.ndarray) -> str:
+    """Hex SHA-256 of the ordered samples: equal hashes mean the same samples, order and split.
+
+    One UTF-8 line per sample, ``<sample id>\t<split>\n`` (split 0 = train, 1 = test), in the
+    dataset's order. Sample ids (no pixels are hashed): ``<source>:<index>`` for in-memory
+    sources, the index in the source's own order (train, then test) before subsampling, e.g.
+    ``cifar10:50001``; for image files the path relative to ``dataset.root``, e.g.
+    ``train/n01440764/n01440764_10026.JPEG``.
+    """
+    pairs = zip(sample_ids, split.tolist(), strict=True)
+    lines = (f"{sample_id}\t{part}\n" for sample_id, part in pairs)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def load_sklearn_digits(test_fraction: float = 0.2, split_seed: int = 0) -> ImageDataset:
+    """scikit-learn's 1,797 8x8 handwritten digits (values 0..16 scaled to 0..255), K = 10.
+
+    The dataset has no official split: a random ``test_fraction`` is held out.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.clip(digits.images * 16, 0, 255).astype(np.uint8)[..., None]  # (N, 8, 8, 1)
+    return ImageDataset(
+        name="digits",
+        images=images,
+        labels=digits.target.astype(np.int64),
+        split=random_split(len(images), test_fraction, split_seed),
+        class_names=[str(d) for d in range(10)],
+        sample_ids=array_sample_ids("sklearn_digits", len(images)),
+    )
+
+
+def _attrs(
+    dataset: ImageDataset, bad_images: list[dict[str, str]], identity: dict | None
+) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "name": dataset.name,
+        "class_names": dataset.class_names,
+        "num_samples": len(dataset.labels),
+        "bad_images": bad_images,
+    }
+    if dataset.declared_num_classes is not None:
+        attrs["num_classes"] = dataset.declared_num_classes
+    if dataset.sample_ids is not None:
+        attrs["samples_sha256"] = samples_sha256(dataset.sample_ids, dataset.split)
+    if identity is not None:
+        attrs[IDENTITY_ATTR] = identity
+    return attrs
+
+
+def write_dataset(
+    path: str | os.PathLike, dataset: ImageDataset, identity: dict | None = None
+) -> None:
+    """Write the prepared dataset to HDF5 (atomically).
+
+    In-memory images are written at once; LazyImages are decoded and written chunk by chunk
+    into a dataset of known shape, with a progress bar, so they never all sit in memory.
+    Images that LazyImages skip as undecodable are dropped with their labels and split.
+
+    Attributes: ``name``, ``class_names``, ``num_classes`` (when declared), ``num_samples``,
+    ``samples_sha256`` (:func:`samples_sha256`; absent without sample_ids) and ``bad_images``
+    (JSON list of the skipped images' ``{"path", "error"}``, paths relative to the root);
+    ``dataset_config`` (JSON): ``identity``, the config keys that made these samples
+    (:func:`~hume_workflow.plan.dataset.dataset_identity`), when given.
+    """
+    if isinstance(dataset.images, np.ndarray):
+        arrays = {"images": dataset.images, "labels": dataset.labels, "split": dataset.split}
+        write_h5(path, arrays, _attrs(dataset, [], identity))
+        return
+    images = dataset.images
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        out = f.create_dataset(
+            "images",
+            shape=images.shape,
+            maxshape=images.shape,
+            dtype=np.uint8,
+            chunks=(1, *images.shape[1:]),
+        )
+        skipped = images.write_to(out, desc=f"{dataset.name} images")
+        if skipped:
+            dataset = select(dataset, np.setdiff1d(np.arange(len(images)), list(skipped)))
+        f.create_dataset("labels", data=dataset.labels)
+        f.create_dataset("split", data=dataset.split)
+        write_attrs(f, _attrs(dataset, list(skipped.values()), identity))
+
+
+def read_dataset(path: str | os.PathLike, with_images: bool = True) -> ImageDataset:
+    """Read a dataset written by :func:`write_dataset` (older files without attributes too)."""
+    names = ["images", "labels", "split"] if with_images else ["labels", "split"]
+    arrays, attrs = read_h5(path, names)
+    return ImageDataset(
+        name=attrs["name"],
+        images=arrays.get("images", np.empty((0, 0, 0, 0), np.uint8)),
+        labels=arrays["labels"],
+        split=arrays["split"],
+        class_names=list(attrs["class_names"]),
+        declared_num_classes=attrs.get("num_classes"),
+    )
+
+
+def setting_indices(split: np.ndarray, setting: str) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (fit, evaluate) of the samples a run trains on and the samples it labels.
+
+    inductive: fit on the train split, label the test split; transductive: both are the pool.
+    """
+    if setting == "inductive":
+        return np.flatnonzero(split == TRAIN), np.flatnonzero(split == TEST)
+    if setting == "transductive":
+        pool = np.arange(len(split))
+        return pool, pool
+    raise InputError(f"config setting={setting!r}: expected 'inductive' or 'transductive'")

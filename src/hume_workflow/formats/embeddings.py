@@ -1,0 +1,143 @@
+"""Embedding files read with checks: layout, dtype, finiteness and the dataset's sample order.
+
+An embedding file (``results/<dataset>/embeddings/<backbone>.h5``, written by
+:func:`hume_workflow.embed.pipeline.embed_dataset`) holds ``features`` (N, d) and the attributes
+``num_samples`` and ``samples_sha256``, the latter copied from data.h5 (a hash of the ordered
+sample identities). Spaces made from a different sample order than data.h5, or than each
+other, are refused before any training.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import h5py
+import numpy as np
+
+from hume_workflow.errors import InputError
+from hume_workflow.formats.io import (
+    decode_attr,
+    open_h5,
+    read_h5,
+)
+
+log = logging.getLogger(__name__)
+
+#: Attribute of data.h5 and of the embedding files: sha256 (hex) of the ordered sample ids.
+SAMPLES_SHA256 = "samples_sha256"
+#: Storage dtypes accepted for ``features``.
+FEATURE_DTYPES = (np.float16, np.float32, np.float64)
+_BLOCK_BYTES = 64 * 2**20  # features are read and checked this many bytes at a time
+
+
+def features_dataset(f: h5py.File, path: str | os.PathLike) -> h5py.Dataset:
+    """The (N, d) ``features`` of an open embedding file, its layout checked (nothing read).
+
+    Raises:
+        InputError: no ``features`` dataset, or not a 2-D float16/float32/float64 array.
+    """
+    dset = f.get("features")
+    if not isinstance(dset, h5py.Dataset):
+        raise InputError(f"{path}: no 'features' dataset; it holds {sorted(f)}")
+    if dset.ndim != 2 or dset.dtype not in FEATURE_DTYPES:
+        raise InputError(
+            f"{path}: features are {dset.dtype} {dset.shape}; "
+            "expected a 2-D float16/float32/float64 (N, d) array"
+        )
+    return dset
+
+
+def read_features(
+    path: str | os.PathLike,
+    expect_samples: int | None = None,
+    expect_sha256: str | None = None,
+    *,
+    reference: str = "the dataset",
+) -> np.ndarray:
+    """The float32 (N, d) ``features`` of an embedding file, checked.
+
+    Args:
+        expect_samples: the dataset's N (None: not checked).
+        expect_sha256: the dataset's ``samples_sha256`` (None: not checked); a file without
+            the attribute (an older one) is read with a warning.
+        reference: where the expectations come from (a path), named in the messages.
+
+    Raises:
+        InputError: one line naming ``path``: missing, truncated or foreign file; no 2-D
+            float ``features``; N or sample order differing from ``reference``; NaN/Inf.
+    """
+    with open_h5(path) as f:
+        dset = features_dataset(f, path)
+        if expect_samples is not None and dset.shape[0] != expect_samples:
+            raise InputError(
+                f"{path}: features hold {dset.shape[0]} samples but {reference} has "
+                f"{expect_samples}; re-run extract_embeddings"
+            )
+        if expect_sha256 is not None:
+            found = decode_attr(f.attrs.get(SAMPLES_SHA256))
+            if found is None:
+                log.warning(
+                    "%s has no %s attribute (an older file): its sample order is not checked "
+                    "against %s",
+                    path,
+                    SAMPLES_SHA256,
+                    reference,
+                )
+            elif found != expect_sha256:
+                raise InputError(
+                    f"{path}: made from a different dataset sample order than {reference} "
+                    f"({SAMPLES_SHA256} {found[:12]}… vs {expect_sha256[:12]}…); "
+                    "re-run extract_embeddings"
+                )
+        return _read_finite(dset, path)
+
+
+def read_spaces(
+    data_path: str | os.PathLike, feature_paths: list[str | os.PathLike]
+) -> list[np.ndarray]:
+    """The float32 (N, d_i) features of each file, checked against data.h5 and each other.
+
+    Every space must hold data.h5's N samples and carry its ``samples_sha256``; when data.h5
+    lacks the attribute (an older file), a warning is logged and the spaces are compared with
+    the first one that has it.
+    """
+    arrays, attrs = read_h5(data_path, ["split"])
+    n, sha, reference = len(arrays["split"]), attrs.get(SAMPLES_SHA256), str(data_path)
+    if sha is None:
+        log.warning(
+            "%s has no %s attribute (an older file): sample order checked between spaces only",
+            data_path,
+            SAMPLES_SHA256,
+        )
+    spaces = []
+    for path in feature_paths:
+        spaces.append(read_features(path, n, sha, reference=reference))
+        if sha is None:
+            sha, reference = read_h5(path, [])[1].get(SAMPLES_SHA256), str(path)
+    return spaces
+
+
+def _read_finite(dset: h5py.Dataset, path: str | os.PathLike) -> np.ndarray:
+    """(N, d) ``dset`` as float32, read block by block; NaN/Inf raise with count and place."""
+    n, d = dset.shape
+    out = np.empty((n, d), dtype=np.float32)
+    rows = max(1, _BLOCK_BYTES // max(1, d * dset.dtype.itemsize))
+    count, first = 0, None
+    for start in range(0, n, rows):
+        block = out[start : start + rows]
+        block[...] = dset[start : start + rows]
+        bad = ~np.isfinite(block)
+        if bad.any():
+            count += int(bad.sum())
+            if first is None:
+                row, column = np.argwhere(bad)[0]
+                first = (start + int(row), int(column))
+    if first is not None:
+        raise InputError(
+            f"{path}: features hold {count} non-finite values (NaN/Inf), "
+            f"first at row {first[0]}, column {first[1]}; delete the file and re-run "
+            "extract_embeddings; if it recurs, check the backbone's weights or set its "
+            "precision: fp32"
+        )
+    return out

@@ -1,0 +1,171 @@
+"""Files of the pipeline: atomic writes, HDF5 datasets/embeddings/runs, JSON, provenance."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from hume_workflow.errors import InputError
+
+PROVENANCE_PACKAGES = (
+    "hume-workflow",
+    "torch",
+    "torchvision",
+    "timm",
+    "numpy",
+    "scikit-learn",
+    "h5py",
+)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    A process killed inside the block leaves at most a hidden ``.<name>.*.tmp.part`` file,
+    never a file under the final name that looks complete. Such leftovers of ``path`` are
+    removed when it is written again (one writer per output: Snakemake's lock).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f"{glob.escape(temp_prefix(path))}*.tmp.part"):
+        stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp.part")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's 0600 would hide results from others
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def temp_prefix(path: Path) -> str:
+    """Name prefix of the hidden temporary files that stand for ``path`` while it is written."""
+    return f".{path.name}."
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (reading it means setting it, so set it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape the numbers, plus Python's."""
+    versions = {"python": platform.python_version()}
+    for name in PROVENANCE_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON document in ``path``."""
+    return json.loads(Path(path).read_text())
+
+
+def write_h5(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
+    """Write arrays and attributes to an HDF5 file, atomically.
+
+    Attribute values that are not str/int/float/bool (dicts, lists) are stored as JSON strings.
+    """
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for name, array in arrays.items():
+            f.create_dataset(name, data=array)
+        write_attrs(f, attrs)
+
+
+def write_attrs(f: h5py.File | h5py.Group, attrs: dict[str, Any]) -> None:
+    """Attributes of an open HDF5 file; values that are not str/int/float/bool (dicts, lists)
+    are stored as JSON strings (sorted keys), which :func:`read_h5` decodes."""
+    for key, value in attrs.items():
+        ok = isinstance(value, str | int | float | bool | np.integer | np.floating)
+        f.attrs[key] = value if ok else json.dumps(value, sort_keys=True)
+
+
+def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> tuple[dict, dict]:
+    """Read the named arrays (all when None) and all attributes of an HDF5 file.
+
+    Returns:
+        (arrays, attrs); a group is read as a dict of its arrays; attribute strings that
+        hold JSON objects or lists are decoded.
+    """
+    with open_h5(path) as f:
+        for name in names or []:
+            if name not in f:
+                raise InputError(f"{path}: no {name!r} in the file; it holds {sorted(f)}")
+        arrays = {name: _read_node(f[name]) for name in (names if names is not None else list(f))}
+        attrs = {key: decode_attr(value) for key, value in f.attrs.items()}
+    return arrays, attrs
+
+
+@contextlib.contextmanager
+def open_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """:func:`h5_reader`'s file, closed on exit."""
+    with h5_reader(path) as f:
+        yield f
+
+
+def h5_reader(path: str | os.PathLike) -> h5py.File:
+    """``path`` opened read-only without HDF5's file locks; the caller closes it.
+
+    Every read of the pipeline opens its files here. HDF5 locks a file even to read it, and
+    on NFS/Lustre taking that lock fails ("No locks available") or waits on other readers;
+    the lock is not needed, as a file is only read once complete: writers write under a
+    temporary name and rename (:func:`atomic_path`).
+
+    Raises:
+        InputError: one line naming the file when it is missing, truncated or not HDF5.
+    """
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        return h5py.File(path, "r", locking=False)
+    except OSError as err:
+        reason = " ".join(str(err).split())
+        raise InputError(
+            f"{path}: not a readable HDF5 file (truncated or foreign?): {reason}"
+        ) from err
+
+
+def _read_node(node: h5py.Group | h5py.Dataset) -> Any:
+    if isinstance(node, h5py.Group):
+        return {name: _read_node(child) for name, child in node.items()}
+    return node[()]
+
+
+def decode_attr(value: Any) -> Any:
+    """An HDF5 attribute value as Python: bytes decoded, JSON objects/lists parsed, numpy
+    scalars as Python scalars."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

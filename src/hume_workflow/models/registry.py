@@ -1,0 +1,70 @@
+"""Backbones by kind: the one place that knows every kind, built from a config spec."""
+
+from __future__ import annotations
+
+import inspect
+
+from hume_workflow.errors import InputError, did_you_mean
+from hume_workflow.models.base import Backbone
+from hume_workflow.models.efficientnet import EfficientNetLite0Backbone
+from hume_workflow.models.pixels import PixelBackbone
+from hume_workflow.models.zoo import (
+    CheckpointBackbone,
+    TimmBackbone,
+    TorchvisionBackbone,
+    check_model_name,
+)
+
+#: The option of each model-zoo kind that names its network.
+MODEL_OPTIONS = {"timm": "model", "torchvision": "model", "checkpoint": "arch"}
+
+
+def build_backbone(kind: str, *, config_key: str | None = None, **options: object) -> Backbone:
+    """The backbone ``kind`` (see the module docstring) with its keyword options.
+
+    Args:
+        config_key: where ``kind`` and ``options`` come from, e.g. "backbones.vit"; the
+            errors then name ``config backbones.vit.<option>``.
+
+    Raises:
+        InputError: one line: unknown ``kind``, an option the backbone does not take, an
+            unknown model name, or options the backbone refuses (e.g. a bad weights file).
+    """
+
+    kinds: dict[str, type[Backbone]] = {
+        cls.name: cls
+        for cls in (
+            PixelBackbone,
+            EfficientNetLite0Backbone,
+            TimmBackbone,
+            TorchvisionBackbone,
+            CheckpointBackbone,
+        )
+    }
+    key = f"config {config_key}" if config_key else "backbone"
+    if kind not in kinds:
+        raise InputError(
+            f"{key}.kind={kind!r}: unknown backbone {kind!r}; known kinds: "
+            f"{', '.join(sorted(kinds))}{did_you_mean(kind, list(kinds))}"
+        )
+    cls = kinds[kind]
+    parameters = inspect.signature(cls).parameters
+    unknown = sorted(set(options) - set(parameters))
+    if unknown:
+        raise InputError(
+            f"{key}: kind {kind!r} takes no option {', '.join(map(repr, unknown))}; expected "
+            f"some of {', '.join(parameters)}{did_you_mean(unknown[0], list(parameters))}"
+        )
+    missing = [n for n, p in parameters.items() if p.default is p.empty and n not in options]
+    if missing:
+        raise InputError(f"{key}: kind {kind!r} needs the key {missing[0]!r}")
+    option = MODEL_OPTIONS.get(kind)
+    library = options.get("source", "torchvision") if kind == "checkpoint" else kind
+    if option in options and library in ("timm", "torchvision"):
+        check_model_name(str(library), str(options[option]), f"{key}.{option}")
+    try:
+        return cls(**options)
+    except InputError as err:
+        if config_key is None:
+            raise
+        raise InputError(f"{key} (kind {kind!r}): {err}") from err

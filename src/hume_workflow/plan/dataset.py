@@ -1,0 +1,128 @@
+"""What a dataset config will produce, known before its data stage runs (torch-free).
+
+The plan-time checks (:mod:`hume_workflow.plan.preflight`) ask here how many samples and classes the config's
+dataset holds, so that a value a job would fail on is refused before Snakemake deletes any
+output to rerun it. Three sources of that knowledge, in order:
+
+1. ``results/<name>/data.h5``, when it exists and was made from the same dataset config
+   (its recorded :func:`dataset_identity`; :func:`check_identity` refuses one made from
+   another, so a name never holds two datasets);
+2. for image folders (imagenet, image_folder): a scan of ``dataset.root``, the same scan the
+   data stage does (file names only, nothing decoded);
+3. for the benchmark sets: their published sizes and class counts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hume_workflow.errors import InputError
+from hume_workflow.formats.dataset import IDENTITY_ATTR
+from hume_workflow.formats.io import read_h5
+from hume_workflow.plan.resources import dataset_samples
+
+FOLDER_SOURCES = ("imagenet", "image_folder")  # read from dataset.root, never downloaded
+GRAY_SOURCES = ("sklearn_digits", "mnist", "fashion_mnist")  # one channel; the rest RGB
+RANDOM_SPLIT_SOURCES = ("sklearn_digits", "image_folder")  # split drawn with test_fraction
+# Classes of the sources that have labels of their own (image folders: their sub-folders).
+SOURCE_CLASSES = {
+    "sklearn_digits": 10,
+    "cifar10": 10,
+    "cifar100_20": 20,
+    "stl10": 10,
+    "mnist": 10,
+    "fashion_mnist": 10,
+    "imagenet": 1000,
+}
+
+
+@dataclass(frozen=True)
+class PlannedData:
+    """Samples per split and classes of the dataset a config will produce.
+
+    num_classes is None for unlabelled images (K then comes from the config alone).
+    """
+
+    n_train: int
+    n_test: int
+    num_classes: int | None
+    where: str  # what the counts were read from, for messages
+
+
+def dataset_identity(dataset: dict) -> dict:
+    """The keys of a (defaults-filled) ``dataset`` config that decide which samples, in which
+    order and split, its data.h5 holds; two configs with equal identities give equal data.
+
+    Not part of it: ``name``, ``num_classes`` (checked against the data instead),
+    ``download``, and, for the benchmark sets, ``root``/``local_root`` (where their fixed,
+    md5-checked files are kept). ``split_seed`` counts only where it draws something.
+    """
+    source = dataset["source"]
+    identity = {"source": source, "max_samples": dataset.get("max_samples")}
+    if source in RANDOM_SPLIT_SOURCES:
+        identity["test_fraction"] = dataset.get("test_fraction")
+    if source in RANDOM_SPLIT_SOURCES or identity["max_samples"] is not None:
+        identity["split_seed"] = dataset.get("split_seed")
+    if source in FOLDER_SOURCES:
+        identity["root"] = os.path.abspath(dataset["root"])
+        identity["image_size"] = dataset.get("image_size")
+        identity["skip_bad_images"] = dataset.get("skip_bad_images")
+    return identity
+
+
+def recorded_identity(data_path: str | os.PathLike) -> dict | None:
+    """The identity a data.h5 records, or None for a file written without one."""
+    return read_h5(data_path, [])[1].get(IDENTITY_ATTR)
+
+
+def check_identity(dataset: dict, data_path: str | os.PathLike) -> None:
+    """Refuse a config whose dataset differs from the one ``data_path`` already holds.
+
+    Raises:
+        InputError: the first key that differs, with both values and the two ways out.
+    """
+    if not os.path.exists(data_path):
+        return
+    recorded = recorded_identity(data_path)
+    if recorded is None:  # written before data.h5 recorded its config: nothing to compare
+        return
+    wanted = dataset_identity(dataset)
+    for key in sorted(set(recorded) | set(wanted)):
+        if recorded.get(key) != wanted.get(key):
+            results = Path(data_path).parent
+            raise InputError(
+                f"config dataset.{key}={wanted.get(key)!r}: {data_path} was made with "
+                f"{key}={recorded.get(key)!r}, and one dataset.name holds one dataset; pick a "
+                f"new dataset.name, or delete {results}/ to start that dataset over"
+            )
+
+
+def planned_data(dataset: dict, data_path: str | os.PathLike) -> PlannedData:
+    """Samples and classes of the dataset the config will produce (see the module's doc).
+
+    Raises:
+        InputError: an image folder that the data stage would refuse (its scan's message).
+    """
+    if os.path.exists(data_path):
+        n_train, n_test = dataset_samples(dataset, str(data_path))
+        names = read_h5(data_path, [])[1].get("class_names", [])
+        return PlannedData(n_train, n_test, len(names) or None, str(data_path))
+    source = dataset["source"]
+    if source in FOLDER_SOURCES:
+        return _scan_folder(dataset)
+    n_train, n_test = dataset_samples(dataset)
+    return PlannedData(n_train, n_test, SOURCE_CLASSES[source], f"dataset source {source!r}")
+
+
+def _scan_folder(dataset: dict) -> PlannedData:
+    """Counts from the data stage's own scan of an image folder (no image is decoded)."""
+    from hume_workflow.data.prepare import prepare_configured
+
+    planned = prepare_configured(dataset)
+    counts = np.bincount(planned.split, minlength=2)
+    where = f"the images under dataset.root={dataset['root']!r}"
+    return PlannedData(int(counts[0]), int(counts[1]), len(planned.class_names) or None, where)

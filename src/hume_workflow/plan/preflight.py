@@ -1,0 +1,367 @@
+"""Checks of a config before any job runs: one-line errors that name the key and the value.
+
+Imported by the Snakemake main process when it parses the workflow: stdlib, jsonschema and
+this package's torch-free modules only. Model names are checked with timm/torchvision, imported
+only when a backbone of that library is configured.
+
+Every check runs whether or not outputs exist: Snakemake deletes a job's old outputs before it
+reruns the job, so a value the job would fail on must be refused here, before anything is lost.
+
+Three passes, each stopping at the first problem:
+
+1. :func:`check_schema` (before Snakemake fills the defaults): unknown keys, with the close
+   key suggested; wrong types (an integer written 2.0 is not an integer; NaN and infinities
+   are not numbers); values out of range; misspelt choices; names matched in full.
+2. :func:`check_values` (on the filled config): what one key alone cannot say: pairs naming
+   undeclared backbones, runs_per_job against num_runs, top_n against num_runs, the dataset
+   name against the dataset its results hold, and the sizes of what the config will produce
+   (plan/dataset.py): K against the samples and the classes, the test split, pca_dim, phi1's
+   width, the split of a subset. It returns warnings (subset_size capped at N).
+3. :func:`check_sources`: files the jobs will need and names they will look up (dataset root,
+   weights and checkpoint files, timm/torchvision model names).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from hume_workflow.errors import InputError, did_you_mean
+from hume_workflow.hume.inner_forms import train_size
+from hume_workflow.plan.dataset import (
+    FOLDER_SOURCES,
+    GRAY_SOURCES,
+    check_identity,
+    planned_data,
+)
+from hume_workflow.plan.resources import feature_dim, fit_samples, image_side
+
+
+def _is_integer(checker: object, instance: object) -> bool:
+    """An int, not a bool and not a float such as 2.0 (which JSON Schema would accept)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _is_number(checker: object, instance: object) -> bool:
+    """A finite int or float: NaN and the infinities compare false with every bound."""
+    if isinstance(instance, float):
+        return math.isfinite(instance)
+    return _is_integer(checker, instance)
+
+
+def _pattern(validator, pattern: str, instance: object, schema: dict):
+    """``pattern`` with ECMA-262's ``$`` (the end of the string), which JSON Schema means:
+    Python's ``$`` also matches before a final newline, so 'pixels\\n' would pass."""
+    if not isinstance(instance, str):
+        return
+    ecma = (
+        pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
+    )
+    if not re.search(ecma, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+STRICT_VALIDATOR = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    validators={"pattern": _pattern},
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"integer": _is_integer, "number": _is_number}
+    ),
+)
+
+
+def check_schema(config: dict, schema: dict) -> None:
+    """Raise :class:`InputError` for the most relevant way ``config`` breaks ``schema``.
+
+    Messages read ``config <key path>: <what is wrong>; <what was expected>``.
+    """
+    validator = STRICT_VALIDATOR(schema)
+    error = best_match(validator.iter_errors(config))
+    if error is not None:
+        raise InputError(_describe(error))
+
+
+def _key(path: Iterable[Any]) -> str:
+    """'hume.num_iters', 'pairs[0].phi1' or '(top level)' for a path into the config."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _describe(error: ValidationError) -> str:
+    """One line for one schema violation."""
+    key, value, rule = _key(error.absolute_path), error.instance, error.validator
+    expected = error.validator_value
+    if rule == "additionalProperties" and isinstance(value, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(value) - set(allowed))
+        if allowed and unknown:
+            where = f"{key}." if error.absolute_path else ""
+            return (
+                f"config {where}{unknown[0]}: unknown key{did_you_mean(unknown[0], allowed)} "
+                f"(expected one of: {', '.join(allowed)})"
+            )
+    if rule == "required":
+        missing = [k for k in expected if k not in value]
+        return f"config {key}: missing the required key {missing[0]!r}"
+    if rule == "enum":
+        suggestion = did_you_mean(str(value), [str(v) for v in expected])
+        return (
+            f"config {key}={value!r}: expected one of {', '.join(map(str, expected))}{suggestion}"
+        )
+    if rule == "type":
+        kinds = expected if isinstance(expected, list) else [expected]
+        return f"config {key}={value!r}: expected {' or '.join(map(_article, kinds))}"
+    bounds = {
+        "minimum": ">=",
+        "maximum": "<=",
+        "exclusiveMinimum": ">",
+        "exclusiveMaximum": "<",
+    }
+    if rule in bounds:
+        return f"config {key}={value!r}: expected a value {bounds[rule]} {expected}"
+    if rule == "pattern":
+        what = error.schema.get("description", f"a match of {expected}")
+        if "propertyNames" in error.absolute_schema_path:  # a name, not a value
+            return f"config {key}: the name {value!r}: expected {what}"
+        return f"config {key}={value!r}: expected {what}"
+    if rule in ("minItems", "minProperties"):
+        return f"config {key}: expected at least {expected} entries, got {len(value)}"
+    return f"config {key}: {' '.join(error.message.split())}"
+
+
+def _article(kind: str) -> str:
+    return {
+        "integer": "an integer",
+        "number": "a finite number",
+        "object": "a mapping",
+        "array": "a list",
+    }.get(kind, "null" if kind == "null" else f"a {kind}")
+
+
+def check_values(config: dict) -> list[str]:
+    """Cross-key checks of a config whose defaults are filled; returns warnings.
+
+    Raises:
+        InputError: the first problem found.
+    """
+    backbones, pairs = config["backbones"], config["pairs"]
+    for i, pair in enumerate(pairs):
+        for role in ("phi1", "phi2"):
+            name = pair[role]
+            if name not in backbones:
+                raise InputError(
+                    f"config pairs[{i}].{role}={name!r}: not declared under 'backbones'"
+                    f"{did_you_mean(name, list(backbones))} (declared: {', '.join(backbones)})"
+                )
+        if pair["phi1"] == pair["phi2"]:
+            raise InputError(
+                f"config pairs[{i}]: phi1 and phi2 are both {pair['phi1']!r}; expected two spaces"
+            )
+    num_runs = config["num_runs"]
+    runs_per_job = config["compute"]["runs_per_job"]
+    if num_runs % runs_per_job:
+        raise InputError(
+            f"config compute.runs_per_job={runs_per_job}: expected a divisor of num_runs={num_runs}"
+        )
+    hume = config["hume"]
+    if hume["inner_form"] == "gram" and hume["hypergradient"] == "autograd":
+        raise InputError(
+            "config hume.inner_form='gram': needs hume.hypergradient closed_form or first_order "
+            "(autograd unrolls the weights)"
+        )
+    top_n = config["aggregation"]["top_n"]
+    if top_n is not None and top_n > num_runs:
+        raise InputError(
+            f"config aggregation.top_n={top_n}: expected at most num_runs={num_runs} "
+            "(or null to vote over all runs)"
+        )
+    return _check_sizes(config)
+
+
+def _check_sizes(config: dict) -> list[str]:
+    """The sizes of what the config will produce (plan/dataset.py), never a stale file's:
+    K against the samples HUME fits on and the dataset's classes, the test split, pca_dim
+    against the samples and the width, phi1's width against K, the split of a subset."""
+    dataset, hume, setting = config["dataset"], config["hume"], config["setting"]
+    k = dataset["num_classes"]
+    results = Path("results") / dataset["name"]
+    data_path = results / "data.h5"
+    _check_dataset_root(dataset)  # a typo in dataset.root is named as such, first
+    check_identity(dataset, data_path)
+    data = planned_data(dataset, data_path)
+    n_fit = fit_samples(data.n_train, data.n_test, setting)
+    if k > n_fit:
+        raise InputError(
+            f"config dataset.num_classes={k}: expected at most the {n_fit} samples HUME fits on "
+            f"({setting} setting)"
+        )
+    if data.num_classes is not None and data.num_classes != k:
+        raise InputError(
+            f"config dataset.num_classes={k} but {data.where} has {data.num_classes} classes; "
+            f"set dataset.num_classes: {data.num_classes}"
+        )
+    if data.n_test == 0 or data.n_train == 0:
+        empty = "test" if data.n_test == 0 else "train"
+        raise InputError(
+            f"config dataset.test_fraction={dataset['test_fraction']}: leaves the {empty} split "
+            f"of {data.where} empty ({data.n_train} train, {data.n_test} test samples); "
+            "expected samples in both"
+        )
+    widths = {
+        name: _planned_width(name, spec, dataset, results, data.n_train)
+        for name, spec in config["backbones"].items()
+    }
+    for i, pair in enumerate(config["pairs"]):
+        name = pair["phi1"]
+        if widths[name] is not None and widths[name] < k:
+            raise InputError(
+                f"config pairs[{i}].phi1={name!r}: its features have {widths[name]} dimensions, "
+                f"fewer than dataset.num_classes={k}; the task encoder needs at least K"
+            )
+    subset = min(hume["subset_size"], n_fit)
+    train_size(subset, hume["train_fraction"])  # raises for a subset that cannot be split
+    if hume["subset_size"] > n_fit:
+        return [
+            f"config hume.subset_size={hume['subset_size']} is more than the {n_fit} samples "
+            f"HUME fits on: each subset holds all {n_fit}"
+        ]
+    return []
+
+
+def _planned_width(name: str, spec: dict, dataset: dict, results: Path, n_train: int) -> int | None:
+    """Width of a backbone's features, where the config or its file tells it (else None).
+
+    Raises:
+        InputError: a ``pca_dim`` above the train samples PCA is fitted on, or above the
+            width of the raw pixels.
+    """
+    native = None
+    if spec["kind"] == "pixels":
+        side = spec.get("image_size") or image_side(dataset)
+        channels = 1 if dataset["source"] in GRAY_SOURCES else 3
+        native = side * side * channels
+    pca_dim = spec.get("pca_dim")
+    if pca_dim is None:
+        return native or feature_dim(str(results / "embeddings" / f"{name}.h5"))
+    for limit, what in ((n_train, "train samples PCA is fitted on"), (native, "pixel values")):
+        if limit is not None and pca_dim > limit:
+            raise InputError(
+                f"config backbones.{name}.pca_dim={pca_dim}: expected at most the {limit} "
+                f"{what}; lower pca_dim"
+            )
+    return pca_dim
+
+
+# Options a backbone kind cannot do without.
+REQUIRED_OPTIONS = {"timm": ("model",), "torchvision": ("model",), "checkpoint": ("path", "arch")}
+
+
+def check_sources(config: dict) -> None:
+    """Check the files and names that the jobs will read, in seconds, up front.
+
+    Every backbone's required options, files and model name, whether or not its
+    embeddings exist (the dataset root is checked with the sizes, by :func:`check_values`).
+
+    Raises:
+        InputError: the first problem found.
+    """
+    for name, spec in config["backbones"].items():
+        key = f"config backbones.{name}"
+        for option in REQUIRED_OPTIONS.get(spec["kind"], ()):
+            if option not in spec:
+                raise InputError(f"{key}: kind {spec['kind']!r} needs the key {option!r}")
+        for option in ("path", "weights"):
+            value = spec.get(option)
+            local = option == "path" or spec["kind"] in ("timm", "efficientnet_lite0")
+            if local and value is not None and not os.path.isfile(value):
+                raise InputError(f"{key}.{option}={value!r}: file not found")
+        model, library = _model_name(spec)
+        if model is not None:
+            known, names = MODEL_LIBRARIES[library]()
+            if not known(model):
+                raise InputError(
+                    f"{key}: unknown {library} model {model!r}{did_you_mean(model, names())}"
+                )
+
+
+def _check_dataset_root(dataset: dict) -> None:
+    source = dataset["source"]
+    if source in FOLDER_SOURCES:
+        root = Path(dataset["root"])
+        if not root.is_dir():
+            layout = (
+                "train/<wnid>/*.JPEG and val/<wnid>/*.JPEG"
+                if source == "imagenet"
+                else ("images, in one sub-folder per class or flat")
+            )
+            raise InputError(
+                f"config dataset.root={str(root)!r}: no such folder; expected a folder of {layout}"
+            )
+        if not any(root.iterdir()):
+            raise InputError(f"config dataset.root={str(root)!r}: the folder is empty")
+    local_root = dataset.get("local_root")
+    if local_root is not None and not Path(local_root).is_dir():
+        raise InputError(
+            f"config dataset.local_root={local_root!r}: no such folder; expected a folder of "
+            "idx files (train-images-idx3-ubyte[.gz], ...)"
+        )
+
+
+def _model_name(spec: dict) -> tuple[str | None, str]:
+    """(model name to look up, 'timm' or 'torchvision'), or (None, '') for other kinds."""
+    if spec["kind"] in ("timm", "torchvision"):
+        return spec["model"], spec["kind"]
+    if spec["kind"] == "checkpoint":
+        return spec["arch"], spec.get("source", "torchvision")
+    return None, ""
+
+
+def _timm_names() -> tuple[Callable[[str], bool], Callable[[], list[str]]]:
+    import timm
+
+    return timm.is_model, timm.list_models
+
+
+def _torchvision_names() -> tuple[Callable[[str], bool], Callable[[], list[str]]]:
+    from torchvision import models
+
+    names = models.list_models(module=models)
+    return names.__contains__, lambda: names
+
+
+MODEL_LIBRARIES = {"timm": _timm_names, "torchvision": _torchvision_names}
+
+
+def describe_config(config: dict, schema: dict, configfiles: Iterable[str]) -> str:
+    """One line for the log of a plan: the config files, the dataset, the spaces and the HUME
+    hyperparameters that differ from the schema's defaults (the paper's), so that what will
+    run is visible before it runs."""
+    defaults = {k: v.get("default") for k, v in schema["properties"]["hume"]["properties"].items()}
+    changed = [
+        f"{key}={value} (paper: {defaults[key]})"
+        for key, value in config["hume"].items()
+        if value != defaults.get(key)
+    ]
+    dataset = config["dataset"]
+    return (
+        f"Config: {' + '.join(map(_shown, configfiles)) or 'none'} + the schema's defaults; "
+        f"dataset {dataset['name']!r} ({dataset['source']}, K={dataset['num_classes']}, "
+        f"{config['setting']}); backbones {', '.join(config['backbones'])}; "
+        f"{len(config['pairs'])} pairs x {config['num_runs']} runs; HUME: the paper's "
+        f"hyperparameters{' except ' + ', '.join(changed) if changed else ''}"
+    )
+
+
+def _shown(path: str | os.PathLike) -> str:
+    """``path`` relative to the working directory when it lies under it, else as given."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative

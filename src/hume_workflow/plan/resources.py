@@ -1,0 +1,230 @@
+"""Scheduler requests (memory, runtime) computed from the config and the inputs.
+
+Imported by the Snakemake main process when it builds the DAG: only stdlib, numpy and h5py
+here, never torch. Estimates err on the generous side (a ``MARGIN`` on top of each model) and
+grow with the retry ``attempt``, so a job killed for its request gets more the next time.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+
+import numpy as np
+
+from hume_workflow.errors import InputError
+from hume_workflow.formats.embeddings import features_dataset
+from hume_workflow.formats.io import open_h5, read_h5
+from hume_workflow.hume.inner_forms import pick_inner_form
+
+# (train, test) sample counts. sklearn_digits has no official split: our data stage holds
+# out ``test_fraction`` of its 1,797 samples, so the table stores them all as train.
+SOURCE_SIZES: dict[str, tuple[int, int]] = {
+    "sklearn_digits": (1797, 0),
+    "cifar10": (50000, 10000),
+    "cifar100_20": (50000, 10000),
+    "stl10": (5000, 8000),
+    "mnist": (60000, 10000),
+    "fashion_mnist": (60000, 10000),
+    "imagenet": (1281167, 50000),
+}
+# Unknown sizes (image_folder): a placeholder until data.h5 exists; Snakemake re-evaluates
+# resources before it schedules a job, so the real count is used by then.
+UNKNOWN_SIZE = (50000, 0)
+
+MARGIN = 1.5  # runtime margin on top of each model
+MEM_MARGIN = 1.3  # memory margin on top of each model
+STARTUP_MIN = 10  # minutes of start-up and I/O per job
+MIN_MEM_MB = 1000
+
+# HUME, seconds per outer iteration. Weights form (hume/inner_forms.py):
+# S*T*m*K*(d2*SEC_PER_DIM + SEC_PER_UNIT), fitted (rounded) through 18.85 s (d2=1280) and
+# 1.77 s (d2=64); gram form: T*4*S*K*N^2 / GRAM_FLOPS, 6.0 s (d2=1280); all measured at the
+# paper's defaults (S=20, T=300, m=N=1797, K=10, closed-form hypergradient) on random
+# features on the 2-core CPU (2 threads) by `python benchmarks/bench_resources.py`.
+SEC_PER_DIM = 1.3e-10
+SEC_PER_UNIT = 5e-9
+GRAM_FLOPS = 1.3e11
+# On a GPU (an assumption, not yet measured): the arithmetic at
+# ~200x the 2-core CPU (tens of TFLOP/s against the ~0.2 TFLOP/s above), plus kernel
+# launches, ~0.6 ms per inner step of the batched forward and backward passes.
+GPU_SPEEDUP = 200
+GPU_SEC_PER_STEP = 6e-4
+# Generalisation score (n_folds fits of multinomial logistic regression, up to max_iter
+# L-BFGS iterations each, on the CPU): per iteration, a forward and a backward product of
+# (n, d2) by (d2, K) at 5e10 FLOP/s, plus 10 ms of solver overhead. Measured: 10.5 s for
+# digits (1797 x 64, K=10, 10 folds, 100 iterations) against 10.1 s modelled; 8.9 s for
+# 10,000 x 512 (early convergence) against 14 s modelled.
+SCORE_FLOPS = 5e10
+SCORE_ITER_SEC = 0.01
+BASE_BYTES = 700e6  # the interpreter, torch and this package (659 MB measured)
+GPU_HOST_BYTES = 2e9  # host side of a GPU run: interpreter, torch and the CUDA context
+# Memory kept by a run, per form. autograd: GRAPH_TENSORS (S, m, K) float32 tensors per inner
+# step for its double backward. closed form, weights form: the (S, m, d2) phi2 subsets twice
+# (gathered, then split) and the (S, K, d2) weights of every step. gram form: the (N, N) Gram
+# matrix and the (S, K, N) softmax of every step. Measured peak RSS of the runs above:
+# 1586 MB (weights, d2=1280), 817 MB (weights, d2=64), 1208 MB (gram, d2=1280), by the same.
+GRAPH_TENSORS = 4
+
+# Feature extraction.
+EMBED_BASE_BYTES = 3e9  # model and batch
+PIXELS_BASE_BYTES = 1e9
+MAX_FEATURE_DIM = 2048  # widest common pooled features (ResNet-50): an upper bound
+# Side of the images a source stores (imagenet and image_folder: dataset.image_size).
+NATIVE_SIZES = {
+    "sklearn_digits": 8,
+    "mnist": 28,
+    "fashion_mnist": 28,
+    "cifar10": 32,
+    "cifar100_20": 32,
+    "stl10": 96,
+}
+CPU_IMAGES_PER_SEC = 100
+GPU_IMAGES_PER_SEC = 1500
+PIXELS_IMAGES_PER_SEC = 5000
+
+
+def dataset_samples(dataset: dict, data_path: str | None = None) -> tuple[int, int]:
+    """(n_train, n_test): counted from data.h5's (N,) "split" if it exists, else estimated."""
+    if data_path is not None and os.path.exists(data_path):
+        return _split_counts(data_path, os.stat(data_path).st_mtime_ns)
+    n_train, n_test = SOURCE_SIZES.get(dataset["source"], UNKNOWN_SIZE)
+    if dataset["source"] == "sklearn_digits":
+        n_test = round(dataset.get("test_fraction", 0.2) * n_train)
+        n_train -= n_test
+    total = n_train + n_test
+    kept = min(total, dataset.get("max_samples") or total)
+    n_train = round(n_train * kept / total)
+    return n_train, kept - n_train
+
+
+def image_side(dataset: dict) -> int:
+    """Side of the square images the data stage stores for this dataset config."""
+    return NATIVE_SIZES.get(dataset["source"], dataset.get("image_size", 224))
+
+
+def fit_samples(n_train: int, n_test: int, setting: str) -> int:
+    """Samples HUME fits on: the train split (inductive) or both splits (transductive)."""
+    if setting not in ("inductive", "transductive"):
+        raise InputError(f"config setting={setting!r}: expected 'inductive' or 'transductive'")
+    return n_train if setting == "inductive" else n_train + n_test
+
+
+def feature_dim(path: str | None) -> int | None:
+    """Width d of the (N, d) "features" of an embeddings file (header only); None if absent."""
+    if path is None or not os.path.exists(path):
+        return None
+    return _feature_width(path, os.stat(path).st_mtime_ns)
+
+
+# Snakemake asks for every job's requests, one resource at a time, at planning and again
+# before it submits the job: the few files they read are read once per version (mtime).
+@functools.lru_cache(maxsize=256)
+def _split_counts(path: str, mtime_ns: int) -> tuple[int, int]:
+    """(n_train, n_test) from the (N,) "split" of a data.h5 as it was at ``mtime_ns``."""
+    counts = np.bincount(read_h5(path, ["split"])[0]["split"], minlength=2)
+    return int(counts[0]), int(counts[1])
+
+
+@functools.lru_cache(maxsize=256)
+def _feature_width(path: str, mtime_ns: int) -> int:
+    """d of the (N, d) "features" of an embeddings file as it was at ``mtime_ns``."""
+    with open_h5(path) as f:
+        return int(features_dataset(f, path).shape[1])
+
+
+def _request(seconds: float, nbytes: float, attempt: int) -> dict[str, int]:
+    """Margins, start-up time and the retry attempt on top of a modelled job."""
+    return {
+        "mem_mb": max(MIN_MEM_MB, math.ceil(attempt * MEM_MARGIN * nbytes / 1e6)),
+        "runtime": math.ceil(attempt * (MARGIN * seconds / 60) + STARTUP_MIN),
+    }
+
+
+def _hume_model(
+    n_fit: int,
+    d1: int,
+    d2: int,
+    hume: dict,
+    score: dict,
+    num_classes: int,
+    gpu: bool,
+    runs: int = 1,
+) -> tuple[float, float]:
+    """(seconds, host bytes) of a HUME job of ``runs`` runs, before margins.
+
+    The inner steps train on ``train_fraction`` of each subset and the outer loss reads the
+    rest, so the model counts all m samples of a subset.
+    """
+    m = min(hume.get("subset_size", 10000), n_fit)
+    s, t, k = hume.get("num_subsets", 20), hume.get("adaptation_steps", 300), num_classes
+    hypergradient = hume.get("hypergradient", "closed_form")
+    form = pick_inner_form(
+        hume.get("inner_form", "auto"),
+        hypergradient,
+        n_fit,
+        m,
+        hume.get("train_fraction", 0.9),
+        d2,
+    )
+    if form == "gram":
+        per_iter = t * 4 * s * k * n_fit * n_fit / GRAM_FLOPS
+    else:
+        per_iter = s * t * m * k * (d2 * SEC_PER_DIM + SEC_PER_UNIT)
+    if gpu:
+        per_iter = per_iter / GPU_SPEEDUP + t * GPU_SEC_PER_STEP
+    score_iter = 4 * n_fit * d2 * k / SCORE_FLOPS + SCORE_ITER_SEC
+    score_sec = score.get("n_folds", 10) * score.get("max_iter", 100) * score_iter
+    seconds = runs * (hume.get("num_iters", 1000) * per_iter + score_sec)
+    features = n_fit * (d1 + d2) * 4
+    if gpu:
+        return seconds, GPU_HOST_BYTES + features
+    if form == "gram":
+        return seconds, BASE_BYTES + features + n_fit * n_fit * 4 + runs * s * t * k * n_fit * 4
+    subsets = s * m * d2 * 4
+    if hypergradient == "autograd":
+        kept = subsets + s * t * m * k * 4 * GRAPH_TENSORS
+    else:
+        kept = 2 * subsets + s * t * k * d2 * 4
+    return seconds, BASE_BYTES + features + runs * kept
+
+
+def hume_request(
+    n_fit: int,
+    d1: int,
+    d2: int,
+    hume: dict,
+    score: dict,
+    num_classes: int,
+    gpu: bool,
+    attempt: int = 1,
+    runs: int = 1,
+) -> dict[str, int]:
+    """{"mem_mb", "runtime" (minutes)} for a job of ``runs`` HUME runs on (n_fit, d1) and
+    (n_fit, d2) features. ``hume`` and ``score`` are the config's sections of those names.
+    """
+    model = _hume_model(n_fit, d1, d2, hume, score, num_classes, gpu, runs)
+    return _request(*model, attempt)
+
+
+def embed_request(
+    n_images: int,
+    spec: dict,
+    gpu: bool,
+    native_size: int,
+    attempt: int = 1,
+) -> dict[str, int]:
+    """{"mem_mb", "runtime" (minutes)} to extract features of n_images with one backbone spec.
+
+    ``native_size`` is the image side the pixels kind keeps when the spec has no image_size.
+    """
+    if spec["kind"] == "pixels":
+        side = spec.get("image_size") or native_size
+        nbytes = PIXELS_BASE_BYTES + n_images * side**2 * 3 * 4 * 2  # float32 RGB, twice
+        rate = PIXELS_IMAGES_PER_SEC
+    else:
+        copies = 2 if spec.get("pca_dim") else 1  # PCA holds the float32 matrix twice
+        nbytes = EMBED_BASE_BYTES + n_images * MAX_FEATURE_DIM * 4 * copies
+        rate = GPU_IMAGES_PER_SEC if gpu else CPU_IMAGES_PER_SEC
+    return _request(n_images / rate, nbytes, attempt)

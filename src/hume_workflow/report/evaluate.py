@@ -1,0 +1,125 @@
+"""Evaluation against the truth: metrics of the vote and of every run.
+
+Ground truth is read here and in the baselines only, never by training or selection.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import pearsonr, spearmanr
+
+from hume_workflow.aggregate.metrics import compute_metrics, match_labels
+from hume_workflow.aggregate.vote import majority_vote
+from hume_workflow.formats.io import read_h5
+
+
+def evaluate_pair(manifest: dict, votes: pd.DataFrame, truth: np.ndarray) -> dict:
+    """Metrics of a pair's vote and of every run, and the score-vs-ACC correlation.
+
+    Args:
+        manifest: the selection manifest of :func:`hume_workflow.aggregate.selection.select_runs`.
+        votes: the vote table (``sample_index``, ``label``, ``agreement``).
+        truth: (N,) true labels of the whole dataset.
+    """
+    selected = set(manifest["selected"])
+    runs, labelings = [], []
+    for entry in manifest["ranked"]:
+        arrays, attrs = read_h5(entry["path"], ["labels", "eval_indices"])
+        labelings.append(arrays["labels"])
+        runs.append(
+            {
+                "seed": entry["seed"],
+                "path": entry["path"],
+                "score": entry["score"],
+                **compute_metrics(arrays["labels"], truth[arrays["eval_indices"]]),
+                "selected": entry["seed"] in selected,
+                "degenerate": entry["degenerate"],
+                "wall_time_s": float(attrs["wall_time_s"]),
+            }
+        )
+    scores = np.array([r["score"] for r in runs])
+    accs = np.array([np.nan if r["acc"] is None else r["acc"] for r in runs])
+    labelled = not np.isnan(accs).any()
+    varies = labelled and len(runs) > 2 and scores.std() > 0 and accs.std() > 0
+    pearson = pearsonr(scores, accs) if varies else None
+    spearman = spearmanr(scores, accs) if varies else None
+    vote_labels, vote_truth = votes["label"].to_numpy(), truth[votes["sample_index"].to_numpy()]
+    vote = compute_metrics(vote_labels, vote_truth)
+    eval_truth = truth[arrays["eval_indices"]]  # every run labels the same samples
+    sizes = votes.groupby("label")["agreement"].agg(["size", "mean"])
+    return {
+        "n_runs": manifest["n_runs"],
+        "n_selected": len(selected),
+        "selection_note": manifest.get("note"),
+        "vote": {
+            **vote,
+            "mean_agreement": float(votes["agreement"].mean()),
+            "clusters": [
+                {"cluster": int(c), "size": int(row["size"]), "agreement": float(row["mean"])}
+                for c, row in sizes.iterrows()
+            ],
+        },
+        "score_acc_pearson": float(pearson.statistic) if pearson else None,
+        "score_acc_pearson_p": float(pearson.pvalue) if pearson else None,
+        "score_acc_spearman": float(spearman.statistic) if spearman else None,
+        "vote_by_n": vote_by_n(np.stack(labelings), eval_truth),
+        "coverage": coverage_curve(vote_labels, votes["agreement"].to_numpy(), vote_truth),
+        "confusion": confusion(vote_labels, vote_truth),
+        "runs": runs,
+    }
+
+
+def vote_by_n(labelings: np.ndarray, truth: np.ndarray) -> list[dict]:
+    """The majority vote of the top n runs, n = 1..all: its ACC and mean agreement.
+
+    Args:
+        labelings: (n_runs, n_samples) labels of the runs ranked best score first.
+        truth: (n_samples,) true labels of those samples (-1 unknown).
+    """
+    num_classes = int(labelings.max()) + 1
+    curve = []
+    for n in range(1, len(labelings) + 1):
+        labels, agreement = majority_vote(labelings[:n], num_classes)
+        acc = compute_metrics(labels, truth)["acc"]
+        curve.append({"n": n, "acc": acc, "mean_agreement": float(agreement.mean())})
+    return curve
+
+
+def coverage_curve(labels: np.ndarray, agreement: np.ndarray, truth: np.ndarray) -> list[dict]:
+    """ACC of the samples whose agreement is at least t, for each agreement value t.
+
+    Clusters are matched to classes once, on every sample with a known label; the ACC at a
+    threshold is the fraction of kept samples whose matched label is right. Empty without truth.
+    """
+    known = truth >= 0
+    if not known.any():
+        return []
+    labels, agreement, truth = labels[known], agreement[known], truth[known]
+    mapping = match_labels(labels, truth)
+    correct = np.array([mapping.get(int(c), -1) for c in labels]) == truth
+    curve = []
+    for t in np.unique(agreement)[::-1]:
+        kept = agreement >= t
+        curve.append(
+            {
+                "threshold": float(t),
+                "coverage": float(kept.mean()),
+                "acc": float(correct[kept].mean()),
+            }
+        )
+    return curve
+
+
+def confusion(labels: np.ndarray, truth: np.ndarray) -> list[list[int]] | None:
+    """Counts of (true class, matched vote class); a last column for unmatched clusters if any."""
+    known = truth >= 0
+    if not known.any():
+        return None
+    labels, truth = labels[known], truth[known]
+    mapping = match_labels(labels, truth)
+    n = int(max(truth.max(), max(mapping.values()))) + 1
+    matched = np.array([mapping.get(int(c), n) for c in labels])
+    counts = np.zeros((n, n + 1), dtype=np.int64)
+    np.add.at(counts, (truth, matched), 1)
+    return (counts if counts[:, n].any() else counts[:, :n]).tolist()

@@ -1,0 +1,90 @@
+"""The report page: tables and figures written as one HTML file."""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from hume_workflow.formats.io import atomic_path
+from hume_workflow.report.tables import TITLES
+
+
+def write_report(
+    tables: dict[str, pd.DataFrame],
+    out: dict[str, str | os.PathLike],
+    title: str,
+    figures: dict[str, list[tuple[str, str]]] | None = None,
+    extra: dict[str, pd.DataFrame] | None = None,
+    beside_summary: dict[str, pd.DataFrame] | None = None,
+) -> None:
+    """Write ``summary.csv``, ``runs.csv``, a Markdown file and an HTML page (each atomically).
+
+    Args:
+        out: paths for keys "summary_csv", "runs_csv", "markdown", "html".
+        figures: section title -> [(caption, base64 PNG)], inlined in the page.
+        extra: further tables (heading -> table) at the end: provenance, wall times.
+        beside_summary: tables (heading -> table) right after the summary: the paper's numbers.
+    """
+    for key, name in (("summary_csv", "summary"), ("runs_csv", "runs")):
+        with atomic_path(out[key]) as tmp:
+            tables[name].to_csv(tmp, index=False)
+    markdown = [f"# {title}\n"]
+    page = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        "<p>ACC is computed after Hungarian matching of clusters to classes. "
+        "<code>pearson_score_acc</code> is the correlation, across runs, between the "
+        "label-free generalisation score and ACC: HUME's central claim is that it is high.</p>",
+    ]
+    if "vote_acc" not in tables["summary"].columns:
+        page.append(
+            "<p><b>No ground truth</b> (an unlabelled dataset): the panels and columns that "
+            "need it are left out; cluster sizes, agreement and image grids remain.</p>"
+        )
+    sections = [(TITLES["summary"], tables["summary"], "summary")]
+    sections += [(heading, table, None) for heading, table in (beside_summary or {}).items()]
+    sections += [(TITLES[name], table, name) for name, table in tables.items() if name != "summary"]
+    sections += [(heading, table, None) for heading, table in (extra or {}).items()]
+    for i, (heading, table, table_id) in enumerate(sections):
+        markdown += [f"## {heading}\n", table.to_markdown(index=False, floatfmt=".4f"), ""]
+        page += [f"<h2>{html.escape(heading)}</h2>", "<div class='wide'>"]
+        page += [table.to_html(index=False, float_format=_fmt, na_rep="n/a", table_id=table_id)]
+        page.append("</div>")
+        if i == len(beside_summary or {}) and figures:  # after the summary and the paper's
+            page.append(_figure_sections(figures))
+    page.append("</body></html>")
+    with atomic_path(out["markdown"]) as tmp:
+        tmp.write_text("\n".join(markdown) + "\n")
+    with atomic_path(out["html"]) as tmp:
+        Path(tmp).write_text("\n".join(page) + "\n")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4f}"
+
+
+def _figure_sections(figures: dict[str, list[tuple[str, str]]]) -> str:
+    parts = []
+    for heading, panels in figures.items():
+        parts += [f"<h2>{html.escape(heading)}</h2>", "<div class='figs'>"]
+        for caption, png in panels:
+            parts.append(
+                f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{png}'>"
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            )
+        parts.append("</div>")
+    return "\n".join(parts)
+
+
+STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}"
+    "table{border-collapse:collapse;font-size:13px}"
+    "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}"
+    ".wide{overflow-x:auto}.figs{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}"
+    "figure{margin:0;border:1px solid #e3e3e3;padding:6px;background:#fff}"
+    "figcaption{font-size:12px;color:#555;max-width:420px}img{display:block;max-width:100%}"
+)

@@ -1,0 +1,113 @@
+"""The report page's panels and side tables: figures per pair, provenance, wall times.
+
+Everything the write_report rule shows besides the tables of :mod:`hume_workflow.report`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+
+import numpy as np
+import pandas as pd
+
+from hume_workflow.formats.io import open_h5, read_h5
+from hume_workflow.report import figures
+
+BEST, WORST = 8, 4  # images per cluster row of the grids: most, least agreed-upon
+
+
+def read_thumbnails(data_path: str | os.PathLike, all_votes: list[pd.DataFrame]) -> dict:
+    """{sample index: (H, W, C) uint8 image} of the samples the cluster grids show, only those."""
+    needed = sorted(
+        {
+            int(index)
+            for votes in all_votes
+            for cluster in figures.grid_clusters(votes)
+            for _, index in figures.grid_samples(votes, cluster, BEST, WORST)
+        }
+    )  # h5py wants increasing indices
+    if not needed:
+        return {}
+    with open_h5(data_path) as f:
+        return dict(zip(needed, f["images"][needed], strict=True))
+
+
+def pair_figures(
+    metrics: dict, votes: pd.DataFrame, images: dict, class_names: list[str]
+) -> list[tuple[str, str]]:
+    """(caption, base64 PNG) panels of one pair; the truth's panels only when it is known."""
+    labelled = metrics["vote"]["acc"] is not None
+    panels = []
+    if labelled:
+        panels.append(("Generalisation score vs ACC per run", figures.score_vs_acc(metrics)))
+    what = "ACC" if labelled else "mean agreement"
+    panels.append(
+        (f"Vote {what} with the top-n runs by score", figures.vote_by_n(metrics, labelled))
+    )
+    if labelled:
+        caption = "Confusion of the vote (Hungarian-matched) against the truth"
+        panels.append((caption, figures.confusion(metrics, class_names)))
+    panels.append(("Cluster sizes of the vote", figures.cluster_sizes(metrics)))
+    hist = figures.agreement_histogram(votes.agreement.to_numpy())
+    panels.append(("Per-sample agreement of the voting runs", hist))
+    if labelled and metrics["coverage"]:
+        panels.append(("ACC vs coverage, keeping agreement ≥ t", figures.coverage(metrics)))
+    runs = sorted(metrics["runs"], key=lambda r: -r["score"])
+    ends = {"best": runs[0], "worst": runs[-1]} if len(runs) > 1 else {"best": runs[0]}
+    traces = {k: read_h5(r["path"], ["trace"])[0]["trace"] for k, r in ends.items()}
+    titles = {k: f"{k} score: seed {r['seed']} ({r['score']:.3f})" for k, r in ends.items()}
+    panels.append(
+        ("Training curves of the best and worst run", figures.training_curves(traces, titles))
+    )
+    grid = figures.image_grid(votes, images, BEST, WORST)
+    panels.append(("Per cluster: most agreed-upon images | least agreed-upon", grid))
+    return panels
+
+
+def git_commit(folder: str | os.PathLike) -> str:
+    """The commit checked out in ``folder``, or "unknown" outside a git checkout."""
+    try:
+        cmd = ["git", "-C", str(folder), "rev-parse", "HEAD"]
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def provenance_table(
+    facts: dict, run_path: str | os.PathLike, embedding_paths: list[str], workflow_dir: str
+) -> pd.DataFrame:
+    """Key/value rows: ``facts``, git commit, host, embedding devices, one run's
+    hyperparameters and package versions."""
+    attrs = read_h5(run_path, [])[1]
+    provenance = {
+        **facts,
+        "git commit": git_commit(workflow_dir),
+        "host": f"{platform.node()} ({platform.machine()}, {platform.system()})",
+        "device (embeddings)": ", ".join(
+            f"{a.get('backbone', '?')}: {a.get('device', 'unknown')}"
+            for a in (read_h5(path, [])[1] for path in embedding_paths)
+        ),
+        **{f"hyperparameter {k}": v for k, v in sorted(attrs.get("hyperparameters", {}).items())},
+        **{f"version {k}": v for k, v in sorted(attrs.get("versions", {}).items())},
+    }
+    return pd.DataFrame({"key": list(provenance), "value": list(map(str, provenance.values()))})
+
+
+def wall_time_table(benchmark_paths: list[str]) -> pd.DataFrame:
+    """Per rule: jobs, total and longest wall time, peak RSS, from Snakemake's benchmark TSVs."""
+    rows = []
+    for path in benchmark_paths:
+        job = pd.read_csv(path, sep="\t").iloc[-1]
+        step = path.split("/benchmarks/")[1].split("/")[0]
+        rows.append({"step": step, "s": float(job["s"]), "max_rss_mb": job.get("max_rss", np.nan)})
+    bench = pd.DataFrame(rows, columns=["step", "s", "max_rss_mb"])
+    bench["max_rss_mb"] = pd.to_numeric(bench["max_rss_mb"], errors="coerce")
+    wall = bench.groupby("step", sort=False).agg(
+        jobs=("s", "size"),
+        total_s=("s", "sum"),
+        max_s=("s", "max"),
+        max_rss_mb=("max_rss_mb", "max"),
+    )
+    return wall.reset_index()
