@@ -1,8 +1,8 @@
 """What a dataset config will produce, known before its data stage runs (torch-free).
 
-The plan-time checks (:mod:`hume_workflow.plan.preflight`) ask here how many samples and classes the config's
-dataset holds, so that a value a job would fail on is refused before Snakemake deletes any
-output to rerun it. Three sources of that knowledge, in order:
+The plan-time checks (:mod:`hume_workflow.plan.preflight`) ask here how many samples and
+classes the config's dataset holds, so that a value a job would fail on is refused before
+Snakemake deletes any output to rerun it. Three sources of that knowledge, in order:
 
 1. ``results/<name>/data.h5``, when it exists and was made from the same dataset config
    (its recorded :func:`dataset_identity`; :func:`check_identity` refuses one made from
