@@ -113,8 +113,9 @@ def embed_resource(key):
 
 
 def embed_threads(wildcards):
-    """Two threads for the model, one more per DataLoader worker of the backbone."""
-    return 2 + BACKBONES[wildcards.backbone].get("num_workers", 0)
+    """Two threads for the model, one more per DataLoader worker of the backbone (the
+    schema fills in num_workers)."""
+    return 2 + BACKBONES[wildcards.backbone]["num_workers"]
 
 
 def space_dim(name, path):

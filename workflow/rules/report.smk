@@ -38,22 +38,20 @@ rule write_report:
             dataset=DATASET,
             backbone=SPACES,
         ),
-        # the benchmark TSV files of every job of the config (static, no glob)
-        benchmarks=[
-            *expand(
-                "results/{dataset}/benchmarks/extract_embeddings/{backbone}.tsv",
-                dataset=DATASET,
-                backbone=SPACES,
-            ),
-            *[
-                f"results/{DATASET}/benchmarks/run_hume/{phi1}--{phi2}/job{batch}.tsv"
-                for phi1, phi2 in PAIRS
-                for batch in range(len(SEEDS) // RUNS_PER_JOB)
-            ],
-            *[
-                f"results/{DATASET}/benchmarks/majority_vote/{phi1}--{phi2}.tsv"
-                for phi1, phi2 in PAIRS
-            ],
+        # benchmarks_<step>: the benchmark TSV files of every job of a step (static, no glob)
+        benchmarks_extract_embeddings=expand(
+            "results/{dataset}/benchmarks/extract_embeddings/{backbone}.tsv",
+            dataset=DATASET,
+            backbone=SPACES,
+        ),
+        benchmarks_run_hume=[
+            f"results/{DATASET}/benchmarks/run_hume/{phi1}--{phi2}/job{batch}.tsv"
+            for phi1, phi2 in PAIRS
+            for batch in range(len(SEEDS) // RUNS_PER_JOB)
+        ],
+        benchmarks_majority_vote=[
+            f"results/{DATASET}/benchmarks/majority_vote/{phi1}--{phi2}.tsv"
+            for phi1, phi2 in PAIRS
         ],
     output:
         summary_csv=report(

@@ -3,14 +3,16 @@ the vote's ACC by number of runs, ACC vs coverage and the confusion matrix."""
 
 import pandas as pd
 
-from hume_workflow.formats.io import read_h5, read_json, write_json
+from hume_workflow.formats.io import read_h5, write_json
+from hume_workflow.formats.selection import read_selection
 from hume_workflow.logs import log_to_file
 from hume_workflow.report.evaluate import evaluate_pair
 
 log_to_file(snakemake.log[0])
 truth = read_h5(snakemake.input.data, ["labels"])[0]["labels"]
-manifest = read_json(snakemake.input.selection)
-metrics = evaluate_pair(manifest, pd.read_csv(snakemake.input.vote), truth)
+selection = read_selection(snakemake.input.selection)
+votes = pd.read_csv(snakemake.input.vote)
+metrics = evaluate_pair(selection, snakemake.input.runs, votes, truth)
 metrics |= {
     "phi1": snakemake.wildcards.phi1,
     "phi2": snakemake.wildcards.phi2,

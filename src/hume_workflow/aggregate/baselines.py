@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
@@ -11,6 +13,8 @@ from sklearn.preprocessing import StandardScaler
 from hume_workflow.aggregate.metrics import compute_metrics
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import TEST, TRAIN, setting_indices
+from hume_workflow.formats.embeddings import read_spaces
+from hume_workflow.formats.io import read_h5
 
 
 def kmeans_baseline(
@@ -48,3 +52,18 @@ def linear_probe_accuracy(
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
     model.fit(features[train], labels[train])
     return float((model.predict(features[test]) == labels[test]).mean())
+
+
+def space_baselines(
+    data_path: str | os.PathLike, features_path: str | os.PathLike, setting: str, k: int
+) -> dict:
+    """Both baselines of one embedding file against data.h5: the baselines file's content
+    (``dim``, ``kmeans`` metrics, ``linear_probe_acc``)."""
+    features = read_spaces(data_path, [features_path])[0]
+    data = read_h5(data_path, ["labels", "split"])[0]
+    labels, split = data["labels"], data["split"]
+    return {
+        "dim": int(features.shape[1]),
+        "kmeans": kmeans_baseline(features, labels, split, setting, k),
+        "linear_probe_acc": linear_probe_accuracy(features, labels, split),
+    }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-from sklearn.metrics.cluster import contingency_matrix
 
 
 def match_labels(labels: np.ndarray, reference: np.ndarray) -> dict[int, int]:
@@ -29,9 +28,10 @@ def match_labels(labels: np.ndarray, reference: np.ndarray) -> dict[int, int]:
 
 def cluster_accuracy(labels: np.ndarray, truth: np.ndarray) -> float:
     """Fraction of samples correct after the best one-to-one matching of clusters to classes."""
-    table = contingency_matrix(truth, labels)
-    rows, cols = linear_sum_assignment(table, maximize=True)
-    return float(table[rows, cols].sum() / len(truth))
+    ids, inverse = np.unique(labels, return_inverse=True)
+    mapping = match_labels(labels, truth)  # unmatched clusters (more than classes) count wrong
+    matched = np.array([mapping.get(int(cluster), -1) for cluster in ids])
+    return float((matched[inverse] == truth).sum() / len(truth))
 
 
 def compute_metrics(labels: np.ndarray, truth: np.ndarray) -> dict[str, float | None]:

@@ -17,6 +17,7 @@ from hume_workflow.formats.dataset import (
     load_sklearn_digits,
     subsample,
 )
+from hume_workflow.plan.dataset import SOURCES, DatasetSource
 
 if TYPE_CHECKING:
     pass
@@ -44,7 +45,12 @@ def prepare_dataset(
     skip_bad_images: imagenet/image_folder only, undecodable images are dropped when the
     dataset is written (see :meth:`ImageFiles.write_to`) instead of failing.
     """
-    loaders: dict[str, Callable[[], ImageDataset]] = {
+    if source not in SOURCES:
+        raise InputError(
+            f"dataset source {source!r} (dataset.source): expected one of {sorted(SOURCES)}"
+            f"{did_you_mean(source, list(SOURCES))}"
+        )
+    loaders: dict[DatasetSource, Callable[[], ImageDataset]] = {  # one per SOURCES
         "sklearn_digits": lambda: load_sklearn_digits(test_fraction, split_seed),
         "cifar10": lambda: load_cifar10(root, download),
         "cifar100_20": lambda: load_cifar100_20(root, download),
@@ -56,11 +62,6 @@ def prepare_dataset(
             root, image_size, test_fraction, split_seed, skip_bad_images
         ),
     }
-    if source not in loaders:
-        raise InputError(
-            f"dataset source {source!r} (dataset.source): expected one of {sorted(loaders)}"
-            f"{did_you_mean(source, list(loaders))}"
-        )
     dataset = loaders[source]()
     logger.info("%s: %d samples, shape %s", source, len(dataset.labels), dataset.images.shape)
     return subsample(dataset, max_samples, split_seed)

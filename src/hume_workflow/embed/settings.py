@@ -1,15 +1,29 @@
-"""A backbone spec's extraction and post-processing options."""
+"""A backbone spec's kinds and its extraction and post-processing options (torch-free: the
+planner reads them; models/registry.py builds a backbone of each kind)."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal, get_args
 
 import numpy as np
 
 from hume_workflow.errors import InputError
 
+#: ``kind`` values: raw pixels, the packaged EfficientNet-Lite0, a timm or torchvision model,
+#: or a local checkpoint of a timm/torchvision architecture (models/registry.py).
+BackboneKind = Literal["pixels", "efficientnet_lite0", "timm", "torchvision", "checkpoint"]
+BACKBONE_KINDS: tuple[BackboneKind, ...] = get_args(BackboneKind)
+
+#: The model zoos: a checkpoint's ``source`` (the library that defines its ``arch``),
+#: ``CHECKPOINT_SOURCE`` when the spec names none.
+ModelLibrary = Literal["torchvision", "timm"]
+MODEL_ZOOS: tuple[ModelLibrary, ...] = get_args(ModelLibrary)
+CHECKPOINT_SOURCE: ModelLibrary = "torchvision"
+
 #: ``precision`` values; each runs under autocast with that dtype on CUDA (fp32: none).
-PRECISIONS = ("fp32", "bf16", "fp16")
+Precision = Literal["fp32", "bf16", "fp16"]
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 
 #: Spec keys that configure extraction/post-processing, not the backbone itself.
 EXTRACTION_KEYS = (
@@ -34,7 +48,7 @@ class EmbedSettings:
 
     batch_size: int = 64
     num_workers: int = 0
-    precision: str = "fp32"
+    precision: Precision = "fp32"
     pca_dim: int | None = None
     l2_normalize: bool = False
     float16: bool = False

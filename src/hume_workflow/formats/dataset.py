@@ -6,7 +6,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 import h5py
 import numpy as np
@@ -17,6 +17,9 @@ from hume_workflow.formats.io import atomic_path, read_h5, write_attrs, write_h5
 TRAIN, TEST = 0, 1
 UNLABELLED = -1
 IDENTITY_ATTR = "dataset_config"  # data.h5's record of the config it was made from
+#: ``setting`` values: which samples a run fits on and labels (:func:`setting_indices`).
+Setting = Literal["inductive", "transductive"]
+SETTINGS: tuple[Setting, ...] = get_args(Setting)
 
 
 class LazyImages(Protocol):
@@ -205,4 +208,4 @@ def setting_indices(split: np.ndarray, setting: str) -> tuple[np.ndarray, np.nda
     if setting == "transductive":
         pool = np.arange(len(split))
         return pool, pool
-    raise InputError(f"config setting={setting!r}: expected 'inductive' or 'transductive'")
+    raise InputError(f"config setting={setting!r}: expected {' or '.join(map(repr, SETTINGS))}")

@@ -82,8 +82,15 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """The JSON document in ``path``."""
-    return json.loads(Path(path).read_text())
+    """The JSON document in ``path``.
+
+    Raises:
+        InputError: the file is missing or not JSON (one line naming it).
+    """
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: cannot read JSON ({err}); expected the step's output") from err
 
 
 def write_h5(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:

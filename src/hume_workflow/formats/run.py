@@ -1,23 +1,37 @@
-"""The run file: one HUME run's labels, encoder, score and provenance."""
+"""The run file: one HUME run's labels, encoder, score and provenance (HDF5).
+
+Datasets: ``labels`` (n_eval,) int64, ``eval_indices`` (n_eval,) int64 into the dataset,
+``confidence`` (n_eval,) float32, ``mean_soft_label`` (K,) float32, ``theta`` (K, d1) float32
+and ``trace/<part>`` (num_iters,) per loss part. Attributes: the fields of :class:`RunInfo`
+(``hyperparameters`` and ``versions`` as JSON) plus the provenance the job adds (``phi1``,
+``phi2``, ``dataset``). :func:`write_run` is the one writer, :func:`read_run` the one reader.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hume_workflow.errors import InputError
 from hume_workflow.formats.io import package_versions, read_h5, write_h5
 
 if TYPE_CHECKING:
     from hume_workflow.hume.score import Score
     from hume_workflow.hume.training import HumeResult
 
+#: The arrays of a run file; ``trace`` is a group of per-iteration loss parts.
+RUN_ARRAYS = ("labels", "eval_indices", "confidence", "mean_soft_label", "theta", "trace")
+#: What :func:`read_run` reads unless told otherwise: the labels and whom they label.
+LABELS = ("labels", "eval_indices")
+
 
 @dataclass
 class RunRecord:
-    """A finished run: its result, its score and where it came from."""
+    """A finished run, before it is written: its result, its score and its samples."""
 
     seed: int
     setting: str
@@ -26,7 +40,31 @@ class RunRecord:
     score: Score
 
 
-def save_run(path: str | os.PathLike, record: RunRecord, provenance: dict) -> None:
+@dataclass(frozen=True)
+class RunInfo:
+    """A run file as read: its attributes, and the arrays that were asked for (else None)."""
+
+    path: str
+    seed: int
+    setting: str
+    score: float
+    degenerate: bool
+    n_clusters: int | None
+    wall_time_s: float
+    phi1: str | None = None
+    phi2: str | None = None
+    hyperparameters: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    labels: np.ndarray | None = None  # (n_eval,) int64
+    eval_indices: np.ndarray | None = None  # (n_eval,) int64
+    trace: dict[str, np.ndarray] | None = None  # part -> (num_iters,)
+
+
+#: Attributes every run file has (older files may lack ``n_clusters``).
+REQUIRED_ATTRS = ("seed", "setting", "score", "degenerate", "wall_time_s")
+
+
+def write_run(path: str | os.PathLike, record: RunRecord, provenance: dict) -> None:
     """Write a run to HDF5 (atomically): labels and traces as datasets, the rest as attributes."""
     r = record.result
     arrays = {
@@ -51,8 +89,50 @@ def save_run(path: str | os.PathLike, record: RunRecord, provenance: dict) -> No
     write_h5(path, arrays, attrs)
 
 
-def load_run(path: str | os.PathLike, with_traces: bool = False) -> tuple[dict, dict]:
-    """(arrays, attrs) of a saved run; traces under ``arrays['trace']`` when asked for."""
-    names = ["labels", "eval_indices", "confidence", "mean_soft_label"]
-    arrays, attrs = read_h5(path, names + (["trace"] if with_traces else []))
-    return arrays, attrs
+def read_run(path: str | os.PathLike, arrays: Sequence[str] = LABELS) -> RunInfo:
+    """The run file at ``path``: its attributes and the named ``arrays`` (of RUN_ARRAYS).
+
+    Raises:
+        InputError: the file is missing, not HDF5, lacks an asked array, or is not a run file.
+    """
+    data, attrs = read_h5(path, list(arrays))
+    missing = [key for key in REQUIRED_ATTRS if key not in attrs]
+    if missing:
+        raise InputError(f"{path}: no run attributes {missing}; expected a run_hume output")
+    n_clusters = attrs.get("n_clusters")
+    return RunInfo(
+        path=str(path),
+        seed=int(attrs["seed"]),
+        setting=str(attrs["setting"]),
+        score=float(attrs["score"]),
+        degenerate=bool(attrs["degenerate"]),
+        n_clusters=None if n_clusters is None else int(n_clusters),
+        wall_time_s=float(attrs["wall_time_s"]),
+        phi1=attrs.get("phi1"),
+        phi2=attrs.get("phi2"),
+        hyperparameters=attrs.get("hyperparameters", {}),
+        versions=attrs.get("versions", {}),
+        labels=data.get("labels"),
+        eval_indices=data.get("eval_indices"),
+        trace=data.get("trace"),
+    )
+
+
+def read_runs(paths: Iterable[str | os.PathLike], arrays: Sequence[str] = ()) -> dict[int, RunInfo]:
+    """{seed: run} of one pair's run files (attributes only by default).
+
+    Raises:
+        InputError: no files, or two files with the same seed (naming both).
+    """
+    runs: dict[int, RunInfo] = {}
+    for path in paths:
+        run = read_run(path, arrays)
+        if run.seed in runs:
+            raise InputError(
+                f"{path}: seed {run.seed} is also the seed of {runs[run.seed].path}; "
+                "expected one run per seed"
+            )
+        runs[run.seed] = run
+    if not runs:
+        raise InputError("no run files given; expected at least one run_hume output")
+    return runs

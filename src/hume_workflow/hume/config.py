@@ -1,16 +1,52 @@
-"""HUME's hyperparameters: one frozen dataclass, torch-free (the planner reads it)."""
+"""HUME's hyperparameters and the generalisation score's settings: frozen dataclasses,
+torch-free (the planner reads them).
+
+The one home in code of their defaults and allowed values: the planner fills a partial
+config section from :func:`field_defaults`, and the allowed values of an enum-valued field
+are the ``Literal`` of its type (``HYPERGRADIENTS``, ``SCORE_BACKENDS``, ``INNER_FORMS`` in
+inner_forms.py). tests/unit/test_config_defaults.py holds the JSON schema
+(workflow/schemas/config.schema.yaml) to them, field by field.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
+from typing import Any, Literal, get_args
 
-from hume_workflow.errors import InputError
-from hume_workflow.hume.inner_forms import INNER_FORMS
+from hume_workflow.errors import InputError, did_you_mean
+from hume_workflow.hume.inner_forms import INNER_FORMS, InnerForm, check_inner_form
 
 # How the outer gradient goes back through the inner optimisation. closed_form and autograd
 # are the same exact second-order hypergradient (closed_form is faster and lighter);
 # first_order detaches the labels inside the inner loop (as TURTLE does): cheaper, not HUME's.
-HYPERGRADIENTS = ("closed_form", "autograd", "first_order")
+Hypergradient = Literal["closed_form", "autograd", "first_order"]
+HYPERGRADIENTS: tuple[Hypergradient, ...] = get_args(Hypergradient)
+
+# How the generalisation score fits its folds (hume/score.py): scikit-learn one by one, or a
+# batched L-BFGS in torch.
+ScoreBackend = Literal["sklearn", "torch"]
+SCORE_BACKENDS: tuple[ScoreBackend, ...] = get_args(ScoreBackend)
+
+
+def check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
+    """Raise a one-line :class:`InputError` naming ``config <key>`` unless ``value`` is one of
+    ``choices`` (worded as the schema check words a misspelt choice, with the close ones).
+    """
+    if value not in choices:
+        raise InputError(
+            f"config {key}={value!r}: expected one of {', '.join(choices)}"
+            f"{did_you_mean(str(value), list(choices))}"
+        )
+
+
+def field_defaults(cls: type) -> dict[str, Any]:
+    """``{field: default}`` of the fields of the dataclass ``cls`` that have a default."""
+    return {
+        field.name: field.default
+        for field in dataclasses.fields(cls)
+        if field.default is not dataclasses.MISSING
+    }
 
 
 @dataclass(frozen=True)
@@ -31,27 +67,15 @@ class HumeConfig:
     anneal_milestones: tuple[int, ...] = (100, 200)
     rand_init: bool = True
     grad_clip: float = 1.0
-    hypergradient: str = "closed_form"
+    hypergradient: Hypergradient = "closed_form"
     shared_subsets: bool = False  # runs of one process draw common subsets (run_hume_many)
-    inner_form: str = "auto"  # where the inner descent runs: inner_forms.py
+    inner_form: InnerForm = "auto"  # where the inner descent runs: inner_forms.py
 
     def __post_init__(self) -> None:
         """Raises InputError naming the config key (``hume.<field>``, ``dataset.num_classes``)."""
-        if self.hypergradient not in HYPERGRADIENTS:
-            raise InputError(
-                f"config hume.hypergradient={self.hypergradient!r}: expected one of "
-                f"{', '.join(HYPERGRADIENTS)}"
-            )
-        if self.inner_form not in INNER_FORMS:
-            raise InputError(
-                f"config hume.inner_form={self.inner_form!r}: expected one of "
-                f"{', '.join(INNER_FORMS)}"
-            )
-        if self.inner_form == "gram" and self.hypergradient == "autograd":
-            raise InputError(
-                "config hume.inner_form='gram' needs hypergradient closed_form or first_order "
-                "(autograd unrolls the weights); set hume.hypergradient: closed_form"
-            )
+        check_choice("hume.hypergradient", self.hypergradient, HYPERGRADIENTS)
+        check_choice("hume.inner_form", self.inner_form, INNER_FORMS)
+        check_inner_form(self.inner_form, self.hypergradient)
         if self.num_classes < 2:
             raise InputError(f"config dataset.num_classes={self.num_classes}: expected at least 2")
         if not 0 < self.train_fraction < 1:
@@ -68,6 +92,32 @@ class HumeConfig:
                 raise InputError(
                     f"config hume.{name}={getattr(self, name)}: expected a positive integer"
                 )
+
+    @classmethod
+    def from_config(cls, num_classes: int, section: dict[str, Any]) -> HumeConfig:
+        """The config's ``hume`` section (YAML lists as tuples) with ``dataset.num_classes``."""
+        return cls(
+            num_classes=num_classes,
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in section.items()},
+        )
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Settings of the generalisation score (config ``score``); the defaults are the paper's
+    10-fold cross-validation (HUME_SPEC.md), fitted by scikit-learn."""
+
+    n_folds: int = 10
+    max_iter: int = 100  # iterations of the logistic-regression solver
+    backend: ScoreBackend = "sklearn"
+
+    def __post_init__(self) -> None:
+        """Raises InputError naming the config key (``score.<field>``)."""
+        check_choice("score.backend", self.backend, SCORE_BACKENDS)
+        if self.n_folds < 2:
+            raise InputError(f"config score.n_folds={self.n_folds}: expected at least 2")
+        if self.max_iter < 1:
+            raise InputError(f"config score.max_iter={self.max_iter}: expected a positive integer")
 
 
 def config_dict(config: HumeConfig) -> dict:

@@ -12,22 +12,48 @@ scheduler's resource model (plan/resources.py) can ask it too.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal, get_args
+
 from hume_workflow.errors import InputError
 
-INNER_FORMS = ("auto", "weights", "gram")
+if TYPE_CHECKING:
+    from hume_workflow.hume.config import Hypergradient
+
+InnerForm = Literal["auto", "weights", "gram"]
+INNER_FORMS: tuple[InnerForm, ...] = get_args(InnerForm)
+
+
+def check_inner_form(inner_form: InnerForm, hypergradient: Hypergradient) -> None:
+    """The one statement of which forms a hypergradient can run in: the ``autograd``
+    hypergradient unrolls the classifiers' weights, so it has no gram form.
+
+    Raises:
+        InputError: ``hume.inner_form: gram`` with ``hume.hypergradient: autograd``.
+    """
+    if inner_form == "gram" and hypergradient == "autograd":
+        raise InputError(
+            "config hume.inner_form='gram': needs hume.hypergradient closed_form or first_order "
+            "(autograd unrolls the weights); set hume.hypergradient: closed_form"
+        )
 
 
 def pick_inner_form(
-    inner_form: str,
-    hypergradient: str,
+    inner_form: InnerForm,
+    hypergradient: Hypergradient,
     n_fit: int,
     subset_size: int,
     train_fraction: float,
     d2: int,
-) -> str:
+) -> Literal["weights", "gram"]:
     """``weights`` or ``gram``: ``inner_form`` unless it is ``auto``, and always ``weights``
-    for the ``autograd`` hypergradient (which unrolls the weights). ``auto`` picks gram when
-    its two (N, N) products per step cost no more than four (n_train, d2) products."""
+    for the ``autograd`` hypergradient (which unrolls the weights: :func:`check_inner_form`).
+    ``auto`` picks gram when its two (N, N) products per step cost no more than four
+    (n_train, d2) products.
+
+    Raises:
+        InputError: a pair that :func:`check_inner_form` refuses.
+    """
+    check_inner_form(inner_form, hypergradient)
     if hypergradient == "autograd":
         return "weights"
     if inner_form != "auto":

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import setting_indices
-from hume_workflow.formats.run import RunRecord
-from hume_workflow.hume.config import HumeConfig
+from hume_workflow.formats.embeddings import read_spaces
+from hume_workflow.formats.io import read_h5
+from hume_workflow.formats.run import RunRecord, write_run
+from hume_workflow.hume.config import HumeConfig, ScoreConfig, config_dict
 from hume_workflow.hume.score import generalisation_score
 from hume_workflow.hume.training import run_hume_many
 
@@ -23,11 +28,9 @@ def execute_runs(
     setting: str,
     config: HumeConfig,
     seeds: list[int],
-    score_folds: int = 10,
-    score_max_iter: int = 100,
+    score: ScoreConfig | None = None,
     device: str = "cpu",
     progress: bool = True,
-    score_backend: str = "sklearn",
 ) -> list[RunRecord]:
     """Run HUME once per seed on the setting's training samples (all seeds in one batch, see
     :func:`~hume_workflow.hume.training.run_hume_many`) and score the labeling each run gives them.
@@ -38,14 +41,16 @@ def execute_runs(
     Args:
         phi1: (N, d1), phi2: (N, d2) features of the whole dataset, same sample order.
         split: (N,) 0 = train, 1 = test.
+        score: how the generalisation score is fitted (folds, iterations, backend);
+            None: the defaults.
         device: where HUME runs, e.g. "cpu" or "cuda"; the score too with the torch backend.
-        score_backend: "sklearn" or "torch" (see :func:`generalisation_score`).
     """
     if not phi1.shape[0] == phi2.shape[0] == split.shape[0]:
         raise ValueError(
             f"sample counts differ: phi1 {phi1.shape[0]}, phi2 {phi2.shape[0]}, "
             f"split {split.shape[0]}"
         )
+    score = score or ScoreConfig()
     fit_idx, eval_idx = setting_indices(split, setting)
     if len(fit_idx) < config.num_classes:
         raise InputError(
@@ -59,19 +64,52 @@ def execute_runs(
     records = []
     for seed, result in zip(seeds, results, strict=True):
         fit_labels = (fit1 @ result.theta.T).argmax(axis=1)  # the encoder's labels
-        score = generalisation_score(
+        fitted = generalisation_score(
             fit2,
             fit_labels,
-            score_folds,
-            score_max_iter,
-            backend=score_backend,
+            score.n_folds,
+            score.max_iter,
+            backend=score.backend,
             device=device,
         )
         log.info(
             "seed %d: generalisation score %.4f (%d clusters used)",
             seed,
-            score.score,
-            score.n_clusters,
+            fitted.score,
+            fitted.n_clusters,
         )
-        records.append(RunRecord(seed, setting, eval_idx, result, score))
+        records.append(RunRecord(seed, setting, eval_idx, result, fitted))
     return records
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One run_hume job: its files and settings (the rule's inputs, outputs and params)."""
+
+    data: str | os.PathLike  # data.h5 (the split)
+    phi1: str | os.PathLike  # embedding file of phi1
+    phi2: str | os.PathLike  # embedding file of phi2
+    outputs: Sequence[str | os.PathLike]  # one run file per seed, in the order of ``seeds``
+    seeds: Sequence[int]
+    setting: str
+    hume: HumeConfig
+    score: ScoreConfig
+    device: str
+    provenance: dict  # recorded in every run file: phi1, phi2, dataset (names)
+
+
+def run_job(job: RunJob, before_writing: Callable[[], None] | None = None) -> None:
+    """Run a job's seeds and write one run file per seed (``before_writing``: a hook called
+    once the runs are done, before any file is written; the fault-injection tests use it)."""
+    if len(job.outputs) != len(job.seeds):
+        raise ValueError(f"{len(job.outputs)} output files for {len(job.seeds)} seeds")
+    phi1, phi2 = read_spaces(job.data, [job.phi1, job.phi2])
+    split = read_h5(job.data, ["split"])[0]["split"]
+    records = execute_runs(
+        phi1, phi2, split, job.setting, job.hume, list(job.seeds), job.score, job.device
+    )
+    if before_writing is not None:
+        before_writing()
+    provenance = {**job.provenance, "hyperparameters": config_dict(job.hume)}
+    for path, record in zip(job.outputs, records, strict=True):
+        write_run(path, record, provenance)

@@ -1,6 +1,6 @@
 """HUME's generalisation score: how well a linear model on phi2 predicts a labeling.
 
-HUME_SPEC.md, "Generalisation score": 10-fold shuffled cross-validated accuracy of an
+docs/algorithm.md, "Generalisation score": 10-fold shuffled cross-validated accuracy of an
 unregularised multinomial logistic regression fitted on phi2 with a run's hard labels as
 targets. Higher is better. Runs are ranked by it; it never sees the ground truth.
 """
@@ -17,6 +17,7 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from hume_workflow.hume.config import SCORE_BACKENDS, check_choice
 from hume_workflow.hume.score_torch import generalisation_score_torch
 
 
@@ -61,7 +62,11 @@ def generalisation_score(
             at once with a batched L-BFGS on ``device``
             (:func:`hume_workflow.hume.score_torch.generalisation_score_torch`; within 0.5
             accuracy points of scikit-learn's score in the tests).
+
+    Raises:
+        InputError: an unknown ``backend`` (config ``score.backend``).
     """
+    check_choice("score.backend", backend, SCORE_BACKENDS)
     labels = np.asarray(labels)
     if phi2.shape[0] != labels.shape[0]:
         raise ValueError(f"phi2 has {phi2.shape[0]} samples but labels has {labels.shape[0]}")

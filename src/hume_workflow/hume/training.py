@@ -1,6 +1,6 @@
 """One HUME run: search for the labeling of phi1 that a linear model on phi2 generalises best.
 
-The objective (HUME_SPEC.md, "One HUME run"; Gadetsky & Brbic, NeurIPS 2023, Eq. 3-5):
+The objective (docs/algorithm.md, "Objective"; Gadetsky & Brbic, NeurIPS 2023, Eq. 3-5):
 the task encoder ``theta`` (K x d1, orthonormal rows) labels a sample ``x`` with
 ``t(x) = sparsemax(theta phi1(x) / tau)``. For each random subset of the training samples a
 freshly initialised linear classifier on phi2 is trained on the first ``train_fraction`` of

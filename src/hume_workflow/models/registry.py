@@ -1,9 +1,14 @@
-"""Backbones by kind: the one place that knows every kind, built from a config spec."""
+"""Backbones by kind: the one place that builds every kind, from a config spec.
+
+The kinds themselves are listed, torch-free, in embed/settings.py (``BACKBONE_KINDS``);
+``BACKBONE_CLASSES`` holds one class per kind (tests/unit/test_config_defaults.py).
+"""
 
 from __future__ import annotations
 
 import inspect
 
+from hume_workflow.embed.settings import BACKBONE_KINDS, CHECKPOINT_SOURCE, MODEL_ZOOS
 from hume_workflow.errors import InputError, did_you_mean
 from hume_workflow.models.base import Backbone
 from hume_workflow.models.efficientnet import EfficientNetLite0Backbone
@@ -18,6 +23,18 @@ from hume_workflow.models.zoo import (
 #: The option of each model-zoo kind that names its network.
 MODEL_OPTIONS = {"timm": "model", "torchvision": "model", "checkpoint": "arch"}
 
+#: The class of each kind of ``BACKBONE_KINDS``, by its ``name``.
+BACKBONE_CLASSES: dict[str, type[Backbone]] = {
+    cls.name: cls
+    for cls in (
+        PixelBackbone,
+        EfficientNetLite0Backbone,
+        TimmBackbone,
+        TorchvisionBackbone,
+        CheckpointBackbone,
+    )
+}
+
 
 def build_backbone(kind: str, *, config_key: str | None = None, **options: object) -> Backbone:
     """The backbone ``kind`` (see the module docstring) with its keyword options.
@@ -30,24 +47,13 @@ def build_backbone(kind: str, *, config_key: str | None = None, **options: objec
         InputError: one line: unknown ``kind``, an option the backbone does not take, an
             unknown model name, or options the backbone refuses (e.g. a bad weights file).
     """
-
-    kinds: dict[str, type[Backbone]] = {
-        cls.name: cls
-        for cls in (
-            PixelBackbone,
-            EfficientNetLite0Backbone,
-            TimmBackbone,
-            TorchvisionBackbone,
-            CheckpointBackbone,
-        )
-    }
     key = f"config {config_key}" if config_key else "backbone"
-    if kind not in kinds:
+    if kind not in BACKBONE_KINDS:
         raise InputError(
             f"{key}.kind={kind!r}: unknown backbone {kind!r}; known kinds: "
-            f"{', '.join(sorted(kinds))}{did_you_mean(kind, list(kinds))}"
+            f"{', '.join(sorted(BACKBONE_KINDS))}{did_you_mean(kind, list(BACKBONE_KINDS))}"
         )
-    cls = kinds[kind]
+    cls = BACKBONE_CLASSES[kind]
     parameters = inspect.signature(cls).parameters
     unknown = sorted(set(options) - set(parameters))
     if unknown:
@@ -59,8 +65,8 @@ def build_backbone(kind: str, *, config_key: str | None = None, **options: objec
     if missing:
         raise InputError(f"{key}: kind {kind!r} needs the key {missing[0]!r}")
     option = MODEL_OPTIONS.get(kind)
-    library = options.get("source", "torchvision") if kind == "checkpoint" else kind
-    if option in options and library in ("timm", "torchvision"):
+    library = options.get("source", CHECKPOINT_SOURCE) if kind == "checkpoint" else kind
+    if option in options and library in MODEL_ZOOS:
         check_model_name(str(library), str(options[option]), f"{key}.{option}")
     try:
         return cls(**options)

@@ -10,6 +10,9 @@ Snakemake deletes any output to rerun it. Three sources of that knowledge, in or
 2. for image folders (imagenet, image_folder): a scan of ``dataset.root``, the same scan the
    data stage does (file names only, nothing decoded);
 3. for the benchmark sets: their published sizes and class counts.
+
+The names of the sources (``SOURCES``, the ``DatasetSource`` literal) live here too, with
+what the plan knows of each; data/prepare.py loads each of them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -25,11 +29,26 @@ from hume_workflow.formats.dataset import IDENTITY_ATTR
 from hume_workflow.formats.io import read_h5
 from hume_workflow.plan.resources import dataset_samples
 
-FOLDER_SOURCES = ("imagenet", "image_folder")  # read from dataset.root, never downloaded
-GRAY_SOURCES = ("sklearn_digits", "mnist", "fashion_mnist")  # one channel; the rest RGB
-RANDOM_SPLIT_SOURCES = ("sklearn_digits", "image_folder")  # split drawn with test_fraction
+#: ``dataset.source`` values: where the images come from (each has a loader in data/prepare.py).
+DatasetSource = Literal[
+    "sklearn_digits",
+    "cifar10",
+    "cifar100_20",
+    "stl10",
+    "mnist",
+    "fashion_mnist",
+    "imagenet",
+    "image_folder",
+]
+SOURCES: tuple[DatasetSource, ...] = get_args(DatasetSource)
+# read from dataset.root, never downloaded
+FOLDER_SOURCES: tuple[DatasetSource, ...] = ("imagenet", "image_folder")
+# one channel; the rest RGB
+GRAY_SOURCES: tuple[DatasetSource, ...] = ("sklearn_digits", "mnist", "fashion_mnist")
+# split drawn with test_fraction
+RANDOM_SPLIT_SOURCES: tuple[DatasetSource, ...] = ("sklearn_digits", "image_folder")
 # Classes of the sources that have labels of their own (image folders: their sub-folders).
-SOURCE_CLASSES = {
+SOURCE_CLASSES: dict[DatasetSource, int] = {
     "sklearn_digits": 10,
     "cifar10": 10,
     "cifar100_20": 20,

@@ -33,8 +33,9 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
+from hume_workflow.embed.settings import CHECKPOINT_SOURCE, MODEL_ZOOS
 from hume_workflow.errors import InputError, did_you_mean
-from hume_workflow.hume.inner_forms import train_size
+from hume_workflow.hume.inner_forms import check_inner_form, train_size
 from hume_workflow.plan.dataset import (
     FOLDER_SOURCES,
     GRAY_SOURCES,
@@ -172,12 +173,7 @@ def check_values(config: dict) -> list[str]:
         raise InputError(
             f"config compute.runs_per_job={runs_per_job}: expected a divisor of num_runs={num_runs}"
         )
-    hume = config["hume"]
-    if hume["inner_form"] == "gram" and hume["hypergradient"] == "autograd":
-        raise InputError(
-            "config hume.inner_form='gram': needs hume.hypergradient closed_form or first_order "
-            "(autograd unrolls the weights)"
-        )
+    check_inner_form(config["hume"]["inner_form"], config["hume"]["hypergradient"])
     top_n = config["aggregation"]["top_n"]
     if top_n is not None and top_n > num_runs:
         raise InputError(
@@ -318,10 +314,10 @@ def _check_dataset_root(dataset: dict) -> None:
 
 def _model_name(spec: dict) -> tuple[str | None, str]:
     """(model name to look up, 'timm' or 'torchvision'), or (None, '') for other kinds."""
-    if spec["kind"] in ("timm", "torchvision"):
+    if spec["kind"] in MODEL_ZOOS:  # the kinds named after their library
         return spec["model"], spec["kind"]
     if spec["kind"] == "checkpoint":
-        return spec["arch"], spec.get("source", "torchvision")
+        return spec["arch"], spec.get("source", CHECKPOINT_SOURCE)
     return None, ""
 
 

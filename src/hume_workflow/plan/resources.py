@@ -14,8 +14,10 @@ import os
 import numpy as np
 
 from hume_workflow.errors import InputError
+from hume_workflow.formats.dataset import SETTINGS
 from hume_workflow.formats.embeddings import features_dataset
 from hume_workflow.formats.io import open_h5, read_h5
+from hume_workflow.hume.config import HumeConfig, ScoreConfig, field_defaults
 from hume_workflow.hume.inner_forms import pick_inner_form
 
 # (train, test) sample counts. sklearn_digits has no official split: our data stage holds
@@ -84,14 +86,19 @@ CPU_IMAGES_PER_SEC = 100
 GPU_IMAGES_PER_SEC = 1500
 PIXELS_IMAGES_PER_SEC = 5000
 
+# What a config section that leaves a key out gets (the schema fills the same values).
+HUME_DEFAULTS = field_defaults(HumeConfig)
+SCORE_DEFAULTS = field_defaults(ScoreConfig)
+
 
 def dataset_samples(dataset: dict, data_path: str | None = None) -> tuple[int, int]:
-    """(n_train, n_test): counted from data.h5's (N,) "split" if it exists, else estimated."""
+    """(n_train, n_test): counted from data.h5's (N,) "split" if it exists, else estimated
+    (for sklearn_digits from the defaults-filled ``dataset.test_fraction``)."""
     if data_path is not None and os.path.exists(data_path):
         return _split_counts(data_path, os.stat(data_path).st_mtime_ns)
     n_train, n_test = SOURCE_SIZES.get(dataset["source"], UNKNOWN_SIZE)
     if dataset["source"] == "sklearn_digits":
-        n_test = round(dataset.get("test_fraction", 0.2) * n_train)
+        n_test = round(dataset["test_fraction"] * n_train)
         n_train -= n_test
     total = n_train + n_test
     kept = min(total, dataset.get("max_samples") or total)
@@ -100,14 +107,16 @@ def dataset_samples(dataset: dict, data_path: str | None = None) -> tuple[int, i
 
 
 def image_side(dataset: dict) -> int:
-    """Side of the square images the data stage stores for this dataset config."""
-    return NATIVE_SIZES.get(dataset["source"], dataset.get("image_size", 224))
+    """Side of the square images the data stage stores for this dataset config (imagenet and
+    image_folder: the defaults-filled ``dataset.image_size``)."""
+    source = dataset["source"]
+    return NATIVE_SIZES[source] if source in NATIVE_SIZES else dataset["image_size"]
 
 
 def fit_samples(n_train: int, n_test: int, setting: str) -> int:
     """Samples HUME fits on: the train split (inductive) or both splits (transductive)."""
-    if setting not in ("inductive", "transductive"):
-        raise InputError(f"config setting={setting!r}: expected 'inductive' or 'transductive'")
+    if setting not in SETTINGS:
+        raise InputError(f"config setting={setting!r}: expected {' or '.join(map(repr, SETTINGS))}")
     return n_train if setting == "inductive" else n_train + n_test
 
 
@@ -155,19 +164,15 @@ def _hume_model(
     """(seconds, host bytes) of a HUME job of ``runs`` runs, before margins.
 
     The inner steps train on ``train_fraction`` of each subset and the outer loss reads the
-    rest, so the model counts all m samples of a subset.
+    rest, so the model counts all m samples of a subset. Keys absent from ``hume`` and
+    ``score`` take :class:`HumeConfig`'s and :class:`ScoreConfig`'s defaults.
     """
-    m = min(hume.get("subset_size", 10000), n_fit)
-    s, t, k = hume.get("num_subsets", 20), hume.get("adaptation_steps", 300), num_classes
-    hypergradient = hume.get("hypergradient", "closed_form")
-    form = pick_inner_form(
-        hume.get("inner_form", "auto"),
-        hypergradient,
-        n_fit,
-        m,
-        hume.get("train_fraction", 0.9),
-        d2,
-    )
+    hume = {**HUME_DEFAULTS, **hume}
+    score = {**SCORE_DEFAULTS, **score}
+    m = min(hume["subset_size"], n_fit)
+    s, t, k = hume["num_subsets"], hume["adaptation_steps"], num_classes
+    hypergradient = hume["hypergradient"]
+    form = pick_inner_form(hume["inner_form"], hypergradient, n_fit, m, hume["train_fraction"], d2)
     if form == "gram":
         per_iter = t * 4 * s * k * n_fit * n_fit / GRAM_FLOPS
     else:
@@ -175,8 +180,8 @@ def _hume_model(
     if gpu:
         per_iter = per_iter / GPU_SPEEDUP + t * GPU_SEC_PER_STEP
     score_iter = 4 * n_fit * d2 * k / SCORE_FLOPS + SCORE_ITER_SEC
-    score_sec = score.get("n_folds", 10) * score.get("max_iter", 100) * score_iter
-    seconds = runs * (hume.get("num_iters", 1000) * per_iter + score_sec)
+    score_sec = score["n_folds"] * score["max_iter"] * score_iter
+    seconds = runs * (hume["num_iters"] * per_iter + score_sec)
     features = n_fit * (d1 + d2) * 4
     if gpu:
         return seconds, GPU_HOST_BYTES + features

@@ -5,37 +5,51 @@ Ground truth is read here and in the baselines only, never by training or select
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 from scipy.stats import pearsonr, spearmanr
 
 from hume_workflow.aggregate.metrics import compute_metrics, match_labels
 from hume_workflow.aggregate.vote import majority_vote
-from hume_workflow.formats.io import read_h5
+from hume_workflow.errors import InputError
+from hume_workflow.formats.run import read_runs
+from hume_workflow.formats.selection import Selection
 
 
-def evaluate_pair(manifest: dict, votes: pd.DataFrame, truth: np.ndarray) -> dict:
+def evaluate_pair(
+    selection: Selection,
+    run_paths: Iterable[str | os.PathLike],
+    votes: pd.DataFrame,
+    truth: np.ndarray,
+) -> dict:
     """Metrics of a pair's vote and of every run, and the score-vs-ACC correlation.
 
     Args:
-        manifest: the selection manifest of :func:`hume_workflow.aggregate.selection.select_runs`.
+        selection: the manifest of :func:`hume_workflow.aggregate.selection.select_runs`.
+        run_paths: the pair's run files (the rule's inputs).
         votes: the vote table (``sample_index``, ``label``, ``agreement``).
         truth: (N,) true labels of the whole dataset.
     """
-    selected = set(manifest["selected"])
+    selected = set(selection.selected)
+    by_seed = read_runs(run_paths, arrays=("labels", "eval_indices"))
+    absent = sorted({r.seed for r in selection.ranked} - set(by_seed))
+    if absent:
+        raise InputError(f"ranked seeds {absent} have no run file among the {len(by_seed)} given")
     runs, labelings = [], []
-    for entry in manifest["ranked"]:
-        arrays, attrs = read_h5(entry["path"], ["labels", "eval_indices"])
-        labelings.append(arrays["labels"])
+    for entry in selection.ranked:
+        run = by_seed[entry.seed]
+        labelings.append(run.labels)
         runs.append(
             {
-                "seed": entry["seed"],
-                "path": entry["path"],
-                "score": entry["score"],
-                **compute_metrics(arrays["labels"], truth[arrays["eval_indices"]]),
-                "selected": entry["seed"] in selected,
-                "degenerate": entry["degenerate"],
-                "wall_time_s": float(attrs["wall_time_s"]),
+                "seed": entry.seed,
+                "score": entry.score,
+                **compute_metrics(run.labels, truth[run.eval_indices]),
+                "selected": entry.seed in selected,
+                "degenerate": entry.degenerate,
+                "wall_time_s": run.wall_time_s,
             }
         )
     scores = np.array([r["score"] for r in runs])
@@ -46,12 +60,12 @@ def evaluate_pair(manifest: dict, votes: pd.DataFrame, truth: np.ndarray) -> dic
     spearman = spearmanr(scores, accs) if varies else None
     vote_labels, vote_truth = votes["label"].to_numpy(), truth[votes["sample_index"].to_numpy()]
     vote = compute_metrics(vote_labels, vote_truth)
-    eval_truth = truth[arrays["eval_indices"]]  # every run labels the same samples
+    eval_truth = truth[run.eval_indices]  # every run labels the same samples
     sizes = votes.groupby("label")["agreement"].agg(["size", "mean"])
     return {
-        "n_runs": manifest["n_runs"],
+        "n_runs": selection.n_runs,
         "n_selected": len(selected),
-        "selection_note": manifest.get("note"),
+        "selection_note": selection.note,
         "vote": {
             **vote,
             "mean_agreement": float(votes["agreement"].mean()),

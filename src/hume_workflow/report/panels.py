@@ -1,6 +1,6 @@
 """The report page's panels and side tables: figures per pair, provenance, wall times.
 
-Everything the write_report rule shows besides the tables of :mod:`hume_workflow.report`.
+Everything the report shows besides the tables of :mod:`hume_workflow.report.tables`.
 """
 
 from __future__ import annotations
@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from hume_workflow.formats.io import open_h5, read_h5
+from hume_workflow.formats.run import RunInfo, read_run
 from hume_workflow.report import figures
 
 BEST, WORST = 8, 4  # images per cluster row of the grids: most, least agreed-upon
@@ -35,9 +37,16 @@ def read_thumbnails(data_path: str | os.PathLike, all_votes: list[pd.DataFrame])
 
 
 def pair_figures(
-    metrics: dict, votes: pd.DataFrame, images: dict, class_names: list[str]
+    metrics: dict,
+    votes: pd.DataFrame,
+    run_files: dict[int, RunInfo],
+    images: dict,
+    class_names: list[str],
 ) -> list[tuple[str, str]]:
-    """(caption, base64 PNG) panels of one pair; the truth's panels only when it is known."""
+    """(caption, base64 PNG) panels of one pair; the truth's panels only when it is known.
+
+    ``run_files``: the pair's run files by seed (the loss traces of two of them are read).
+    """
     labelled = metrics["vote"]["acc"] is not None
     panels = []
     if labelled:
@@ -56,7 +65,7 @@ def pair_figures(
         panels.append(("ACC vs coverage, keeping agreement ≥ t", figures.coverage(metrics)))
     runs = sorted(metrics["runs"], key=lambda r: -r["score"])
     ends = {"best": runs[0], "worst": runs[-1]} if len(runs) > 1 else {"best": runs[0]}
-    traces = {k: read_h5(r["path"], ["trace"])[0]["trace"] for k, r in ends.items()}
+    traces = {k: read_run(run_files[r["seed"]].path, ["trace"]).trace for k, r in ends.items()}
     titles = {k: f"{k} score: seed {r['seed']} ({r['score']:.3f})" for k, r in ends.items()}
     panels.append(
         ("Training curves of the best and worst run", figures.training_curves(traces, titles))
@@ -76,11 +85,10 @@ def git_commit(folder: str | os.PathLike) -> str:
 
 
 def provenance_table(
-    facts: dict, run_path: str | os.PathLike, embedding_paths: list[str], workflow_dir: str
+    facts: dict, run: RunInfo, embedding_paths: Sequence[str | os.PathLike], workflow_dir: str
 ) -> pd.DataFrame:
     """Key/value rows: ``facts``, git commit, host, embedding devices, one run's
     hyperparameters and package versions."""
-    attrs = read_h5(run_path, [])[1]
     provenance = {
         **facts,
         "git commit": git_commit(workflow_dir),
@@ -89,19 +97,24 @@ def provenance_table(
             f"{a.get('backbone', '?')}: {a.get('device', 'unknown')}"
             for a in (read_h5(path, [])[1] for path in embedding_paths)
         ),
-        **{f"hyperparameter {k}": v for k, v in sorted(attrs.get("hyperparameters", {}).items())},
-        **{f"version {k}": v for k, v in sorted(attrs.get("versions", {}).items())},
+        **{f"hyperparameter {k}": v for k, v in sorted(run.hyperparameters.items())},
+        **{f"version {k}": v for k, v in sorted(run.versions.items())},
     }
     return pd.DataFrame({"key": list(provenance), "value": list(map(str, provenance.values()))})
 
 
-def wall_time_table(benchmark_paths: list[str]) -> pd.DataFrame:
-    """Per rule: jobs, total and longest wall time, peak RSS, from Snakemake's benchmark TSVs."""
+def wall_time_table(benchmarks: dict[str, Sequence[str | os.PathLike]]) -> pd.DataFrame:
+    """Per step: jobs, total and longest wall time, peak RSS, from Snakemake's benchmark TSVs.
+
+    ``benchmarks``: step (rule name) -> the benchmark files of its jobs.
+    """
     rows = []
-    for path in benchmark_paths:
-        job = pd.read_csv(path, sep="\t").iloc[-1]
-        step = path.split("/benchmarks/")[1].split("/")[0]
-        rows.append({"step": step, "s": float(job["s"]), "max_rss_mb": job.get("max_rss", np.nan)})
+    for step, paths in benchmarks.items():
+        for path in paths:
+            job = pd.read_csv(path, sep="\t").iloc[-1]
+            rows.append(
+                {"step": step, "s": float(job["s"]), "max_rss_mb": job.get("max_rss", np.nan)}
+            )
     bench = pd.DataFrame(rows, columns=["step", "s", "max_rss_mb"])
     bench["max_rss_mb"] = pd.to_numeric(bench["max_rss_mb"], errors="coerce")
     wall = bench.groupby("step", sort=False).agg(
