@@ -1,16 +1,36 @@
-"""The tests' tiny end-to-end config and how to run Snakemake on it (plain helpers)."""
+"""Helpers shared by the tests (plain functions; the fixtures are in conftest.py).
+
+- the tiny end-to-end config and how to run Snakemake on it (tests/workflow/, benchmarks/);
+- the plan-time checks of a config as workflow/rules/common.smk runs them, without Snakemake;
+- small FAKE files in the sources' real on-disk formats (CIFAR pickles, idx files, folders).
+
+Importable as ``tiny_workflow`` from every test (pyproject.toml puts tests/ on sys.path) and
+from benchmarks/ (which insert tests/ into sys.path).
+"""
 
 from __future__ import annotations
 
+import atexit
+import copy
+import functools
+import gzip
 import hashlib
+import os
+import pickle
 import re
+import shutil
+import struct
 import subprocess
 import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 TINY = {
     "dataset": {"name": "tiny", "source": "sklearn_digits", "num_classes": 10, "max_samples": 300},
@@ -36,14 +56,47 @@ def snakemake_command(configfiles: list[str], *args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", "-s", snakefile, "--configfile", *configfiles, *args]
 
 
+@functools.cache
+def _stand_ins() -> str:
+    """A folder holding a stand-in ``scontrol`` that fails at once (removed at exit)."""
+    folder = Path(tempfile.mkdtemp(prefix="hume-tests-bin-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    scontrol = folder / "scontrol"
+    scontrol.write_text("#!/bin/sh\n# tests/tiny_workflow.py: no SLURM controller to ask\nexit 1\n")
+    scontrol.chmod(0o755)
+    return str(folder)
+
+
+# The environment the tests started with, before any test changed os.environ (monkeypatch):
+# the default of the Snakemake processes, which may start while another test runs.
+START_ENV = dict(os.environ)
+
+
+def snakemake_env(env: dict | None = None) -> dict:
+    """The environment of a Snakemake process the tests start (``env``, by default
+    :data:`START_ENV`), with a stand-in ``scontrol`` first on PATH that fails at once.
+
+    Snakemake loads every installed executor plugin when it starts, whatever the executor;
+    the SLURM one (the ``slurm`` extra) then runs ``scontrol show config``, which, where
+    SLURM's client is installed but no controller answers (tests/cluster/slurm_up.sh's
+    cluster stopped), waits about 9 s before it fails, in every Snakemake process. The
+    plugin takes a failure as "no SLURM". None of these runs uses SLURM (tests/workflow/
+    test_slurm.py submits through tests/cluster/slurm_run.py, with the real PATH).
+    """
+    env = dict(START_ENV if env is None else env)
+    env["PATH"] = os.pathsep.join(filter(None, [_stand_ins(), env.get("PATH")]))
+    return env
+
+
 def run_snakemake(
     workdir: Path, config: dict, *args: str, base: Path | None = None, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    """Run Snakemake in ``workdir`` on ``config`` (merged over the config file ``base``)."""
+    """Run Snakemake in ``workdir`` on ``config`` (merged over the config file ``base``), in
+    :func:`snakemake_env` of ``env``."""
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     configfiles = [str(base), "config.yaml"] if base else ["config.yaml"]
     cmd = snakemake_command(configfiles, *args)
-    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=snakemake_env(env))
 
 
 def snakemake(workdir: Path, config: dict, *args: str, base: Path | None = None) -> str:
@@ -51,6 +104,27 @@ def snakemake(workdir: Path, config: dict, *args: str, base: Path | None = None)
     proc = run_snakemake(workdir, config, *args, base=base)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
+
+
+def side_by_side(commands: dict, workers: int | None = None) -> dict:
+    """Run independent Snakemake commands ``{key: (command, working directory)}`` in
+    :func:`snakemake_env`, a few at a time (a dry run keeps one CPU busy: one per CPU, at
+    most 4); {key: CompletedProcess}."""
+    workers = workers or max(1, min(4, len(os.sched_getaffinity(0))))
+    env = snakemake_env()
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {
+            key: pool.submit(subprocess.run, cmd, cwd=cwd, capture_output=True, text=True, env=env)
+            for key, (cmd, cwd) in commands.items()
+        }
+        return {key: future.result() for key, future in futures.items()}
+
+
+def error_line(output: str, start: str) -> str:
+    """The one line of ``output`` that starts with ``start`` (exactly one such line)."""
+    lines = [line for line in output.splitlines() if line.startswith(start)]
+    assert len(lines) == 1, output[-3000:]
+    return lines[0]
 
 
 def fingerprint(results: Path) -> dict[str, tuple[str, int]]:
@@ -96,3 +170,143 @@ def planned_requests(log: str, rule: str) -> list[dict[str, int]]:
             line = re.search(r"resources: (.+)", block).group(1)
             found.append({k: int(v) for k, v in re.findall(r"(\w+)=(\d+)(?:,|$)", line)})
     return found
+
+
+# ---- the plan-time checks, as workflow/rules/common.smk runs them ---------------------------
+
+
+def schema() -> dict:
+    """The config schema, as common.smk reads it."""
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def filled(config: dict) -> dict:
+    """``config`` as Snakemake reads it from the file :func:`run_snakemake` writes (YAML,
+    keys sorted), checked against the schema and with its defaults filled, as common.smk
+    does (:func:`check_schema`, then ``snakemake.utils.validate``); a new dict."""
+    from snakemake.utils import validate
+
+    from hume_workflow.plan.preflight import check_schema
+
+    config = yaml.safe_load(yaml.safe_dump(config))
+    check_schema(config, schema())
+    validate(config, schema=str(SCHEMA_PATH), set_default=True)
+    return config
+
+
+def preflight(config: dict) -> list[str]:
+    """Every check common.smk runs before any job (schema, cross-key values, sources), in the
+    working directory (results/ is read relative to it); the warnings it would log.
+
+    Raises:
+        InputError: the first problem, the line Snakemake would print.
+    """
+    from hume_workflow.plan.preflight import check_sources, check_values
+
+    config = filled(config)
+    warnings = check_values(config, plan_files(config))
+    check_sources(config)
+    return warnings
+
+
+def plan_files(config: dict):
+    """The files the plan reads, named as workflow/rules/common.smk names them."""
+    from hume_workflow.plan.preflight import PlanFiles
+
+    results = Path("results") / config["dataset"]["name"]
+    return PlanFiles(results / "data.h5", lambda name: results / "embeddings" / f"{name}.h5")
+
+
+def prepare_like_the_job(config: dict, path: Path) -> Path:
+    """``path`` written as the prepare_dataset job (workflow/scripts/prepare_dataset.py)
+    writes data.h5 for ``config`` (its defaults filled)."""
+    from hume_workflow.data.prepare import declare_num_classes, prepare_configured
+    from hume_workflow.formats.dataset import write_dataset
+    from hume_workflow.plan.dataset import dataset_identity
+
+    spec = filled(config)["dataset"]
+    dataset = prepare_configured(spec)
+    dataset.name = spec["name"]
+    declare_num_classes(dataset, spec["num_classes"], spec["source"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_dataset(path, dataset, dataset_identity(spec))
+    return path
+
+
+def changed(config: dict, path: str, value: object) -> dict:
+    """A deep copy of ``config`` with the dotted key ``path`` set to ``value``."""
+    out = copy.deepcopy(config)
+    *parents, last = path.split(".")
+    node = out
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return out
+
+
+def with_backbone(name: str, spec: dict, config: dict = TINY) -> dict:
+    """``config`` (TINY) plus a backbone ``name`` paired as phi2 with pixels."""
+    out = copy.deepcopy(config)
+    out["backbones"][name] = spec
+    out["pairs"].append({"phi1": "pixels", "phi2": name})
+    return out
+
+
+# ---- fake files in the sources' on-disk formats ----------------------------------------------
+
+
+def write_pickle(path: Path, obj: dict) -> None:
+    """CIFAR's official format: a (Python 2) pickle with bytes keys (test fixture only)."""
+    path.write_bytes(pickle.dumps(obj, protocol=2))
+
+
+def cifar_batch(rng: np.random.Generator, n: int, key: bytes, k: int) -> dict:
+    """One CIFAR batch of ``n`` random images with labels under ``key`` (in [0, k))."""
+    data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+    return {b"data": data, key: [int(v) for v in rng.integers(0, k, n)]}
+
+
+def fake_cifar10(root: Path, rng: np.random.Generator) -> Path:
+    """root/cifar-10-batches-py: 5 train batches of 4 images, a test batch of 3, the meta."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for i in range(1, 6):
+        write_pickle(folder / f"data_batch_{i}", cifar_batch(rng, 4, b"labels", 10))
+    write_pickle(folder / "test_batch", cifar_batch(rng, 3, b"labels", 10))
+    write_pickle(folder / "batches.meta", {b"label_names": [f"c{i}".encode() for i in range(10)]})
+    return folder
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """``array`` (uint8 or big-endian int32) in the idx format of MNIST."""
+    code = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}[array.dtype]
+    header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
+    return header + array.tobytes()
+
+
+def fake_idx_set(folder: Path, gz: bool, rng: np.random.Generator) -> dict:
+    """The four MNIST idx files (5 train, 3 test images), gzipped or not; their arrays."""
+    folder.mkdir(parents=True)
+    arrays = {}
+    for prefix, n in (("train", 5), ("t10k", 3)):
+        arrays[f"{prefix}-images-idx3-ubyte"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        arrays[f"{prefix}-labels-idx1-ubyte"] = rng.integers(0, 10, n).astype(np.uint8)
+    for name, array in arrays.items():
+        data = idx_bytes(array)
+        if gz:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data))
+        else:
+            (folder / name).write_bytes(data)
+    return arrays
+
+
+def class_folders(root: Path, classes: list[str], per_class: int = 2) -> None:
+    """An image folder: one sub-folder of ``per_class`` small RGB PNGs per class name."""
+    from PIL import Image
+
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (6, 6), (40 * i, 0, 0)).save(root / name / f"{i}.png")

@@ -8,8 +8,10 @@ check comes after 1 s instead of 40 s.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -40,10 +42,44 @@ class SlurmRun:
     log: str
 
 
+def controller_refuses() -> str | None:
+    """Why no controller can answer, where slurm.conf names controllers that all refuse
+    connections at once (their host up, nothing listening: the cluster of slurm_up.sh
+    stopped), else None: SLURM's own tools retry for about 9 s before they give up on them.
+    """
+    conf = Path(os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf"))
+    try:
+        text = conf.read_text()
+    except OSError:
+        return None
+    hosts = re.findall(r"^\s*SlurmctldHost\s*=\s*(\S+)", text, re.M | re.I)
+    port = re.findall(r"^\s*SlurmctldPort\s*=\s*(\d+)", text, re.M | re.I)
+    port = int(port[0]) if port else 6817
+    addresses = []
+    for host in hosts:
+        named = re.fullmatch(r"[^(]+\(([^)]+)\)", host)  # name(address)
+        addresses.append(named.group(1) if named else host)
+    for address in addresses:
+        try:
+            socket.create_connection((address, port), timeout=2).close()
+        except ConnectionRefusedError:
+            continue
+        except OSError:
+            return None  # unreachable or slow: sinfo tells
+        return None  # a controller listens
+    if not addresses:
+        return None
+    where = ", ".join(f"{address}:{port}" for address in addresses)
+    return f"no SLURM controller answers at {where} ({conf}; slurm_up.sh?)"
+
+
 def cluster_problem() -> str | None:
     """Why no SLURM job can run here (None when sbatch and an idle or busy node answer)."""
     if shutil.which("sbatch") is None:
         return "no SLURM here: sbatch not found (tests/cluster/slurm_up.sh brings one up)"
+    refused = controller_refuses()
+    if refused is not None:
+        return refused
     try:
         states = subprocess.run(
             ["sinfo", "--noheader", "--format=%t"], capture_output=True, text=True, timeout=10

@@ -8,6 +8,7 @@ import pytest
 from hume_workflow.aggregate.selection import select_runs
 from hume_workflow.aggregate.voting import vote_selected
 from hume_workflow.formats.io import read_h5, write_h5
+from hume_workflow.formats.run import read_runs
 from hume_workflow.report.evaluate import evaluate_pair
 from hume_workflow.report.page import write_report
 from hume_workflow.report.tables import TRUTH_COLUMNS, summary_tables
@@ -28,7 +29,7 @@ def run_files(tmp_path):
         write_h5(
             path,
             {"labels": labels, "eval_indices": eval_idx},
-            {"seed": seed, "score": score, "degenerate": False, "wall_time_s": 1.0},
+            {"seed": seed, "setting": "x", "score": score, "degenerate": False, "wall_time_s": 1.0},
         )
         paths.append(path)
     return paths, scores, truth
@@ -36,19 +37,24 @@ def run_files(tmp_path):
 
 def test_selection_ranks_by_score_and_keeps_top_n(run_files):
     paths, _, _ = run_files
-    manifest = select_runs(paths, top_n=2)
-    assert manifest["selected"] == [1, 3]
-    assert [r["seed"] for r in manifest["ranked"]] == [1, 3, 2, 0]
-    assert select_runs(paths, top_n=None)["selected"] == [1, 3, 2, 0]
-    assert select_runs(paths, top_n=10)["selected"] == [1, 3, 2, 0]  # capped, with a warning
+    manifest = select_runs(read_runs(paths), top_n=2)
+    assert manifest.selected == [1, 3]
+    assert [r.seed for r in manifest.ranked] == [1, 3, 2, 0]
+    assert select_runs(read_runs(paths), top_n=None).selected == [1, 3, 2, 0]
+    assert select_runs(read_runs(paths), top_n=10).selected == [
+        1,
+        3,
+        2,
+        0,
+    ]  # capped, with a warning
 
 
 def test_vote_and_evaluation(run_files):
     paths, scores, truth = run_files
-    manifest = select_runs(paths, top_n=None)
-    votes = vote_selected(manifest, 3)
+    manifest = select_runs(read_runs(paths), top_n=None)
+    votes = vote_selected(manifest, paths, 3)
     assert votes.sample_index.tolist() == list(range(10, 30))
-    result = evaluate_pair(manifest, votes, truth)
+    result = evaluate_pair(manifest, paths, votes, truth)
     accs = {r["seed"]: r["acc"] for r in result["runs"]}
     assert accs[0] == 1.0 and accs[3] < accs[2] < accs[1] < 1.0
     expected_r = np.corrcoef([scores[s] for s in range(4)], [accs[s] for s in range(4)])[0, 1]
@@ -63,9 +69,9 @@ def test_vote_and_evaluation(run_files):
 
 def test_unlabelled_data_gives_a_report_without_accuracy(run_files, tmp_path):
     paths, _, truth = run_files
-    manifest = select_runs(paths, top_n=None)
-    votes = vote_selected(manifest, 3)
-    result = evaluate_pair(manifest, votes, np.full_like(truth, -1))
+    manifest = select_runs(read_runs(paths), top_n=None)
+    votes = vote_selected(manifest, paths, 3)
+    result = evaluate_pair(manifest, paths, votes, np.full_like(truth, -1))
     assert result["vote"]["acc"] is None and result["score_acc_pearson"] is None
     assert sum(c["size"] for c in result["vote"]["clusters"]) == 20
     pair = {**result, "phi1": "a", "phi2": "b", "setting": "inductive"}
@@ -118,10 +124,10 @@ def brute_force_acc(labels: np.ndarray, truth: np.ndarray, k: int) -> tuple[floa
 
 def test_vote_acc_by_n_coverage_and_spearman(run_files):
     paths, scores, truth = run_files
-    manifest = select_runs(paths, top_n=None)
-    votes = vote_selected(manifest, 3)
-    result = evaluate_pair(manifest, votes, truth)
-    ranked = [r["seed"] for r in manifest["ranked"]]
+    manifest = select_runs(read_runs(paths), top_n=None)
+    votes = vote_selected(manifest, paths, 3)
+    result = evaluate_pair(manifest, paths, votes, truth)
+    ranked = [r.seed for r in manifest.ranked]
     labelings = np.stack([read_h5(paths[s], ["labels"])[0]["labels"] for s in ranked])
     eval_truth = truth[10:30]
     expected = [
@@ -154,9 +160,14 @@ def test_report_page_inlines_figures_and_the_papers_numbers(run_files, tmp_path)
     from hume_workflow.report.paper import reported_beside_ours
 
     paths, _, truth = run_files
-    manifest = select_runs(paths, top_n=2)
-    votes = vote_selected(manifest, 3)
-    pair = {**evaluate_pair(manifest, votes, truth), "phi1": "a", "phi2": "b", "setting": "x"}
+    manifest = select_runs(read_runs(paths), top_n=2)
+    votes = vote_selected(manifest, paths, 3)
+    pair = {
+        **evaluate_pair(manifest, paths, votes, truth),
+        "phi1": "a",
+        "phi2": "b",
+        "setting": "x",
+    }
     base = {"dim": 4, "kmeans": {"acc": 0.5, "ari": 0.1, "nmi": 0.2}, "linear_probe_acc": 0.9}
     tables = summary_tables([pair], {"a": base, "b": base})
     assert "spearman_score_acc" in tables["summary"].columns

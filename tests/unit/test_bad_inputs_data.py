@@ -18,22 +18,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_datasets import _fake_cifar10, _fake_idx_set, _pickle
+from tiny_workflow import fake_cifar10, fake_idx_set, write_pickle
 from torch import nn
 
-from hume_workflow.data import archives, idx, torchvision_sets
 from hume_workflow.data.prepare import prepare_dataset
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import read_dataset, samples_sha256, write_dataset
 from hume_workflow.formats.io import read_h5, write_h5
 from hume_workflow.models.checkpoints import load_checkpoint, read_state_dict
-
-
-@pytest.fixture
-def md5_off(monkeypatch):
-    """Accept fake files and archives: the official md5 sums name the real ones."""
-    for module in (archives, torchvision_sets, idx):
-        monkeypatch.setattr(module, "verify_files", lambda folder, files: None)
 
 
 def one_line(error: pytest.ExceptionInfo) -> str:
@@ -181,14 +173,14 @@ def test_missing_or_empty_root_is_one_line(tmp_path, source, state):
 
 
 def test_cifar_folder_with_a_file_missing_names_the_file(tmp_path):
-    folder = _fake_cifar10(tmp_path, np.random.default_rng(0))
+    folder = fake_cifar10(tmp_path, np.random.default_rng(0))
     (folder / "data_batch_1").unlink()
     with pytest.raises(ValueError, match=r"data_batch_1: file not found .*dataset.download: true"):
         prepare_dataset("cifar10", root=tmp_path)
 
 
 def test_idx_folder_with_a_file_missing_names_the_file(tmp_path):
-    _fake_idx_set(tmp_path / "idx", gz=True, rng=np.random.default_rng(0))
+    fake_idx_set(tmp_path / "idx", gz=True, rng=np.random.default_rng(0))
     (tmp_path / "idx" / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(InputError, match=r"t10k-labels-idx1-ubyte\[.gz\]: file not found") as e:
         prepare_dataset("mnist", local_root=tmp_path / "idx")
@@ -280,9 +272,11 @@ def _cifar100_folder(folder: Path) -> None:
             b"fine_labels": [0] * n,
             b"coarse_labels": list(range(n)),
         }
-        _pickle(folder / name, batch)
+        write_pickle(folder / name, batch)
     coarse = [f"super{i}".encode() for i in range(20)]
-    _pickle(folder / "meta", {b"fine_label_names": [b"f"] * 100, b"coarse_label_names": coarse})
+    write_pickle(
+        folder / "meta", {b"fine_label_names": [b"f"] * 100, b"coarse_label_names": coarse}
+    )
 
 
 def _stl10_folder(folder: Path) -> None:
@@ -296,7 +290,7 @@ ARCHIVES = {  # source -> (archive, folder inside it, a writer of a fake folder)
     "cifar10": (
         "cifar-10-python.tar.gz",
         "cifar-10-batches-py",
-        lambda f: _fake_cifar10(f.parent, np.random.default_rng(0)),
+        lambda f: fake_cifar10(f.parent, np.random.default_rng(0)),
     ),
     "cifar100_20": ("cifar-100-python.tar.gz", "cifar-100-python", _cifar100_folder),
     "stl10": ("stl10_binary.tar.gz", "stl10_binary", _stl10_folder),
@@ -325,7 +319,7 @@ def test_archive_failing_md5_is_one_line(tmp_path, source):
 
 
 @pytest.mark.parametrize("source", ARCHIVES)
-def test_fake_archive_is_extracted_and_read(tmp_path, md5_off, source):
+def test_fake_archive_is_extracted_and_read(tmp_path, skip_md5, source):
     _fake_archive(tmp_path, source)
     ds = prepare_dataset(source, root=tmp_path)
     assert len(ds.labels) > 0 and (tmp_path / ARCHIVES[source][1]).is_dir()
@@ -349,7 +343,7 @@ def _garbled(archive: Path) -> None:
 @pytest.mark.parametrize("damage", [_cut, _not_gzip, _garbled])
 @pytest.mark.parametrize("source", ARCHIVES)
 def test_broken_archive_without_md5_is_one_line_and_leaves_nothing(
-    tmp_path, md5_off, source, damage
+    tmp_path, skip_md5, source, damage
 ):
     archive = _fake_archive(tmp_path, source)
     damage(archive)
@@ -359,7 +353,7 @@ def test_broken_archive_without_md5_is_one_line_and_leaves_nothing(
     assert sorted(tmp_path.iterdir()) == [archive]  # no half-extracted folder, no temp folder
 
 
-def test_archive_without_the_official_folder_is_one_line(tmp_path, md5_off):
+def test_archive_without_the_official_folder_is_one_line(tmp_path, skip_md5):
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "x").write_text("x")
     archive = tmp_path / "cifar-10-python.tar.gz"
@@ -464,8 +458,8 @@ def test_samples_hash_is_stable_and_tracks_samples_order_and_split(tmp_path):
     assert reordered != samples_sha256(ds.sample_ids, ds.split) == first
 
 
-def test_sample_ids_are_source_indices_after_subsampling(tmp_path, md5_off):
-    _fake_cifar10(tmp_path, np.random.default_rng(0))
+def test_sample_ids_are_source_indices_after_subsampling(tmp_path, skip_md5):
+    fake_cifar10(tmp_path, np.random.default_rng(0))
     full = prepare_dataset("cifar10", root=tmp_path)
     small = prepare_dataset("cifar10", root=tmp_path, max_samples=7, split_seed=3)
     assert full.sample_ids == [f"cifar10:{i}" for i in range(23)]

@@ -17,6 +17,7 @@ from hume_workflow.errors import InputError
 from hume_workflow.formats import embeddings as features
 from hume_workflow.formats.embeddings import SAMPLES_SHA256, read_features, read_spaces
 from hume_workflow.formats.io import read_h5, write_h5
+from hume_workflow.formats.run import read_runs
 from hume_workflow.report.evaluate import evaluate_pair
 from hume_workflow.report.page import write_report
 from hume_workflow.report.tables import summary_tables
@@ -204,6 +205,7 @@ def write_run(folder: Path, seed: int, labels: np.ndarray, score: float) -> Path
     path = folder / f"seed{seed}.h5"
     attrs = {
         "seed": seed,
+        "setting": "transductive",
         "score": score,
         "degenerate": bool(len(sizes) < 2),
         "n_clusters": len(sizes),
@@ -217,13 +219,13 @@ def write_run(folder: Path, seed: int, labels: np.ndarray, score: float) -> Path
 def test_all_runs_degenerate(tmp_path, caplog):
     paths = [write_run(tmp_path, seed, np.full(N, seed % 2), 0.0) for seed in range(3)]
     with caplog.at_level(logging.WARNING):
-        manifest = select_runs(paths, top_n=2)
-    assert manifest["n_degenerate"] == 3 and manifest["n_selected"] == 2
-    assert all(r["degenerate"] and r["n_clusters"] == 1 for r in manifest["ranked"])
+        manifest = select_runs(read_runs(paths), top_n=2)
+    assert manifest.n_degenerate == 3 and manifest.n_selected == 2
+    assert all(r.degenerate and r.n_clusters == 1 for r in manifest.ranked)
     line = "3 of 3 runs degenerate (fewer than two clusters used, score 0), 2 of them voting"
-    assert line in manifest["note"]
+    assert line in manifest.note
     assert [r.getMessage() for r in caplog.records] == [f"{line}: seeds [0, 1, 2]"]
-    votes = vote_selected(manifest, K)
+    votes = vote_selected(manifest, paths, K)
     np.testing.assert_array_equal(votes.label, 0)  # seed 0's single cluster
     np.testing.assert_array_equal(votes.agreement, 1.0)  # one cluster each: aligned, they agree
 
@@ -235,15 +237,15 @@ def test_runs_using_one_or_three_of_ten_clusters(tmp_path, caplog):
         write_run(tmp_path, 1, np.zeros(N, np.int64), 0.0),  # collapsed to one cluster
         write_run(tmp_path, 2, truth % 3, 0.5),  # 3 of 10 clusters, 7 empty
     ]
-    manifest = select_runs(paths, top_n=None)
-    assert manifest["selected"] == [0, 2, 1] and manifest["n_degenerate"] == 1
-    assert {r["seed"]: (r["degenerate"], r["n_clusters"]) for r in manifest["ranked"]} == {
+    manifest = select_runs(read_runs(paths), top_n=None)
+    assert manifest.selected == [0, 2, 1] and manifest.n_degenerate == 1
+    assert {r.seed: (r.degenerate, r.n_clusters) for r in manifest.ranked} == {
         0: (False, 10),
         1: (True, 1),
         2: (False, 3),
     }
     with caplog.at_level(logging.INFO):
-        votes = vote_selected(manifest, K)
+        votes = vote_selected(manifest, paths, K)
     assert votes.sample_index.tolist() == list(range(10, 10 + N))
     assert votes.label.between(0, K - 1).all()
     assert set(np.round(votes.agreement * 3)) <= {1, 2, 3}  # 1, 2 or 3 of the 3 runs
@@ -255,14 +257,13 @@ def test_fewer_runs_than_top_n_is_recorded_and_reported(tmp_path, caplog):
     truth = np.arange(N) % 3
     paths = [write_run(tmp_path, s, (truth + s) % 3, 0.5 + s / 10) for s in range(4)]
     with caplog.at_level(logging.WARNING):
-        manifest = select_runs(paths, top_n=10)
+        manifest = select_runs(read_runs(paths), top_n=10)
     note = "top_n=10 but only 4 runs: voting all of them"
-    assert (manifest["top_n"], manifest["n_selected"], manifest["note"]) == (10, 4, note)
+    assert (manifest.top_n, manifest.n_selected, manifest.note) == (10, 4, note)
     assert [r.getMessage() for r in caplog.records] == [note]
-    assert select_runs(paths, top_n=4)["note"] is None
-    result = evaluate_pair(
-        manifest, vote_selected(manifest, 3), np.r_[np.zeros(10, np.int64), truth]
-    )
+    assert select_runs(read_runs(paths), top_n=4).note is None
+    votes = vote_selected(manifest, paths, 3)
+    result = evaluate_pair(manifest, paths, votes, np.r_[np.zeros(10, np.int64), truth])
     pair = {**result, "phi1": "a", "phi2": "b", "setting": "inductive"}
     space = {"dim": 4, "kmeans": {"acc": 0.5, "ari": 0.1, "nmi": 0.1}, "linear_probe_acc": 0.9}
     tables = summary_tables([pair], {"a": space, "b": space})
@@ -275,7 +276,7 @@ def test_fewer_runs_than_top_n_is_recorded_and_reported(tmp_path, caplog):
 @pytest.mark.parametrize("damage", ["missing", "truncated"])
 def test_vote_with_a_missing_or_truncated_run(tmp_path, damage):
     paths = [write_run(tmp_path, s, np.arange(N) % 3, 0.5 + s / 10) for s in range(3)]
-    manifest = select_runs(paths, top_n=None)
+    manifest = select_runs(read_runs(paths), top_n=None)
     bad = paths[1]
     if damage == "missing":
         bad.unlink()
@@ -285,7 +286,7 @@ def test_vote_with_a_missing_or_truncated_run(tmp_path, damage):
         expected = rf"^{re.escape(str(bad))}: not a readable HDF5 file \(truncated or foreign\?\)"
     before = fingerprint(tmp_path)
     with pytest.raises(InputError, match=expected):
-        vote_selected(manifest, 3)
+        vote_selected(manifest, paths, 3)
     assert fingerprint(tmp_path) == before
 
 
@@ -295,7 +296,7 @@ def test_vote_with_labels_beyond_num_classes(tmp_path):
         InputError,
         match=r"seed1\.h5: labels span 0\.\.4; expected cluster ids in \[0, 3\) \(num_classes=3\)$",
     ):
-        vote_selected(select_runs(paths, top_n=None), 3)
+        vote_selected(select_runs(read_runs(paths), top_n=None), paths, 3)
 
 
 def test_selection_of_two_runs_with_one_seed(tmp_path):
@@ -307,7 +308,7 @@ def test_selection_of_two_runs_with_one_seed(tmp_path):
         "expected one run per seed$"
     )
     with pytest.raises(InputError, match=expected):
-        select_runs([run, other], top_n=None)
+        read_runs([run, other])
 
 
 def test_selection_of_a_foreign_run_file(tmp_path):
@@ -316,22 +317,24 @@ def test_selection_of_a_foreign_run_file(tmp_path):
     write_h5(foreign, {"labels": np.zeros(N, np.int64)}, {"seed": 3})
     with pytest.raises(
         InputError,
-        match=r"foreign\.h5: no run attributes \['score', 'degenerate'\]; expected a run_hume",
+        match=r"foreign\.h5: no run attributes \['setting', 'score', 'degenerate', "
+        r"'wall_time_s'\]; expected a run_hume",
     ):
-        select_runs([run, foreign], top_n=None)
+        read_runs([run, foreign])
 
 
 def test_selection_of_no_runs():
     with pytest.raises(
-        InputError, match=r"^select_runs: no run files given; expected at least one$"
+        InputError, match=r"^no run files given; expected at least one run_hume output$"
     ):
-        select_runs([], top_n=None)
+        read_runs([])
 
 
 def test_run_without_labels(tmp_path):
     path = tmp_path / "seed0.h5"
-    write_h5(path, {"eval_indices": np.arange(N)}, {"seed": 0, "score": 0.5, "degenerate": False})
+    attrs = {"seed": 0, "setting": "transductive", "score": 0.5, "degenerate": False}
+    write_h5(path, {"eval_indices": np.arange(N)}, attrs | {"wall_time_s": 1.0})
     with pytest.raises(
         InputError, match=r"seed0\.h5: no 'labels' in the file; it holds \['eval_indices'\]$"
     ):
-        vote_selected(select_runs([path], top_n=None), 3)
+        vote_selected(select_runs(read_runs([path]), top_n=None), [path], 3)

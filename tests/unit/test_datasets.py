@@ -2,14 +2,14 @@
 
 import gzip
 import pickle
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_workflow import fake_cifar10, fake_idx_set, idx_bytes, write_pickle
 
-from hume_workflow.data import archives, idx, torchvision_sets
+from hume_workflow.data import archives, torchvision_sets
 from hume_workflow.data.idx import read_idx
 from hume_workflow.data.prepare import prepare_dataset
 from hume_workflow.formats.dataset import (
@@ -23,39 +23,8 @@ from hume_workflow.formats.dataset import (
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
-@pytest.fixture
-def skip_md5(monkeypatch):
-    """Accept fake files: torchvision's md5 list names the official files, which these are not.
-
-    Verification is one function (data.archives.verify_files), so the tests replace just it;
-    the parsing under test is the same code that reads the real files.
-    """
-    for module in (archives, torchvision_sets, idx):
-        monkeypatch.setattr(module, "verify_files", lambda folder, files: None)
-
-
-def _pickle(path: Path, obj: dict) -> None:
-    # Test fixture only: CIFAR's official format is a (Python 2) pickle with bytes keys.
-    path.write_bytes(pickle.dumps(obj, protocol=2))
-
-
-def _cifar_batch(rng, n: int, key: bytes, k: int) -> dict:
-    data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
-    return {b"data": data, key: [int(v) for v in rng.integers(0, k, n)]}
-
-
-def _fake_cifar10(root: Path, rng) -> Path:
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    for i in range(1, 6):
-        _pickle(folder / f"data_batch_{i}", _cifar_batch(rng, 4, b"labels", 10))
-    _pickle(folder / "test_batch", _cifar_batch(rng, 3, b"labels", 10))
-    _pickle(folder / "batches.meta", {b"label_names": [f"c{i}".encode() for i in range(10)]})
-    return folder
-
-
 def test_cifar10_layout_and_pixels(tmp_path, skip_md5):
-    folder = _fake_cifar10(tmp_path, np.random.default_rng(0))
+    folder = fake_cifar10(tmp_path, np.random.default_rng(0))
     ds = prepare_dataset("cifar10", root=tmp_path)
     assert ds.images.shape == (23, 32, 32, 3) and ds.images.dtype == np.uint8
     assert (ds.split == TRAIN).sum() == 20 and (ds.split == TEST).sum() == 3
@@ -76,9 +45,11 @@ def test_cifar100_20_uses_coarse_labels(tmp_path, skip_md5):
             b"fine_labels": [99] * n,
             b"coarse_labels": list(range(n)),
         }
-        _pickle(folder / name, batch)
+        write_pickle(folder / name, batch)
     coarse = [f"super{i}".encode() for i in range(20)]
-    _pickle(folder / "meta", {b"fine_label_names": [b"f"] * 100, b"coarse_label_names": coarse})
+    write_pickle(
+        folder / "meta", {b"fine_label_names": [b"f"] * 100, b"coarse_label_names": coarse}
+    )
     ds = prepare_dataset("cifar100_20", root=tmp_path)
     assert ds.num_classes == 20 and ds.class_names[3] == "super3"
     assert ds.labels.tolist() == [0, 1, 2, 3, 4, 5, 0, 1]
@@ -86,7 +57,7 @@ def test_cifar100_20_uses_coarse_labels(tmp_path, skip_md5):
 
 
 def test_cifar_truncated_batch_names_the_file(tmp_path, skip_md5):
-    folder = _fake_cifar10(tmp_path, np.random.default_rng(0))
+    folder = fake_cifar10(tmp_path, np.random.default_rng(0))
     data = (folder / "test_batch").read_bytes()
     (folder / "test_batch").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match=r"test_batch: cannot read the CIFAR python batch"):
@@ -102,7 +73,7 @@ def test_cifar_truncated_archive_and_missing_files_name_the_file(tmp_path):
 
 
 def test_fake_files_fail_the_real_md5_check(tmp_path):
-    _fake_cifar10(tmp_path, np.random.default_rng(0))
+    fake_cifar10(tmp_path, np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"data_batch_1: md5 differs from the official"):
         prepare_dataset("cifar10", root=tmp_path)
 
@@ -124,41 +95,18 @@ def test_stl10_binary_column_major_to_hwc(tmp_path, skip_md5):
     assert ds.class_names[0] == "airplane" and ds.num_classes == 10
 
 
-def _idx_bytes(array: np.ndarray) -> bytes:
-    code = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}[array.dtype]
-    header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape
-    )
-    return header + array.tobytes()
-
-
-def _fake_idx_set(folder: Path, gz: bool, rng) -> dict:
-    folder.mkdir(parents=True)
-    arrays = {}
-    for prefix, n in (("train", 5), ("t10k", 3)):
-        arrays[f"{prefix}-images-idx3-ubyte"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        arrays[f"{prefix}-labels-idx1-ubyte"] = rng.integers(0, 10, n).astype(np.uint8)
-    for name, array in arrays.items():
-        data = _idx_bytes(array)
-        if gz:
-            (folder / f"{name}.gz").write_bytes(gzip.compress(data))
-        else:
-            (folder / name).write_bytes(data)
-    return arrays
-
-
 @pytest.mark.parametrize("gz", [True, False])
 def test_idx_round_trip(tmp_path, gz):
     array = np.arange(24, dtype=">i4").reshape(2, 3, 4)
     path = tmp_path / ("x.idx.gz" if gz else "x.idx")
-    path.write_bytes(gzip.compress(_idx_bytes(array)) if gz else _idx_bytes(array))
+    path.write_bytes(gzip.compress(idx_bytes(array)) if gz else idx_bytes(array))
     back = read_idx(path)
     np.testing.assert_array_equal(back, array)
     assert back.dtype == np.int32 and back.shape == (2, 3, 4)
 
 
 def test_mnist_from_torchvision_layout_gz(tmp_path, skip_md5):
-    arrays = _fake_idx_set(tmp_path / "MNIST" / "raw", gz=True, rng=np.random.default_rng(2))
+    arrays = fake_idx_set(tmp_path / "MNIST" / "raw", gz=True, rng=np.random.default_rng(2))
     ds = prepare_dataset("mnist", root=tmp_path)
     assert ds.images.shape == (8, 28, 28, 1) and ds.split.tolist() == [0] * 5 + [1] * 3
     np.testing.assert_array_equal(ds.images[5:, ..., 0], arrays["t10k-images-idx3-ubyte"])
@@ -166,14 +114,14 @@ def test_mnist_from_torchvision_layout_gz(tmp_path, skip_md5):
 
 
 def test_fashion_mnist_from_local_raw_idx(tmp_path):
-    arrays = _fake_idx_set(tmp_path / "idx", gz=False, rng=np.random.default_rng(3))
+    arrays = fake_idx_set(tmp_path / "idx", gz=False, rng=np.random.default_rng(3))
     ds = prepare_dataset("fashion_mnist", root=tmp_path / "unused", local_root=tmp_path / "idx")
     np.testing.assert_array_equal(ds.images[:5, ..., 0], arrays["train-images-idx3-ubyte"])
     assert ds.class_names[0] == "T-shirt/top" and ds.num_classes == 10
 
 
 def test_truncated_and_bad_idx_files_name_the_file(tmp_path):
-    _fake_idx_set(tmp_path / "idx", gz=False, rng=np.random.default_rng(4))
+    fake_idx_set(tmp_path / "idx", gz=False, rng=np.random.default_rng(4))
     path = tmp_path / "idx" / "t10k-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte: \d+ bytes, expected \d+"):
@@ -182,7 +130,7 @@ def test_truncated_and_bad_idx_files_name_the_file(tmp_path):
     with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte: bad magic number"):
         read_idx(path)
     gz = tmp_path / "cut.gz"
-    gz.write_bytes(gzip.compress(_idx_bytes(np.zeros((4, 28, 28), np.uint8)))[:-30])
+    gz.write_bytes(gzip.compress(idx_bytes(np.zeros((4, 28, 28), np.uint8)))[:-30])
     with pytest.raises(ValueError, match=r"cut.gz: cannot read the idx file"):
         read_idx(gz)
 

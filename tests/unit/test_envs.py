@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tiny_workflow import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 LIBRARY = REPO / "src"
 RULE_RE = re.compile(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", re.M | re.S)
 
@@ -31,14 +31,25 @@ def rules_with_envs():
                 )
 
 
+def runtime_nodes(tree: ast.AST):
+    """Every node of ``tree`` except those under ``if TYPE_CHECKING:`` (never executed)."""
+    for child in ast.iter_child_nodes(tree):
+        if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+            yield from (n for orelse in child.orelse for n in [orelse, *runtime_nodes(orelse)])
+            continue
+        yield child
+        yield from runtime_nodes(child)
+
+
 def imported_modules(path: Path, seen: set[Path] | None = None) -> set[str]:
-    """Top-level modules imported by ``path``, following imports of the library itself."""
+    """Top-level modules imported by ``path`` when it runs, following imports of the library
+    itself (not those only for type checkers)."""
     seen = seen if seen is not None else set()
     if path in seen:
         return set()
     seen.add(path)
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in runtime_nodes(ast.parse(path.read_text())):
         names = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -73,9 +84,15 @@ def test_every_rule_with_a_script_has_an_env():
     assert all(env is not None and env.exists() for _, env, _ in RULES), RULES
 
 
+@pytest.fixture(scope="module")
+def distributions() -> dict[str, list[str]]:
+    """{top-level module: its distributions} of this environment (a scan of every installed
+    distribution: made once for the module)."""
+    return packages_distributions()
+
+
 @pytest.mark.parametrize(("rule", "env", "script"), RULES, ids=[r[0] for r in RULES])
-def test_env_lists_what_the_script_imports(rule, env, script):
-    distributions = packages_distributions()
+def test_env_lists_what_the_script_imports(rule, env, script, distributions):
     third_party = imported_modules(script) - set(sys.stdlib_module_names)
     needed = {normalise(distributions[module][0]) for module in third_party}
     missing = needed - env_packages(env)

@@ -4,11 +4,12 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from tiny_workflow import REPO
 
 from hume_workflow.cluster.gpu_slots import claim_gpu
 
-SRC = str(Path(__file__).parents[1] / "src")
+SRC = str(REPO / "src")
 
 
 def start_claimer(lock_dir, timeout=10.0, hold=30.0):

@@ -153,7 +153,10 @@ def test_auto_picks_the_cheaper_form():
     ("bad", "message"),
     [
         ({"inner_form": "logits"}, "inner_form='logits': expected one of auto, weights, gram"),
-        ({"inner_form": "gram", "hypergradient": "autograd"}, "needs hypergradient closed_form"),
+        (
+            {"inner_form": "gram", "hypergradient": "autograd"},
+            "needs hume.hypergradient closed_form",
+        ),
     ],
 )
 def test_config_rejects_bad_inner_forms(bad, message):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from snakemake.utils import validate
-from tiny_workflow import REPO, TINY
+from tiny_workflow import REPO, TINY, plan_files
 
 from hume_workflow.data.prepare import prepare_dataset
 from hume_workflow.errors import InputError
@@ -53,7 +53,7 @@ def in_tmp(tmp_path, monkeypatch):
 
 def refusal(config: dict) -> str:
     with pytest.raises(InputError) as caught:
-        check_values(filled(config))
+        check_values(filled(config), plan_files(config))
     message = str(caught.value)
     assert "\n" not in message
     return message
@@ -84,7 +84,7 @@ def test_a_dataset_name_holds_one_dataset(in_tmp):
     """An earlier config's data.h5 (300 digits) and a config asking for 200 under one name."""
     data = in_tmp / "results/tiny/data.h5"
     write_digits(data, 300, dataset_identity(filled(TINY)["dataset"]))
-    check_values(filled(TINY))  # the same config: accepted
+    check_values(filled(TINY), plan_files(TINY))  # the same config: accepted
     message = refusal(with_dataset(**TINY["dataset"] | {"max_samples": 200}))
     assert message == (
         "config dataset.max_samples=200: results/tiny/data.h5 was made with max_samples=300, "
@@ -142,7 +142,7 @@ def test_k_against_the_class_folders_before_any_image_is_read(in_tmp):
     config["dataset"]["num_classes"] = 3
     config["setting"] = "transductive"
     config["hume"] |= {"subset_size": 12}
-    check_values(filled(config))
+    check_values(filled(config), plan_files(config))
 
 
 def test_k_against_the_images_of_a_folder_after_max_samples(in_tmp):
@@ -161,7 +161,7 @@ def test_k_against_the_images_of_a_folder_after_max_samples(in_tmp):
         "samples PCA is fitted on; lower pca_dim"
     )
     config["backbones"]["pixels"] |= {"pca_dim": n_train}
-    check_values(filled(config))
+    check_values(filled(config), plan_files(config))
 
 
 def test_pca_dim_against_the_pixels_width():

@@ -3,11 +3,11 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from tiny_workflow import REPO
 
 from hume_workflow.hume.inner_forms import pick_inner_form
 from hume_workflow.plan import resources
@@ -137,7 +137,7 @@ def test_embed_request_grows_with_n_and_pca():
 
 def test_import_does_not_load_torch():
     code = "import sys, hume_workflow.plan.resources; print('torch' in sys.modules)"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"

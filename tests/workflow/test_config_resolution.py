@@ -1,7 +1,8 @@
 """The config that runs is the given file(s) plus the schema's defaults, from the checkout.
 
 The presets are planned as a user plans them: the checkout as the working directory, the
-README's command (``snakemake --configfile config/<preset>.yaml``), a dry run. The plan's
+README's command (``snakemake --configfile config/<preset>.yaml``), a dry run (the dry runs
+are independent: made side by side, in the background, once per session). The plan's
 ``Config:`` line states the resolved dataset, backbones, runs and every HUME value that
 differs from the schema's defaults; the schema's defaults are compared with the paper's
 values (HUME_SPEC.md) written out here, independently of the schema.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tiny_workflow import REPO, TINY, stand_in_overrides
+from tiny_workflow import REPO, TINY, side_by_side, stand_in_overrides
 
 from hume_workflow.formats.io import read_h5
 
@@ -57,13 +58,18 @@ def test_schema_defaults_are_the_papers():
     assert {k: defaults[k] for k in PAPER} == PAPER
 
 
-def plan(*args: str) -> str:
-    """A dry run from the checkout, as the README runs it; the plan's output."""
-    cmd = [sys.executable, "-m", "snakemake", "--dry-run", *args]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-3000:]
-    return output
+def plan_command(*args: str) -> list[str]:
+    """A dry run from the checkout, as the README runs it."""
+    return [sys.executable, "-m", "snakemake", "--dry-run", *args]
+
+
+def planned(output: subprocess.CompletedProcess | str) -> str:
+    """The output of a successful dry run (a skip where the plan could not be made)."""
+    if isinstance(output, str):
+        pytest.skip(output)
+    text = output.stdout + output.stderr
+    assert output.returncode == 0, text[-3000:]
+    return text
 
 
 def config_line(output: str) -> dict:
@@ -85,19 +91,42 @@ def config_line(output: str) -> dict:
     return fields
 
 
-def preset_overrides(name: str, tmp_path: Path) -> list[str]:
-    """Placeholders for a preset's local inputs; a skip where its data folder is missing."""
+def preset_overrides(name: str, folder: Path) -> list[str] | str:
+    """Placeholders for a preset's local inputs; the reason to skip it where its data folder
+    is missing."""
     preset = yaml.safe_load((REPO / "config" / name).read_text())
     local_root = preset["dataset"].get("local_root")
     if local_root and not Path(local_root).is_dir():
-        pytest.skip(f"{local_root} is missing (Debian's package)")
-    return stand_in_overrides(preset, tmp_path)
+        return f"{local_root} is missing (Debian's package)"
+    return stand_in_overrides(preset, folder)
 
 
+def plan_presets(workdir: Path) -> dict:
+    """The dry runs of every preset and of the demo (key None), made side by side (stand-ins
+    for the presets' local inputs under ``workdir``): {preset: its CompletedProcess, or the
+    reason to skip it}."""
+    commands, skips = {None: (plan_command(), REPO)}, {}
+    for name in PRESETS:
+        stand_ins = workdir / name.removesuffix(".yaml")
+        stand_ins.mkdir()
+        overrides = preset_overrides(name, stand_ins)
+        if isinstance(overrides, str):
+            skips[name] = overrides
+        else:
+            commands[name] = (plan_command("--configfile", f"config/{name}", *overrides), REPO)
+    return side_by_side(commands) | skips
+
+
+@pytest.fixture(scope="module")
+def plans(background) -> dict:
+    return background.result(plan_presets)
+
+
+@pytest.mark.background.with_args(plan_presets)
 @pytest.mark.parametrize("name", PRESETS)
-def test_a_preset_runs_as_written_with_the_schemas_defaults(name, tmp_path):
+def test_a_preset_runs_as_written_with_the_schemas_defaults(name, plans):
     preset = yaml.safe_load((REPO / "config" / name).read_text())
-    line = config_line(plan("--configfile", f"config/{name}", *preset_overrides(name, tmp_path)))
+    line = config_line(planned(plans[name]))
     assert line["files"] == f"config/{name}"
     assert line["name"] == preset["dataset"]["name"]
     assert line["backbones"] == list(preset["backbones"])  # none of the demo's
@@ -112,9 +141,10 @@ def test_a_preset_runs_as_written_with_the_schemas_defaults(name, tmp_path):
         assert {k: resolved[k] for k in paper} == paper
 
 
-def test_the_demo_runs_without_a_configfile():
+@pytest.mark.background.with_args(plan_presets)
+def test_the_demo_runs_without_a_configfile(plans):
     demo = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    line = config_line(plan())
+    line = config_line(planned(plans[None]))
     assert line["files"] == "config/config.yaml"
     assert line["backbones"] == list(demo["backbones"])
     assert line["changed"] == demo["hume"]

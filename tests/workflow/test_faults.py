@@ -1,4 +1,7 @@
-"""Faults: SIGKILL at any stage, transient failures, two instances, reproducibility."""
+"""Faults: SIGKILL at any stage, transient failures, two instances, reproducibility.
+
+A process killed inside a write of the library: tests/unit/test_atomic_writes.py.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,20 +17,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from tiny_workflow import PAIRS, TINY, run_snakemake, snakemake_command
-
-from hume_workflow.formats.io import atomic_path
+from tiny_workflow import PAIRS, TINY, run_snakemake, snakemake_command, snakemake_env
 
 
-def start(workdir: Path, config: dict, *args: str) -> subprocess.Popen:
+def start(workdir: Path, config: dict, *args: str, cores: int = 2) -> subprocess.Popen:
     """Snakemake on ``config`` in the background, in its own process group."""
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     return subprocess.Popen(
-        snakemake_command(["config.yaml"], "--cores", "2", *args),
+        snakemake_command(["config.yaml"], "--cores", str(cores), *args),
         cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        env=snakemake_env(),
     )
 
 
@@ -69,16 +70,14 @@ def assert_same_results(workdir: Path, finished: Path, pairs: list[str] = PAIRS)
 STAGES = ["prepare_dataset", "extract_embeddings", "run_hume", "majority_vote"]
 
 
-def test_sigkill_at_each_stage_then_rerun_incomplete_equals_an_uninterrupted_run(
-    finished, tmp_path
-):
-    """Kill the whole workflow (Snakemake and its jobs) with SIGKILL once a job of each stage
-    has started, resuming in between: nothing left looks complete, a plain run is refused
-    with Snakemake's advice, and --unlock + --rerun-incomplete end with the labels of an
-    uninterrupted run."""
-    logs = tmp_path / "results/tiny/logs"
+def killed_at_each_stage_then_resumed(workdir: Path) -> Path:
+    """The tiny config in ``workdir``, its whole workflow (Snakemake and its jobs) killed with
+    SIGKILL once a job of each stage has started, resumed in between; checked on the way:
+    nothing left looks complete, a plain run is refused with Snakemake's advice, --unlock
+    and at last --rerun-incomplete succeed."""
+    logs = workdir / "results/tiny/logs"
     for i, stage in enumerate(STAGES):
-        proc = start(tmp_path, TINY, *(("--rerun-incomplete",) if i else ()))
+        proc = start(workdir, TINY, *(("--rerun-incomplete",) if i else ()))
 
         def started(stage: str = stage, proc: subprocess.Popen = proc) -> bool:
             assert proc.poll() is None, f"Snakemake ended before {stage} started"
@@ -88,18 +87,31 @@ def test_sigkill_at_each_stage_then_rerun_incomplete_equals_an_uninterrupted_run
         time.sleep(0.5)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        assert_every_file_complete(tmp_path / "results")
-        assert not (tmp_path / "results/tiny/report/index.html").exists()
+        assert_every_file_complete(workdir / "results")
+        assert not (workdir / "results/tiny/report/index.html").exists()
         if i == 0:  # the killed Snakemake left its lock (or incomplete markers)
-            refused = run_snakemake(tmp_path, TINY, "--cores", "2")
+            refused = run_snakemake(workdir, TINY, "--cores", "2")
             output = refused.stdout + refused.stderr
             assert refused.returncode != 0
             assert "--unlock" in output or "--rerun-incomplete" in output
-        assert run_snakemake(tmp_path, TINY, "--unlock").returncode == 0
-    resumed = run_snakemake(tmp_path, TINY, "--cores", "2", "--rerun-incomplete")
+        assert run_snakemake(workdir, TINY, "--unlock").returncode == 0
+    resumed = run_snakemake(workdir, TINY, "--cores", "2", "--rerun-incomplete")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert_same_results(tmp_path, finished)
-    assert not list((tmp_path / "results").rglob("*.tmp.part"))  # killed writes cleaned up
+    return workdir
+
+
+@pytest.mark.background.with_args(killed_at_each_stage_then_resumed)
+def test_sigkill_at_each_stage_then_rerun_incomplete_equals_an_uninterrupted_run(
+    background, finished
+):
+    """Kill the whole workflow (Snakemake and its jobs) with SIGKILL once a job of each stage
+    has started, resuming in between: nothing left looks complete, a plain run is refused
+    with Snakemake's advice, and --unlock + --rerun-incomplete end with the labels of an
+    uninterrupted run. (The kills and resumes, with their checks, are made in the
+    background from the start of the session: tests/conftest.py.)"""
+    workdir = background.result(killed_at_each_stage_then_resumed)
+    assert_same_results(workdir, finished)
+    assert not list((workdir / "results").rglob("*.tmp.part"))  # killed writes cleaned up
 
 
 @pytest.fixture
@@ -116,7 +128,7 @@ def test_a_second_instance_on_the_same_directory_is_refused(workdir):
     slow = {**TINY, "hume": {**TINY["hume"], "num_iters": 100000}}  # HUME jobs that last
     logs = workdir / "results/tiny/logs/run_hume"
     shutil.rmtree(logs)  # the copied run's logs
-    first = start(workdir, slow)
+    first = start(workdir, slow, cores=1)  # one HUME job at a time: a core for the others
 
     def started() -> bool:
         assert first.poll() is None, "the first instance ended"
@@ -135,39 +147,6 @@ def test_a_second_instance_on_the_same_directory_is_refused(workdir):
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
-
-
-def test_sigkill_while_writing_leaves_the_old_file(tmp_path):
-    """A process killed inside atomic_path, after writing part of the new file: the path
-    still holds the old file, and only a hidden *.tmp.part file is left beside it, until
-    the file is written again."""
-    target = tmp_path / "out.h5"
-    with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
-        f["x"] = np.arange(3)
-    old = target.read_bytes()
-    code = (
-        "import sys, time, h5py, numpy as np\n"
-        "from hume_workflow.formats.io import atomic_path\n"
-        "with atomic_path(sys.argv[1]) as tmp, h5py.File(tmp, 'w') as f:\n"
-        "    f['x'] = np.zeros(10**6)\n"
-        "    f.flush()\n"
-        "    print('writing', flush=True)\n"
-        "    time.sleep(60)\n"
-    )
-    child = subprocess.Popen(
-        [sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, text=True
-    )
-    assert child.stdout.readline() == "writing\n"
-    child.kill()
-    child.wait()
-    assert target.read_bytes() == old
-    leftovers = [p.name for p in tmp_path.iterdir() if p != target]
-    assert len(leftovers) == 1 and leftovers[0].startswith(".out.h5.")
-    assert leftovers[0].endswith(".tmp.part")
-    # the next write of the same file (the job run again) removes the leftover
-    with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
-        f["x"] = np.arange(4)
-    assert [p.name for p in tmp_path.iterdir()] == ["out.h5"]
 
 
 def forced_hume(workdir: Path, config: dict, env: dict) -> subprocess.CompletedProcess:

@@ -5,16 +5,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_workflow import planned_requests
+from tiny_workflow import REPO, planned_requests, side_by_side
 
 from hume_workflow.plan.resources import STARTUP_MIN
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-def dry_run(tmp_path: Path, profile: str, configfile: str) -> str:
-    """A dry run of ``configfile`` through ``profiles/<profile>``; its log."""
-    cmd = [
+def dry_run(profile: str, configfile: str) -> list[str]:
+    """A dry run of ``configfile`` through ``profiles/<profile>``."""
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -26,14 +24,44 @@ def dry_run(tmp_path: Path, profile: str, configfile: str) -> str:
         str(REPO / configfile),
         "--dry-run",
     ]
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+
+
+def plan_profiles(workdir: Path) -> dict[str, subprocess.CompletedProcess]:
+    """The dry runs the tests read, made side by side, each in a folder of its own under
+    ``workdir``: the demo and the CIFAR-10 preset through the SLURM profile, the demo
+    through the local one."""
+    folders = {key: workdir / key for key in ("demo", "cifar10", "local")}
+    for folder in folders.values():
+        folder.mkdir()
+    # the preset's MoCo v2 checkpoint: the config check wants the file to exist
+    checkpoint = folders["cifar10"] / "resources/checkpoints/mocov2_cifar10.pth.tar"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.touch()
+    commands = {
+        "demo": (dry_run("slurm", "config/config.yaml"), folders["demo"]),
+        "cifar10": (dry_run("slurm", "config/cifar10.yaml"), folders["cifar10"]),
+        "local": (dry_run("local", "config/config.yaml"), folders["local"]),
+    }
+    return side_by_side(commands)
+
+
+pytestmark = pytest.mark.background.with_args(plan_profiles)
+
+
+@pytest.fixture(scope="module")
+def plans(background) -> dict[str, subprocess.CompletedProcess]:
+    return background.result(plan_profiles)
+
+
+def planned(proc: subprocess.CompletedProcess) -> str:
+    """The log of a successful dry run."""
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 
 
 @pytest.fixture(scope="module")
-def demo_plan(tmp_path_factory):
-    return dry_run(tmp_path_factory.mktemp("demo"), "slurm", "config/config.yaml")
+def demo_plan(plans):
+    return planned(plans["demo"])
 
 
 def test_demo_asks_slurm_for_small_cpu_jobs(demo_plan):
@@ -43,12 +71,8 @@ def test_demo_asks_slurm_for_small_cpu_jobs(demo_plan):
     assert all(r["gpu"] == 0 for r in planned_requests(demo_plan, "extract_embeddings"))
 
 
-def test_cifar10_preset_asks_for_gpus_and_more(tmp_path, demo_plan):
-    # the preset's MoCo v2 checkpoint: the config check wants the file to exist
-    checkpoint = tmp_path / "resources/checkpoints/mocov2_cifar10.pth.tar"
-    checkpoint.parent.mkdir(parents=True)
-    checkpoint.touch()
-    plan = dry_run(tmp_path, "slurm", "config/cifar10.yaml")
+def test_cifar10_preset_asks_for_gpus_and_more(plans, demo_plan):
+    plan = planned(plans["cifar10"])
     hume = planned_requests(plan, "run_hume")
     assert len(hume) == 300 and all(r["gpu"] == 1 for r in hume)
     demo_hume = planned_requests(demo_plan, "run_hume")[0]
@@ -62,6 +86,6 @@ def test_cifar10_preset_asks_for_gpus_and_more(tmp_path, demo_plan):
     assert len(embed) == 4 and all(r["gpu"] == 1 for r in embed)
 
 
-def test_local_profile_plans_the_demo(tmp_path):
-    plan = dry_run(tmp_path, "local", "config/config.yaml")
+def test_local_profile_plans_the_demo(plans):
+    plan = planned(plans["local"])
     assert len(planned_requests(plan, "run_hume")) == 16

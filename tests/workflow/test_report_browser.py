@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tiny_workflow import TINY, snakemake
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -43,10 +42,9 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny_report")
-    snakemake(workdir, TINY, "--cores", "2")
-    return workdir / "results/tiny/report/index.html"
+def page(finished):
+    """The report page of the tiny config's run (the session's, shared; only read here)."""
+    return finished / "results/tiny/report/index.html"
 
 
 def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

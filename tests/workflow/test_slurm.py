@@ -12,14 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "cluster"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "cluster"))
 from slurm_run import cluster_problem, run_through_slurm
 from tiny_workflow import TINY, snakemake
 
-pytestmark = [
-    pytest.mark.slurm,
-    pytest.mark.skipif(cluster_problem() is not None, reason=str(cluster_problem())),
-]
+PROBLEM = cluster_problem()  # asked once: without a controller, sinfo waits ~9 s to fail
+pytestmark = [pytest.mark.slurm, pytest.mark.skipif(PROBLEM is not None, reason=str(PROBLEM))]
 PAIRS = ["pixels--efficientnet_lite0", "efficientnet_lite0--pixels"]
 # Jobs that run on the cluster: prepare_dataset, 2 embeddings, 2 baselines, 4 HUME runs,
 # 2 votes and the report (select_runs and evaluate_pair are local rules, `all` too).

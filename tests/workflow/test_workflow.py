@@ -1,6 +1,10 @@
-"""End to end through Snakemake's CLI on a tiny config, and incremental re-planning."""
+"""End to end through Snakemake's CLI on a tiny config, and incremental re-planning.
+
+The runs that tests only read are made in the background (tests/conftest.py).
+"""
 
 import re
+import shutil
 from pathlib import Path
 
 import h5py
@@ -8,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.optimize import linear_sum_assignment
-from tiny_workflow import REPO, TINY, snakemake
+from tiny_workflow import PAIRS, REPO, TINY, snakemake
 
 
 def planned_outputs(log: str) -> set[str]:
@@ -73,28 +77,38 @@ TINY_BUDGET = {"num_iters": 4, "num_subsets": 2, "adaptation_steps": 3, "inner_l
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
-@pytest.mark.skipif(
-    not FASHION_MNIST.exists(),
-    reason="Debian's dataset-fashion-mnist is absent (apt-get install dataset-fashion-mnist)",
-)
-def test_fashion_mnist_preset_runs_offline_on_a_subset(tmp_path):
+def fashion_mnist_subset(workdir: Path) -> Path | None:
+    """The Fashion-MNIST preset on a subset, run to its report (None without the data)."""
+    if not FASHION_MNIST.exists():
+        return None
     subset = {
         "dataset": {"max_samples": 1500},
         "num_runs": 2,
         "hume": TINY_BUDGET,
         "score": {"n_folds": 3, "max_iter": 50},
     }
-    snakemake(tmp_path, subset, "--cores", "2", base=REPO / "config/fashion_mnist.yaml")
-    summary = pd.read_csv(tmp_path / "results/fashion_mnist/report/summary.csv")
+    snakemake(workdir, subset, "--cores", "2", base=REPO / "config/fashion_mnist.yaml")
+    return workdir
+
+
+@pytest.mark.skipif(
+    not FASHION_MNIST.exists(),
+    reason="Debian's dataset-fashion-mnist is absent (apt-get install dataset-fashion-mnist)",
+)
+@pytest.mark.background.with_args(fashion_mnist_subset)
+def test_fashion_mnist_preset_runs_offline_on_a_subset(background):
+    workdir = background.result(fashion_mnist_subset)
+    summary = pd.read_csv(workdir / "results/fashion_mnist/report/summary.csv")
     assert len(summary) == 2 and summary.vote_acc.between(0, 1).all()
     assert (summary.probe_acc_phi1 > 0.5).all()  # real images with real labels
 
 
-def test_unlabelled_image_folder_runs_and_reports_no_accuracy(tmp_path):
+def unlabelled_image_folder(workdir: Path) -> Path:
+    """A flat folder of 60 images of three kinds, no labels anywhere, run to its report."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    folder = tmp_path / "images"
+    folder = workdir / "images"
     folder.mkdir()
     for i in range(60):  # three kinds of images, no labels anywhere
         pixels = rng.integers(0, 60, (8, 8, 3)) + 90 * (i % 3)
@@ -114,28 +128,40 @@ def test_unlabelled_image_folder_runs_and_reports_no_accuracy(tmp_path):
         "hume": TINY_BUDGET,
         "score": {"n_folds": 3, "max_iter": 50},
     }
-    snakemake(tmp_path, config, "--cores", "2")
-    report = tmp_path / "results/mine/report"
+    snakemake(workdir, config, "--cores", "2")
+    return workdir
+
+
+@pytest.mark.background.with_args(unlabelled_image_folder)
+def test_unlabelled_image_folder_runs_and_reports_no_accuracy(background):
+    workdir = background.result(unlabelled_image_folder)
+    report = workdir / "results/mine/report"
     summary = pd.read_csv(report / "summary.csv")
     assert not {"vote_acc", "run_acc_mean", "kmeans_acc_phi1"} & set(summary.columns)
     assert {"vote_agreement", "best_score", "vote_clusters_used"} <= set(summary.columns)
     page = (report / "index.html").read_text()
     assert "Clusters of the vote" in page and "vote_acc" not in page
-    votes = pd.read_csv(tmp_path / "results/mine/hume/pixels--pixels4/vote.csv")
+    votes = pd.read_csv(workdir / "results/mine/hume/pixels--pixels4/vote.csv")
     assert len(votes) == 15  # inductive: the 25% test split is labelled by HUME
 
 
 def test_runs_per_job_writes_the_same_runs(finished, tmp_path):
-    """Two seeds per job, advancing together: the same labels as one seed per job."""
-    snakemake(tmp_path, {**TINY, "compute": {"runs_per_job": 2}}, "--cores", "2")
-    for pair in ("pixels--efficientnet_lite0", "efficientnet_lite0--pixels"):
+    """Two seeds per job, advancing together: the same labels as one seed per job.
+
+    Run in a copy of the finished workflow without its HUME results, up to the votes: the
+    dataset and the embeddings (inputs, not under test) are reused, every HUME job, selection
+    and vote is made anew."""
+    workdir = tmp_path / "tiny"
+    shutil.copytree(finished, workdir)
+    shutil.rmtree(workdir / "results/tiny/hume")
+    votes = [f"results/tiny/hume/{pair}/vote.csv" for pair in PAIRS]
+    snakemake(workdir, {**TINY, "compute": {"runs_per_job": 2}}, "--cores", "2", *votes)
+    for pair in PAIRS:
         for seed in range(2):
             with h5py.File(finished / f"results/tiny/hume/{pair}/runs/seed{seed}.h5") as f:
                 alone = f["labels"][()]
-            with h5py.File(tmp_path / f"results/tiny/hume/{pair}/runs/batch0/run{seed}.h5") as f:
+            with h5py.File(workdir / f"results/tiny/hume/{pair}/runs/batch0/run{seed}.h5") as f:
                 assert f.attrs["seed"] == seed
                 np.testing.assert_array_equal(f["labels"][()], alone)
-        votes = [
-            pd.read_csv(d / f"results/tiny/hume/{pair}/vote.csv") for d in (finished, tmp_path)
-        ]
+        votes = [pd.read_csv(d / f"results/tiny/hume/{pair}/vote.csv") for d in (finished, workdir)]
         pd.testing.assert_frame_equal(*votes)

@@ -16,6 +16,7 @@ os.environ.update(
 sys.path.insert(0, LIBRARY)
 
 from hume_workflow.plan.preflight import (
+    PlanFiles,
     check_schema,
     check_sources,
     check_values,
@@ -36,7 +37,11 @@ SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text())
 check_schema(config, SCHEMA_DOC)
 validate(config, schema=str(SCHEMA))  # fills in the defaults
-for warning in check_values(config):
+RESULTS = Path("results") / config["dataset"]["name"]  # as the rules name their outputs
+PLAN_FILES = PlanFiles(
+    RESULTS / "data.h5", lambda name: RESULTS / "embeddings" / f"{name}.h5"
+)
+for warning in check_values(config, PLAN_FILES):
     logger.warning(f"Warning: {warning}")
 check_sources(config)
 if workflow.is_main_process:

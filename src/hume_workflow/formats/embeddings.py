@@ -1,6 +1,6 @@
 """Embedding files read with checks: layout, dtype, finiteness and the dataset's sample order.
 
-An embedding file (``results/<dataset>/embeddings/<backbone>.h5``, written by
+An embedding file (one per dataset and backbone, written by
 :func:`hume_workflow.embed.pipeline.embed_dataset`) holds ``features`` (N, d) and the attributes
 ``num_samples`` and ``samples_sha256``, the latter copied from data.h5 (a hash of the ordered
 sample identities). Spaces made from a different sample order than data.h5, or than each

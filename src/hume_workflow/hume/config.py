@@ -51,7 +51,7 @@ def field_defaults(cls: type) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class HumeConfig:
-    """Hyperparameters of one HUME run; the defaults are the paper's (HUME_SPEC.md)."""
+    """Hyperparameters of one HUME run; the defaults are the paper's (docs/algorithm.md)."""
 
     num_classes: int
     inner_lr: float = 0.001
@@ -105,7 +105,7 @@ class HumeConfig:
 @dataclass(frozen=True)
 class ScoreConfig:
     """Settings of the generalisation score (config ``score``); the defaults are the paper's
-    10-fold cross-validation (HUME_SPEC.md), fitted by scikit-learn."""
+    10-fold cross-validation (docs/algorithm.md), fitted by scikit-learn."""
 
     n_folds: int = 10
     max_iter: int = 100  # iterations of the logistic-regression solver

@@ -4,9 +4,9 @@ The plan-time checks (:mod:`hume_workflow.plan.preflight`) ask here how many sam
 classes the config's dataset holds, so that a value a job would fail on is refused before
 Snakemake deletes any output to rerun it. Three sources of that knowledge, in order:
 
-1. ``results/<name>/data.h5``, when it exists and was made from the same dataset config
-   (its recorded :func:`dataset_identity`; :func:`check_identity` refuses one made from
-   another, so a name never holds two datasets);
+1. the dataset's data.h5 (where the rules put it), when it exists and was made from the
+   same dataset config (its recorded :func:`dataset_identity`; :func:`check_identity`
+   refuses one made from another, so a name never holds two datasets);
 2. for image folders (imagenet, image_folder): a scan of ``dataset.root``, the same scan the
    data stage does (file names only, nothing decoded);
 3. for the benchmark sets: their published sizes and class counts.

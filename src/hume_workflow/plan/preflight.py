@@ -27,6 +27,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +149,18 @@ def _article(kind: str) -> str:
     }.get(kind, "null" if kind == "null" else f"a {kind}")
 
 
-def check_values(config: dict) -> list[str]:
+@dataclass(frozen=True)
+class PlanFiles:
+    """Where the rules put the files the plan looks at (each may not exist yet)."""
+
+    data: Path  # the dataset's data.h5
+    embedding: Callable[[str], Path]  # backbone name -> its embedding file
+
+
+def check_values(config: dict, files: PlanFiles) -> list[str]:
     """Cross-key checks of a config whose defaults are filled; returns warnings.
+
+    ``files``: where the existing outputs are, read for what they already hold.
 
     Raises:
         InputError: the first problem found.
@@ -180,17 +191,16 @@ def check_values(config: dict) -> list[str]:
             f"config aggregation.top_n={top_n}: expected at most num_runs={num_runs} "
             "(or null to vote over all runs)"
         )
-    return _check_sizes(config)
+    return _check_sizes(config, files)
 
 
-def _check_sizes(config: dict) -> list[str]:
+def _check_sizes(config: dict, files: PlanFiles) -> list[str]:
     """The sizes of what the config will produce (plan/dataset.py), never a stale file's:
     K against the samples HUME fits on and the dataset's classes, the test split, pca_dim
     against the samples and the width, phi1's width against K, the split of a subset."""
     dataset, hume, setting = config["dataset"], config["hume"], config["setting"]
     k = dataset["num_classes"]
-    results = Path("results") / dataset["name"]
-    data_path = results / "data.h5"
+    data_path = files.data
     _check_dataset_root(dataset)  # a typo in dataset.root is named as such, first
     check_identity(dataset, data_path)
     data = planned_data(dataset, data_path)
@@ -213,7 +223,7 @@ def _check_sizes(config: dict) -> list[str]:
             "expected samples in both"
         )
     widths = {
-        name: _planned_width(name, spec, dataset, results, data.n_train)
+        name: _planned_width(name, spec, dataset, files.embedding(name), data.n_train)
         for name, spec in config["backbones"].items()
     }
     for i, pair in enumerate(config["pairs"]):
@@ -233,8 +243,11 @@ def _check_sizes(config: dict) -> list[str]:
     return []
 
 
-def _planned_width(name: str, spec: dict, dataset: dict, results: Path, n_train: int) -> int | None:
-    """Width of a backbone's features, where the config or its file tells it (else None).
+def _planned_width(
+    name: str, spec: dict, dataset: dict, embedding: Path, n_train: int
+) -> int | None:
+    """Width of a backbone's features, where the config or its ``embedding`` file tells it
+    (else None).
 
     Raises:
         InputError: a ``pca_dim`` above the train samples PCA is fitted on, or above the
@@ -247,7 +260,7 @@ def _planned_width(name: str, spec: dict, dataset: dict, results: Path, n_train:
         native = side * side * channels
     pca_dim = spec.get("pca_dim")
     if pca_dim is None:
-        return native or feature_dim(str(results / "embeddings" / f"{name}.h5"))
+        return native or feature_dim(str(embedding))
     for limit, what in ((n_train, "train samples PCA is fitted on"), (native, "pixel values")):
         if limit is not None and pca_dim > limit:
             raise InputError(

@@ -1,0 +1,237 @@
+"""One home per fact: the JSON schema and the code agree on every default and allowed value.
+
+The config dataclasses (``HumeConfig``, ``ScoreConfig``, ``EmbedSettings``) hold the defaults
+and, as ``Literal`` types, the allowed values in code; the schema
+(workflow/schemas/config.schema.yaml) holds them for Snakemake, which fills a config from it.
+These tests compare the two field by field, so that neither can drift, and check that the
+modules the Snakemake main process imports stay torch-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import subprocess
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+
+import hume_workflow
+from hume_workflow.embed.settings import (
+    BACKBONE_KINDS,
+    CHECKPOINT_SOURCE,
+    MODEL_ZOOS,
+    PRECISIONS,
+    EmbedSettings,
+)
+from hume_workflow.formats.dataset import SETTINGS
+from hume_workflow.hume.config import (
+    HYPERGRADIENTS,
+    SCORE_BACKENDS,
+    HumeConfig,
+    ScoreConfig,
+    field_defaults,
+)
+from hume_workflow.hume.inner_forms import INNER_FORMS
+from hume_workflow.plan.dataset import (
+    FOLDER_SOURCES,
+    GRAY_SOURCES,
+    RANDOM_SPLIT_SOURCES,
+    SOURCE_CLASSES,
+    SOURCES,
+)
+
+PACKAGE = Path(hume_workflow.__file__).parent
+SCHEMA_PATH = PACKAGE.parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _properties(schema: dict, section: str) -> dict:
+    """The ``properties`` of a config section: 'hume', 'score' or 'backbones' (one spec)."""
+    node = schema["properties"][section]
+    if section == "backbones":
+        node = node["additionalProperties"]
+    return node["properties"]
+
+
+def _plain(value: object) -> object:
+    """Tuples as the lists YAML writes them."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _drift(cls: type, properties: dict) -> list[str]:
+    """'<field>: ...' for each field of ``cls`` whose default or allowed values differ from
+    its schema property's (a field without a property, such as num_classes, is skipped)."""
+    hints = typing.get_type_hints(cls)
+    drifted = []
+    for field in dataclasses.fields(cls):
+        prop = properties.get(field.name)
+        if prop is None:
+            continue
+        if field.default is not dataclasses.MISSING:
+            # a property without a default leaves the key out: the dataclass's None
+            expected = prop.get("default")
+            if _plain(field.default) != expected:
+                drifted.append(f"{field.name}: default {field.default!r}, schema {expected!r}")
+        hint = hints[field.name]
+        allowed = list(typing.get_args(hint)) if typing.get_origin(hint) is typing.Literal else None
+        if allowed != prop.get("enum"):
+            drifted.append(f"{field.name}: Literal {allowed}, schema enum {prop.get('enum')}")
+    return drifted
+
+
+@pytest.mark.parametrize(
+    ("cls", "section"),
+    [(HumeConfig, "hume"), (ScoreConfig, "score"), (EmbedSettings, "backbones")],
+)
+def test_schema_defaults_and_enums_are_the_dataclass_ones(schema, cls, section):
+    drifted = _drift(cls, _properties(schema, section))
+    assert not drifted, f"schema {section} and {cls.__name__} differ: " + "; ".join(drifted)
+
+
+@pytest.mark.parametrize(("cls", "section"), [(HumeConfig, "hume"), (ScoreConfig, "score")])
+def test_every_schema_key_of_a_section_is_a_field(schema, cls, section):
+    """run_hume.py passes the filled section to the dataclass as keyword arguments."""
+    fields = {field.name for field in dataclasses.fields(cls)}
+    assert sorted(set(_properties(schema, section)) - fields) == []
+
+
+def test_dataclass_defaults_are_valid_and_fill_a_partial_section():
+    HumeConfig(num_classes=2)
+    ScoreConfig()
+    assert field_defaults(ScoreConfig) == {"n_folds": 10, "max_iter": 100, "backend": "sklearn"}
+    assert "num_classes" not in field_defaults(HumeConfig)  # no default: dataset.num_classes
+
+
+def test_enums_outside_the_dataclasses_are_the_schema_ones(schema):
+    spec = _properties(schema, "backbones")
+    pairs = {
+        "setting": (SETTINGS, schema["properties"]["setting"]["enum"]),
+        "dataset.source": (
+            SOURCES,
+            schema["properties"]["dataset"]["properties"]["source"]["enum"],
+        ),
+        "backbones.<name>.kind": (BACKBONE_KINDS, spec["kind"]["enum"]),
+        "backbones.<name>.source": (MODEL_ZOOS, spec["source"]["enum"]),
+        "backbones.<name>.precision": (PRECISIONS, spec["precision"]["enum"]),
+        "hume.hypergradient": (
+            HYPERGRADIENTS,
+            _properties(schema, "hume")["hypergradient"]["enum"],
+        ),
+        "hume.inner_form": (INNER_FORMS, _properties(schema, "hume")["inner_form"]["enum"]),
+        "score.backend": (SCORE_BACKENDS, _properties(schema, "score")["backend"]["enum"]),
+    }
+    drifted = [
+        f"{key}: code {list(code)}, schema {enum}"
+        for key, (code, enum) in pairs.items()
+        if list(code) != enum
+    ]
+    assert not drifted, "; ".join(drifted)
+
+
+def test_source_tables_name_known_sources():
+    from hume_workflow.plan.resources import NATIVE_SIZES, SOURCE_SIZES
+
+    for table in (FOLDER_SOURCES, GRAY_SOURCES, RANDOM_SPLIT_SOURCES, SOURCE_CLASSES):
+        assert set(table) <= set(SOURCES)
+    assert set(SOURCE_SIZES) <= set(SOURCES) and set(NATIVE_SIZES) <= set(SOURCES)
+    assert set(SOURCE_CLASSES) | set(FOLDER_SOURCES) == set(SOURCES)
+
+
+def test_every_source_has_a_loader(monkeypatch):
+    """prepare_dataset dispatches each of SOURCES to one of its loaders."""
+    import numpy as np
+
+    from hume_workflow.data import prepare
+    from hume_workflow.formats.dataset import ImageDataset
+
+    called = []
+
+    def stub(name):
+        def load(*args, **kwargs):
+            called.append(name)
+            one = np.zeros(1, np.int64)
+            return ImageDataset(name, np.zeros((1, 1, 1, 1), np.uint8), one, one, ["a"])
+
+        return load
+
+    for name, value in vars(prepare).copy().items():
+        if name.startswith("load_") and callable(value):
+            monkeypatch.setattr(prepare, name, stub(name))
+    for source in SOURCES:
+        prepare.prepare_dataset(source)
+    assert len(called) == len(SOURCES)
+
+
+def test_registry_builds_exactly_the_listed_kinds():
+    from hume_workflow.embed.extract import AUTOCAST_DTYPES
+    from hume_workflow.models.registry import BACKBONE_CLASSES, MODEL_OPTIONS
+    from hume_workflow.models.zoo import CheckpointBackbone
+    from hume_workflow.plan.preflight import MODEL_LIBRARIES, REQUIRED_OPTIONS
+
+    assert list(BACKBONE_CLASSES) == list(BACKBONE_KINDS)
+    for kind, cls in BACKBONE_CLASSES.items():
+        parameters = inspect.signature(cls).parameters.values()
+        required = tuple(p.name for p in parameters if p.default is p.empty)
+        assert REQUIRED_OPTIONS.get(kind, ()) == required, kind
+    assert set(MODEL_OPTIONS) <= set(BACKBONE_KINDS)
+    assert set(MODEL_LIBRARIES) == set(MODEL_ZOOS) <= set(BACKBONE_KINDS)
+    assert inspect.signature(CheckpointBackbone).parameters["source"].default == CHECKPOINT_SOURCE
+    assert set(AUTOCAST_DTYPES) == set(PRECISIONS)
+
+
+def test_unknown_score_backend_is_refused_in_one_line():
+    import numpy as np
+
+    from hume_workflow.errors import InputError
+    from hume_workflow.hume.score import generalisation_score
+
+    phi2, labels = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    for call in (
+        lambda: generalisation_score(phi2, labels, backend="troch"),
+        lambda: ScoreConfig(backend="troch"),
+    ):
+        with pytest.raises(InputError) as error:
+            call()
+        assert str(error.value) == (
+            "config score.backend='troch': expected one of sklearn, torch; did you mean 'torch'?"
+        )
+
+
+def test_gram_with_autograd_is_refused_by_the_one_check():
+    from hume_workflow.errors import InputError
+    from hume_workflow.hume.inner_forms import pick_inner_form
+
+    for call in (
+        lambda: HumeConfig(num_classes=2, inner_form="gram", hypergradient="autograd"),
+        lambda: pick_inner_form("gram", "autograd", 100, 100, 0.9, 10),
+    ):
+        with pytest.raises(InputError, match=r"^config hume.inner_form='gram': needs hume\."):
+            call()
+    assert pick_inner_form("auto", "autograd", 100, 100, 0.9, 10) == "weights"
+
+
+def _plan_modules() -> list[str]:
+    """Every module of the plan sub-package, by listing its files."""
+    return sorted(
+        "hume_workflow.plan" + ("" if path.stem == "__init__" else f".{path.stem}")
+        for path in (PACKAGE / "plan").glob("*.py")
+    )
+
+
+@pytest.mark.parametrize(
+    "module",
+    [*_plan_modules(), "hume_workflow.hume.config", "hume_workflow.embed.settings"],
+)
+def test_planner_modules_do_not_import_torch(module):
+    """The Snakemake main process imports these to check configs and size jobs."""
+    code = f"import sys, {module}; assert 'torch' not in sys.modules, sorted(sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, f"{module} imports torch: {proc.stderr[-500:]}"
