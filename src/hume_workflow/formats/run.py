@@ -49,6 +49,7 @@ class RunInfo:
     setting: str
     score: float
     degenerate: bool
+    kappa: float | None  # chance-corrected score (None in files written without it)
     n_clusters: int | None
     wall_time_s: float
     phi1: str | None = None
@@ -60,7 +61,7 @@ class RunInfo:
     trace: dict[str, np.ndarray] | None = None  # part -> (num_iters,)
 
 
-#: Attributes every run file has (older files may lack ``n_clusters``).
+#: Attributes every run file has (older files may lack ``n_clusters`` and ``kappa``).
 REQUIRED_ATTRS = ("seed", "setting", "score", "degenerate", "wall_time_s")
 
 
@@ -79,6 +80,7 @@ def write_run(path: str | os.PathLike, record: RunRecord, provenance: dict) -> N
         "seed": record.seed,
         "setting": record.setting,
         "score": record.score.score,
+        "kappa": record.score.kappa,
         "n_clusters": record.score.n_clusters,
         "min_cluster_size": record.score.min_cluster_size,
         "degenerate": record.score.degenerate,
@@ -99,13 +101,14 @@ def read_run(path: str | os.PathLike, arrays: Sequence[str] = LABELS) -> RunInfo
     missing = [key for key in REQUIRED_ATTRS if key not in attrs]
     if missing:
         raise InputError(f"{path}: no run attributes {missing}; expected a run_hume output")
-    n_clusters = attrs.get("n_clusters")
+    n_clusters, kappa = attrs.get("n_clusters"), attrs.get("kappa")
     return RunInfo(
         path=str(path),
         seed=int(attrs["seed"]),
         setting=str(attrs["setting"]),
         score=float(attrs["score"]),
         degenerate=bool(attrs["degenerate"]),
+        kappa=None if kappa is None else float(kappa),
         n_clusters=None if n_clusters is None else int(n_clusters),
         wall_time_s=float(attrs["wall_time_s"]),
         phi1=attrs.get("phi1"),

@@ -208,10 +208,27 @@ def generalisation_score_torch(
 
     Same folds (``KFold(min(n_folds, N), shuffle=True, random_state=fold_seed)``), edge
     cases and pooled accuracy as ``generalisation_score(...).score``; one cluster scores 0.0.
+    The arguments are those of :func:`held_out_predictions_torch`.
+    """
+    labels = np.asarray(labels)
+    predicted = held_out_predictions_torch(phi2, labels, n_folds, max_iter, device, fold_seed, dtype)
+    return float((predicted == labels).mean()) if len(np.unique(labels)) > 1 else 0.0
+
+
+def held_out_predictions_torch(
+    phi2: np.ndarray,
+    labels: np.ndarray,
+    n_folds: int = 10,
+    max_iter: int = 100,
+    device: str = "cpu",
+    fold_seed: int = 0,
+    dtype: torch.dtype | None = None,
+) -> np.ndarray:
+    """(N,) each sample's label as predicted by the fold that held it out, batched.
 
     Args:
         phi2: (N, d) features.
-        labels: (N,) hard labels of one run.
+        labels: (N,) hard labels of one run (one class: every fold predicts it).
         device: where the features and the fits live.
         dtype: float64 on CPU and float32 elsewhere when None.
     """
@@ -220,7 +237,7 @@ def generalisation_score_torch(
         raise ValueError(f"phi2 has {phi2.shape[0]} samples but labels has {labels.shape[0]}")
     classes, y_np = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
-        return 0.0
+        return labels.copy()
     n = len(labels)
     splits = list(KFold(min(n_folds, n), shuffle=True, random_state=fold_seed).split(phi2))
     train_np = np.zeros((len(splits), n), dtype=bool)
@@ -240,5 +257,6 @@ def generalisation_score_torch(
     theta = x.new_zeros(len(splits), x.shape[1] * len(classes) + len(classes))
     theta = _minimise(problem, theta, max_iter)
     predicted = problem.logits(theta).argmax(2)  # (N, F)
-    correct = ((predicted == y[:, None]) & ~train.T).sum()
-    return int(correct) / n
+    held_out = (~train).to(torch.int64).argmax(0)  # (N,) the fold that holds each sample out
+    own = predicted.gather(1, held_out[:, None])[:, 0]
+    return classes[own.cpu().numpy()]

@@ -1,0 +1,114 @@
+"""Choosing K without labels: label-free criteria over the runs and the vote of each K.
+
+A sweep runs HUME for several numbers of classes K; each K gets its runs, its selection and
+its vote. The criteria below say, without the ground truth, how much each K's labelings look
+like the human one (docs/algorithm.md, "Choosing K"); higher is better for every criterion:
+
+- ``stability``: mean adjusted Rand index between every two runs of the same K. Independent
+  runs agree when the labeling they find is the one optimum; below the true K there are many
+  ways to merge classes and above it many ways to split them, so runs disagree.
+- ``kappa``: mean over the runs of Cohen's kappa of the generalisation score's held-out
+  predictions: the score with the agreement expected by chance (about 1/K) taken out.
+- ``kappa_stability``: the geometric mean of the two (each clipped at 0): a labeling that is
+  both predictable beyond chance and found again by independent runs.
+- ``outer_fit``: 1 - (HUME's held-out outer cross-entropy over the last tenth of the
+  iterations) / log K, averaged over the runs: the outer loss against a uniform guess.
+- ``silhouette``: the silhouette of the vote's clusters in phi2 (Euclidean, up to
+  ``SILHOUETTE_SAMPLES`` samples).
+- ``score``: the raw mean generalisation score, shown for reference (it prefers small K).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Literal, get_args
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+from hume_workflow.errors import InputError
+from hume_workflow.formats.run import RunInfo
+
+KCriterion = Literal["stability", "kappa_stability", "kappa", "outer_fit", "silhouette", "score"]
+K_CRITERIA: tuple[KCriterion, ...] = get_args(KCriterion)
+SILHOUETTE_SAMPLES = 5000  # the silhouette's cost is quadratic in the samples it sees
+OUTER_TAIL = 0.1  # the share of the last iterations whose outer loss is averaged
+
+
+def stability(labelings: Sequence[np.ndarray]) -> float:
+    """Mean adjusted Rand index over all pairs of ``labelings`` (each (n,), same samples);
+    NaN with fewer than two."""
+    pairs = list(itertools.combinations(labelings, 2))
+    if not pairs:
+        return math.nan
+    return float(np.mean([adjusted_rand_score(a, b) for a, b in pairs]))
+
+
+def outer_fit(cross_entropy: np.ndarray, num_classes: int) -> float:
+    """1 - mean of the last ``OUTER_TAIL`` of a run's outer cross-entropy trace
+    ((num_iters,)) over log K: 0 for a uniform guess, 1 for a perfect fit."""
+    tail = max(1, math.ceil(OUTER_TAIL * len(cross_entropy)))
+    return float(1 - np.mean(cross_entropy[-tail:]) / math.log(num_classes))
+
+
+def vote_silhouette(phi2: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
+    """Silhouette of ``labels`` ((n,)) on ``phi2`` ((n, d2)), on a uniform sample of at most
+    ``SILHOUETTE_SAMPLES`` samples; -1 when fewer than two clusters are used (the worst)."""
+    if len(np.unique(labels)) < 2:
+        return -1.0
+    size = min(SILHOUETTE_SAMPLES, len(labels))
+    return float(silhouette_score(phi2, labels, sample_size=size, random_state=seed))
+
+
+def k_evidence(
+    runs: Mapping[int, RunInfo], vote: np.ndarray, phi2: np.ndarray, num_classes: int
+) -> dict[str, float]:
+    """Every criterion of one K.
+
+    Args:
+        runs: {seed: run} of that K, read with their ``labels`` and ``trace``.
+        vote: (n,) that K's voted labels of the labelled samples.
+        phi2: (n, d2) the features of the same samples, in the same order.
+
+    Raises:
+        InputError: a run without labels or trace, or of another number of samples.
+    """
+    for run in runs.values():
+        if run.labels is None or run.trace is None or "cross_entropy" not in run.trace:
+            raise InputError(f"{run.path}: no labels or outer-loss trace; expected a run file")
+        if len(run.labels) != len(vote):
+            raise InputError(
+                f"{run.path}: labels {len(run.labels)} samples; the vote labels {len(vote)}"
+            )
+    kappas = [math.nan if run.kappa is None else run.kappa for run in runs.values()]
+    values = {
+        "stability": stability([run.labels for run in runs.values()]),
+        "kappa": float(np.mean(kappas)),
+        "outer_fit": float(
+            np.mean([outer_fit(run.trace["cross_entropy"], num_classes) for run in runs.values()])
+        ),
+        "silhouette": vote_silhouette(phi2, vote),
+        "score": float(np.mean([run.score for run in runs.values()])),
+    }
+    values["kappa_stability"] = math.sqrt(
+        max(values["kappa"], 0.0) * max(values["stability"], 0.0)
+    )
+    return values
+
+
+def choose_k(table: Mapping[int, Mapping[str, float]], criterion: str) -> int:
+    """The K whose ``criterion`` is highest (ties and NaN: the smaller K wins / is skipped).
+
+    Raises:
+        InputError: an unknown criterion, or no K with a value for it.
+    """
+    if criterion not in K_CRITERIA:
+        raise InputError(
+            f"config k_choice.criterion={criterion!r}: expected one of {', '.join(K_CRITERIA)}"
+        )
+    scored = {k: row[criterion] for k, row in table.items() if not math.isnan(row[criterion])}
+    if not scored:
+        raise InputError(f"no K has a value of {criterion}; expected runs with that evidence")
+    return max(sorted(scored), key=lambda k: scored[k])
