@@ -22,6 +22,7 @@ from hume_workflow.plan.preflight import (
     check_values,
     describe_config,
 )
+from hume_workflow.plan.sweep import pair_class_counts, single_k, unmoved_runs
 from hume_workflow.plan.resources import (
     MAX_FEATURE_DIM,
     dataset_samples,
@@ -41,7 +42,10 @@ RESULTS = Path("results") / config["dataset"]["name"]  # as the rules name their
 PLAN_FILES = PlanFiles(
     RESULTS / "data.h5", lambda name: RESULTS / "embeddings" / f"{name}.h5"
 )
-for warning in check_values(config, PLAN_FILES):
+PAIR_KS = pair_class_counts(config)  # (phi1, phi2) -> its K values
+for warning in check_values(config, PLAN_FILES) + unmoved_runs(
+    {pair: RESULTS / "hume" / "--".join(pair) for pair in PAIR_KS}, PAIR_KS
+):
     logger.warning(f"Warning: {warning}")
 check_sources(config)
 if workflow.is_main_process:
@@ -65,6 +69,7 @@ wildcard_constraints:
     phi1="[A-Za-z0-9][A-Za-z0-9_]*",
     phi2="[A-Za-z0-9][A-Za-z0-9_]*",
     batch="[0-9]+",
+    k="[0-9]+",
 
 
 def backbone_spec(wildcards):
@@ -76,29 +81,64 @@ def run_job_files():
     """Output patterns of one run_hume job, whose {batch}-th job runs the seeds
     batch * RUNS_PER_JOB + i (i < RUNS_PER_JOB): seed<batch>.h5 when a job holds one run.
     """
-    runs = "results/{dataset}/hume/{phi1}--{phi2}/runs"
+    runs = "results/{dataset}/hume/{phi1}--{phi2}/k{k}/runs"
     if RUNS_PER_JOB == 1:
         return [f"{runs}/seed{{batch}}.h5"]
     return [f"{runs}/batch{{batch}}/run{i}.h5" for i in range(RUNS_PER_JOB)]
 
 
-def run_files(dataset, phi1, phi2):
-    """All run files of one pair (static: seeds come from the config, not from a glob)."""
+def run_files(dataset, phi1, phi2, k):
+    """All run files of one pair at one K (static: seeds come from the config, not a glob)."""
     return [
-        path.format(dataset=dataset, phi1=phi1, phi2=phi2, batch=batch)
+        path.format(dataset=dataset, phi1=phi1, phi2=phi2, k=k, batch=batch)
         for batch in range(len(SEEDS) // RUNS_PER_JOB)
         for path in run_job_files()
     ]
 
 
-def pair_runs(wildcards):
-    """The run files of the pair of a job's wildcards."""
-    return run_files(wildcards.dataset, wildcards.phi1, wildcards.phi2)
+def k_runs(wildcards):
+    """The run files of the pair and K of a job's wildcards."""
+    return run_files(wildcards.dataset, wildcards.phi1, wildcards.phi2, wildcards.k)
+
+
+def sweep_runs(wildcards):
+    """The run files of every K of the pair of a job's wildcards."""
+    pair = wildcards.phi1, wildcards.phi2
+    return [
+        run
+        for k in sweep_ks(wildcards)
+        for run in run_files(wildcards.dataset, *pair, k)
+    ]
+
+
+def sweep_ks(wildcards):
+    """The K values of the pair of a job's wildcards, increasing."""
+    return PAIR_KS[wildcards.phi1, wildcards.phi2]
+
+
+def sweep_files(name):
+    """Input function: one file per K of the pair of a job's wildcards (in the order of
+    sweep_ks), e.g. its votes."""
+
+    def files(wildcards):
+        pair = f"results/{wildcards.dataset}/hume/{wildcards.phi1}--{wildcards.phi2}"
+        return [f"{pair}/k{k}/{name}" for k in sweep_ks(wildcards)]
+
+    return files
 
 
 def pair_files(name):
-    """Per-pair files of the configured pairs, e.g. pair_files('metrics.json')."""
+    """Per-pair files of the configured pairs, e.g. pair_files('k_choice.json')."""
     return [f"results/{DATASET}/hume/{phi1}--{phi2}/{name}" for phi1, phi2 in PAIRS]
+
+
+def all_k_files(name):
+    """Per-(pair, K) files of every pair and K, e.g. all_k_files('metrics.json')."""
+    return [
+        f"results/{DATASET}/hume/{phi1}--{phi2}/k{k}/{name}"
+        for phi1, phi2 in PAIRS
+        for k in PAIR_KS[phi1, phi2]
+    ]
 
 
 def embed_resource(key):
@@ -140,7 +180,7 @@ def hume_resource(key):
             space_dim(wildcards.phi2, input.phi2),
             config["hume"],
             config["score"],
-            config["dataset"]["num_classes"],
+            int(wildcards.k),
             COMPUTE["hume_gpu"],
             attempt,
             RUNS_PER_JOB,

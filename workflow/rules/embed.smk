@@ -36,6 +36,6 @@ rule compute_baselines:
         runtime=30,
     params:
         setting=config["setting"],
-        num_classes=config["dataset"]["num_classes"],
+        num_classes=single_k(config),  # None in a sweep: the dataset's classes
     script:
         "../scripts/compute_baselines.py"

@@ -6,9 +6,9 @@ rule run_hume:
     output:
         run_job_files(),
     log:
-        "results/{dataset}/logs/run_hume/{phi1}--{phi2}/job{batch}.log",
+        "results/{dataset}/logs/run_hume/{phi1}--{phi2}/k{k}/job{batch}.log",
     benchmark:
-        "results/{dataset}/benchmarks/run_hume/{phi1}--{phi2}/job{batch}.tsv"
+        "results/{dataset}/benchmarks/run_hume/{phi1}--{phi2}/k{k}/job{batch}.tsv"
     retries: COMPUTE["retries"]
     conda:
         "../../envs/hume.yaml"
@@ -21,7 +21,7 @@ rule run_hume:
         hume=config["hume"],
         score=config["score"],
         setting=config["setting"],
-        num_classes=config["dataset"]["num_classes"],
+        num_classes=lambda wildcards: int(wildcards.k),
         runs_per_job=RUNS_PER_JOB,
     script:
         "../scripts/run_hume.py"

@@ -1,13 +1,13 @@
 rule evaluate_pair:
     input:
         data="results/{dataset}/data.h5",
-        selection="results/{dataset}/hume/{phi1}--{phi2}/selection.json",
-        vote="results/{dataset}/hume/{phi1}--{phi2}/vote.csv",
-        runs=pair_runs,
+        selection="results/{dataset}/hume/{phi1}--{phi2}/k{k}/selection.json",
+        vote="results/{dataset}/hume/{phi1}--{phi2}/k{k}/vote.csv",
+        runs=k_runs,
     output:
-        "results/{dataset}/hume/{phi1}--{phi2}/metrics.json",
+        "results/{dataset}/hume/{phi1}--{phi2}/k{k}/metrics.json",
     log:
-        "results/{dataset}/logs/evaluate_pair/{phi1}--{phi2}.log",
+        "results/{dataset}/logs/evaluate_pair/{phi1}--{phi2}/k{k}.log",
     # seconds of work on small files: not worth a cluster job
     localrule: True
     conda:
@@ -25,9 +25,15 @@ rule evaluate_pair:
 rule write_report:
     input:
         data="results/{dataset}/data.h5",
-        metrics=pair_files("metrics.json"),
+        metrics=all_k_files("metrics.json"),
+        choices=pair_files("k_choice.json"),
         votes=pair_files("vote.csv"),
-        runs=[run for phi1, phi2 in PAIRS for run in run_files(DATASET, phi1, phi2)],
+        runs=[
+            run
+            for (phi1, phi2), ks in PAIR_KS.items()
+            for k in ks
+            for run in run_files(DATASET, phi1, phi2, k)
+        ],
         baselines=expand(
             "results/{dataset}/baselines/{backbone}.json",
             dataset=DATASET,
@@ -45,12 +51,18 @@ rule write_report:
             backbone=SPACES,
         ),
         benchmarks_run_hume=[
-            f"results/{DATASET}/benchmarks/run_hume/{phi1}--{phi2}/job{batch}.tsv"
-            for phi1, phi2 in PAIRS
+            f"results/{DATASET}/benchmarks/run_hume/{phi1}--{phi2}/k{k}/job{batch}.tsv"
+            for (phi1, phi2), ks in PAIR_KS.items()
+            for k in ks
             for batch in range(len(SEEDS) // RUNS_PER_JOB)
         ],
         benchmarks_majority_vote=[
-            f"results/{DATASET}/benchmarks/majority_vote/{phi1}--{phi2}.tsv"
+            f"results/{DATASET}/benchmarks/majority_vote/{phi1}--{phi2}/k{k}.tsv"
+            for (phi1, phi2), ks in PAIR_KS.items()
+            for k in ks
+        ],
+        benchmarks_choose_k=[
+            f"results/{DATASET}/benchmarks/choose_k/{phi1}--{phi2}.tsv"
             for phi1, phi2 in PAIRS
         ],
     output:

@@ -16,6 +16,7 @@ metrics = evaluate_pair(selection, snakemake.input.runs, votes, truth)
 metrics |= {
     "phi1": snakemake.wildcards.phi1,
     "phi2": snakemake.wildcards.phi2,
+    "k": int(snakemake.wildcards.k),
     "setting": snakemake.params.setting,
 }
 write_json(snakemake.output[0], metrics)

@@ -9,6 +9,7 @@ make_report(
     ReportInputs(
         data=inputs.data,
         metrics=inputs.metrics,
+        choices=inputs.choices,
         votes=inputs.votes,
         runs=inputs.runs,
         baselines=inputs.baselines,

@@ -55,15 +55,24 @@ def linear_probe_accuracy(
 
 
 def space_baselines(
-    data_path: str | os.PathLike, features_path: str | os.PathLike, setting: str, k: int
+    data_path: str | os.PathLike, features_path: str | os.PathLike, setting: str, k: int | None
 ) -> dict:
     """Both baselines of one embedding file against data.h5: the baselines file's content
-    (``dim``, ``kmeans`` metrics, ``linear_probe_acc``)."""
+    (``dim``, ``kmeans`` metrics, ``linear_probe_acc``).
+
+    ``k`` None (a sweep over several K): k-means with the dataset's number of known classes,
+    not fitted at all (every metric None) when no label is known.
+    """
     features = read_spaces(data_path, [features_path])[0]
     data = read_h5(data_path, ["labels", "split"])[0]
     labels, split = data["labels"], data["split"]
+    k = k or len(np.unique(labels[labels >= 0]))
     return {
         "dim": int(features.shape[1]),
-        "kmeans": kmeans_baseline(features, labels, split, setting, k),
+        "kmeans": (
+            kmeans_baseline(features, labels, split, setting, k)
+            if k
+            else compute_metrics(labels, labels)  # no known label: every metric None
+        ),
         "linear_probe_acc": linear_probe_accuracy(features, labels, split),
     }

@@ -21,15 +21,23 @@ like the human one (docs/algorithm.md, "Choosing K"); higher is better for every
 from __future__ import annotations
 
 import itertools
+import logging
 import math
+import os
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Literal, get_args
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from hume_workflow.errors import InputError
-from hume_workflow.formats.run import RunInfo
+from hume_workflow.formats.embeddings import read_spaces
+from hume_workflow.formats.k_choice import KChoice
+from hume_workflow.formats.run import RunInfo, read_run, read_runs
+
+log = logging.getLogger(__name__)
 
 KCriterion = Literal["stability", "kappa_stability", "kappa", "outer_fit", "silhouette", "score"]
 K_CRITERIA: tuple[KCriterion, ...] = get_args(KCriterion)
@@ -92,9 +100,7 @@ def k_evidence(
         "silhouette": vote_silhouette(phi2, vote),
         "score": float(np.mean([run.score for run in runs.values()])),
     }
-    values["kappa_stability"] = math.sqrt(
-        max(values["kappa"], 0.0) * max(values["stability"], 0.0)
-    )
+    values["kappa_stability"] = math.sqrt(max(values["kappa"], 0.0) * max(values["stability"], 0.0))
     return values
 
 
@@ -112,3 +118,47 @@ def choose_k(table: Mapping[int, Mapping[str, float]], criterion: str) -> int:
     if not scored:
         raise InputError(f"no K has a value of {criterion}; expected runs with that evidence")
     return max(sorted(scored), key=lambda k: scored[k])
+
+
+def choose_pair_k(
+    run_paths: Sequence[str | os.PathLike],
+    vote_paths: Mapping[int, str | os.PathLike],
+    data_path: str | os.PathLike,
+    phi2_path: str | os.PathLike,
+    criterion: str,
+) -> KChoice:
+    """The evidence of every K of one pair's sweep and the K that ``criterion`` picks.
+
+    Args:
+        run_paths: every run file of the pair, of every K (grouped by the K each records).
+        vote_paths: K -> that K's vote.csv.
+        data_path, phi2_path: data.h5 and phi2's embedding file (the silhouette's space).
+
+    Raises:
+        InputError: a K with votes but no runs, or runs of a K that has no vote.
+    """
+    by_k: dict[int, list[str | os.PathLike]] = defaultdict(list)
+    for path in run_paths:
+        by_k[int(read_run(path, arrays=()).hyperparameters["num_classes"])].append(path)
+    if set(by_k) != set(vote_paths):
+        raise InputError(
+            f"run files of K={sorted(by_k)} but votes of K={sorted(vote_paths)}; "
+            "expected the runs and the vote of every K of the sweep"
+        )
+    phi2 = read_spaces(data_path, [phi2_path])[0]
+    evidence, n_runs = {}, {}
+    for k, vote_path in sorted(vote_paths.items()):
+        runs = read_runs(by_k[k], arrays=("labels", "eval_indices", "trace"))
+        votes = pd.read_csv(vote_path)
+        evidence[k] = k_evidence(runs, votes.label.to_numpy(), phi2[votes.sample_index], k)
+        n_runs[k] = len(runs)
+        log.info(
+            "K=%d (%d runs): %s",
+            k,
+            len(runs),
+            ", ".join(f"{name} {value:.3f}" for name, value in evidence[k].items()),
+        )
+    chosen = choose_k(evidence, criterion)
+    log.info("%s picks K=%d of %s", criterion, chosen, sorted(evidence))
+    run = read_run(run_paths[0], arrays=())
+    return KChoice(str(run.phi1), str(run.phi2), criterion, chosen, evidence, n_runs)

@@ -86,13 +86,16 @@ def prepare_configured(dataset: dict) -> ImageDataset:
     )
 
 
-def declare_num_classes(dataset: ImageDataset, num_classes: int, source: str) -> None:
+def declare_num_classes(dataset: ImageDataset, num_classes: int | list | dict, source: str) -> None:
     """Give unlabelled images the config's K; check it against a labelled dataset's classes.
+    A sweep over several K (a list or a range) declares and checks nothing.
 
     Raises:
         InputError: ``num_classes`` (config ``dataset.num_classes``) differs from the number
             of classes (for imagenet/image_folder: of class sub-folders) the dataset has.
     """
+    if not isinstance(num_classes, int):
+        return
     if not dataset.class_names:  # unlabelled images (a flat image_folder): K from the config
         dataset.declared_num_classes = num_classes
         return

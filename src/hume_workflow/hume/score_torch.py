@@ -211,7 +211,9 @@ def generalisation_score_torch(
     The arguments are those of :func:`held_out_predictions_torch`.
     """
     labels = np.asarray(labels)
-    predicted = held_out_predictions_torch(phi2, labels, n_folds, max_iter, device, fold_seed, dtype)
+    predicted = held_out_predictions_torch(
+        phi2, labels, n_folds, max_iter, device, fold_seed, dtype
+    )
     return float((predicted == labels).mean()) if len(np.unique(labels)) > 1 else 0.0
 
 

@@ -44,6 +44,7 @@ from hume_workflow.plan.dataset import (
     planned_data,
 )
 from hume_workflow.plan.resources import feature_dim, fit_samples, image_side
+from hume_workflow.plan.sweep import class_counts, pair_class_counts, single_k
 
 
 def _is_integer(checker: object, instance: object) -> bool:
@@ -137,6 +138,9 @@ def _describe(error: ValidationError) -> str:
         return f"config {key}={value!r}: expected {what}"
     if rule in ("minItems", "minProperties"):
         return f"config {key}: expected at least {expected} entries, got {len(value)}"
+    if rule == "oneOf":
+        kinds = [_article(branch.get("type", "value")) for branch in expected]
+        return f"config {key}={value!r}: expected {', '.join(kinds[:-1])} or {kinds[-1]}"
     return f"config {key}: {' '.join(error.message.split())}"
 
 
@@ -199,7 +203,8 @@ def _check_sizes(config: dict, files: PlanFiles) -> list[str]:
     K against the samples HUME fits on and the dataset's classes, the test split, pca_dim
     against the samples and the width, phi1's width against K, the split of a subset."""
     dataset, hume, setting = config["dataset"], config["hume"], config["setting"]
-    k = dataset["num_classes"]
+    counts = pair_class_counts(config)
+    k = max(max(ks) for ks in counts.values())
     data_path = files.data
     _check_dataset_root(dataset)  # a typo in dataset.root is named as such, first
     check_identity(dataset, data_path)
@@ -207,10 +212,10 @@ def _check_sizes(config: dict, files: PlanFiles) -> list[str]:
     n_fit = fit_samples(data.n_train, data.n_test, setting)
     if k > n_fit:
         raise InputError(
-            f"config dataset.num_classes={k}: expected at most the {n_fit} samples HUME fits on "
-            f"({setting} setting)"
+            f"config {_k_key(config, k)}: K={k} is more than the {n_fit} samples HUME fits on "
+            f"({setting} setting); expected at most {n_fit}"
         )
-    if data.num_classes is not None and data.num_classes != k:
+    if data.num_classes is not None and single_k(config) not in (None, data.num_classes):
         raise InputError(
             f"config dataset.num_classes={k} but {data.where} has {data.num_classes} classes; "
             f"set dataset.num_classes: {data.num_classes}"
@@ -227,11 +232,12 @@ def _check_sizes(config: dict, files: PlanFiles) -> list[str]:
         for name, spec in config["backbones"].items()
     }
     for i, pair in enumerate(config["pairs"]):
-        name = pair["phi1"]
-        if widths[name] is not None and widths[name] < k:
+        name, pair_k = pair["phi1"], max(counts[pair["phi1"], pair["phi2"]])
+        if widths[name] is not None and widths[name] < pair_k:
             raise InputError(
                 f"config pairs[{i}].phi1={name!r}: its features have {widths[name]} dimensions, "
-                f"fewer than dataset.num_classes={k}; the task encoder needs at least K"
+                f"fewer than K={pair_k} ({_k_key(config, pair_k)}); the task encoder needs "
+                "at least K"
             )
     subset = min(hume["subset_size"], n_fit)
     train_size(subset, hume["train_fraction"])  # raises for a subset that cannot be split
@@ -241,6 +247,15 @@ def _check_sizes(config: dict, files: PlanFiles) -> list[str]:
             f"HUME fits on: each subset holds all {n_fit}"
         ]
     return []
+
+
+def _k_key(config: dict, k: int) -> str:
+    """``<key>=<value>`` of the num_classes entry that asks for ``k`` (a pair's, else the
+    dataset's)."""
+    for i, pair in enumerate(config["pairs"]):
+        if "num_classes" in pair and k in class_counts(pair["num_classes"]):
+            return f"pairs[{i}].num_classes={pair['num_classes']}"
+    return f"dataset.num_classes={config['dataset']['num_classes']}"
 
 
 def _planned_width(
@@ -360,12 +375,18 @@ def describe_config(config: dict, schema: dict, configfiles: Iterable[str]) -> s
         for key, value in config["hume"].items()
         if value != defaults.get(key)
     ]
-    dataset = config["dataset"]
+    dataset, counts = config["dataset"], pair_class_counts(config)
+    ks = sorted({k for pair_ks in counts.values() for k in pair_ks})
+    k_text = f"K={ks[0]}" if len(ks) == 1 else f"K in {{{', '.join(map(str, ks))}}}"
+    n_runs = sum(len(pair_ks) for pair_ks in counts.values()) * config["num_runs"]
+    runs = f"{len(counts)} pairs x {config['num_runs']} runs"
+    if len(ks) > 1:
+        runs += f" per K ({n_runs} runs; K picked by {config['k_choice']['criterion']})"
     return (
         f"Config: {' + '.join(map(_shown, configfiles)) or 'none'} + the schema's defaults; "
-        f"dataset {dataset['name']!r} ({dataset['source']}, K={dataset['num_classes']}, "
+        f"dataset {dataset['name']!r} ({dataset['source']}, {k_text}, "
         f"{config['setting']}); backbones {', '.join(config['backbones'])}; "
-        f"{len(config['pairs'])} pairs x {config['num_runs']} runs; HUME: the paper's "
+        f"{runs}; HUME: the paper's "
         f"hyperparameters{' except ' + ', '.join(changed) if changed else ''}"
     )
 

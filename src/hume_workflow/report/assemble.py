@@ -10,7 +10,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from hume_workflow.formats.io import read_h5, read_json
+from hume_workflow.formats.k_choice import read_k_choice
 from hume_workflow.formats.run import RunInfo, read_run, read_runs
+from hume_workflow.report.k_sweep import k_sweep_figure, k_sweep_table
 from hume_workflow.report.page import write_report
 from hume_workflow.report.panels import (
     pair_figures,
@@ -19,7 +21,7 @@ from hume_workflow.report.panels import (
     wall_time_table,
 )
 from hume_workflow.report.paper import reported_beside_ours
-from hume_workflow.report.tables import summary_tables
+from hume_workflow.report.tables import drop_unknown_truth, summary_tables
 
 Paths = Sequence[str | os.PathLike]
 
@@ -29,8 +31,9 @@ class ReportInputs:
     """The files a report reads: exactly the write_report rule's inputs."""
 
     data: str | os.PathLike  # data.h5
-    metrics: Paths  # one metrics.json per pair
-    votes: Paths  # one vote.csv per pair, in the order of ``metrics``
+    metrics: Paths  # one metrics.json per (pair, K)
+    choices: Paths  # one k_choice.json per pair
+    votes: Paths  # one vote.csv (of the chosen K) per pair, in the order of ``choices``
     runs: Paths  # every run file of every pair
     baselines: Paths  # one baseline JSON per space
     embeddings: Paths  # one embedding file per space
@@ -49,32 +52,38 @@ class ReportFacts:
     workflow_dir: str  # the checkout whose git commit is recorded
 
 
-def runs_by_pair(run_paths: Paths) -> dict[tuple[str | None, str | None], dict[int, RunInfo]]:
-    """{(phi1, phi2): {seed: run}} of run files (attributes only), by their own records."""
-    grouped: dict[tuple[str | None, str | None], list[str | os.PathLike]] = defaultdict(list)
+def runs_by_pair(run_paths: Paths) -> dict[tuple[str | None, str | None, int], dict[int, RunInfo]]:
+    """{(phi1, phi2, K): {seed: run}} of run files (attributes only), by their own records."""
+    grouped: dict[tuple[str | None, str | None, int], list[str | os.PathLike]] = defaultdict(list)
     for path in run_paths:
         run = read_run(path, arrays=())
-        grouped[run.phi1, run.phi2].append(path)
-    return {pair: read_runs(paths) for pair, paths in grouped.items()}
+        grouped[run.phi1, run.phi2, int(run.hyperparameters["num_classes"])].append(path)
+    return {key: read_runs(paths) for key, paths in grouped.items()}
 
 
 def make_report(
     inputs: ReportInputs, facts: ReportFacts, outputs: dict[str, str | os.PathLike]
 ) -> None:
     """Write the report (see :func:`~hume_workflow.report.page.write_report` for ``outputs``)."""
-    pairs = [read_json(path) for path in inputs.metrics]
+    every = {(m["phi1"], m["phi2"], m["k"]): m for m in map(read_json, inputs.metrics)}
+    choices = [read_k_choice(path) for path in inputs.choices]
+    pairs = [every[c.phi1, c.phi2, c.chosen_k] for c in choices]
     baselines = {(b := read_json(path))["backbone"]: b for path in inputs.baselines}
-    tables = summary_tables(pairs, baselines)
+    tables = summary_tables(pairs, baselines, list(every.values()))
     all_votes = [pd.read_csv(path) for path in inputs.votes]
     images = read_thumbnails(inputs.data, all_votes)
     class_names = [str(n) for n in read_h5(inputs.data, [])[1].get("class_names", [])]
     runs = runs_by_pair(inputs.runs)
-    figures = {
-        f"{m['phi1']} + {m['phi2']}": pair_figures(
-            m, v, runs[m["phi1"], m["phi2"]], images, class_names
-        )
-        for m, v in zip(pairs, all_votes, strict=True)
-    }
+    figures = {}
+    for choice, m, votes in zip(choices, pairs, all_votes, strict=True):
+        panels = pair_figures(m, votes, runs[m["phi1"], m["phi2"], m["k"]], images, class_names)
+        title = f"{m['phi1']} + {m['phi2']}"
+        if len(choice.evidence) > 1:
+            caption = f"Choosing K without labels: {choice.criterion} picks K = {choice.chosen_k}"
+            panels.insert(0, (caption, k_sweep_figure(choice, every)))
+            title += f" (K = {choice.chosen_k} of {min(choice.evidence)}..{max(choice.evidence)})"
+        figures[title] = panels
+    sweeps = [c for c in choices if len(c.evidence) > 1]
     shown = {
         "dataset": facts.dataset,
         "source": facts.source,
@@ -88,9 +97,12 @@ def make_report(
         "Wall time per step (Snakemake benchmarks)": wall_time_table(inputs.benchmarks),
     }
     reported = reported_beside_ours(facts.dataset, tables["summary"])
-    paper = (
+    beside = (
         {}
         if reported is None
         else {"The paper's reported numbers beside ours (ACC / ARI, %)": reported}
     )
-    write_report(tables, outputs, f"HUME on {facts.dataset}", figures, extra, paper)
+    if sweeps:
+        heading = "K sweep: label-free criteria per K (higher is better), the chosen K"
+        beside[heading] = drop_unknown_truth(k_sweep_table(sweeps, every))
+    write_report(tables, outputs, f"HUME on {facts.dataset}", figures, extra, beside)

@@ -187,3 +187,29 @@ def grid_samples(votes: pd.DataFrame, cluster: int, best: int, worst: int) -> li
     rest = members.sample_index.tolist()[best:]
     bottom = rest[-worst:] if worst and rest else []
     return [(i, s) for i, s in enumerate(top)] + [(best + 1 + i, s) for i, s in enumerate(bottom)]
+
+
+def k_sweep(
+    evidence: dict[int, dict[str, float]],
+    criterion: str,
+    chosen: int,
+    truth: dict[int, dict[str, float]] | None,
+) -> str:
+    """Every label-free criterion against K (the deciding one bold), the chosen K marked,
+    and beside them the vote's ACC and ARI against K when the truth is known."""
+    ks = sorted(evidence)
+    fig, ax = _axes(5.6, 3.4)
+    for name in evidence[ks[0]]:
+        values = [evidence[k][name] for k in ks]
+        deciding = name == criterion
+        ax.plot(ks, values, "o-" if deciding else ".-", lw=2.4 if deciding else 1, label=name)
+    if truth is not None:
+        for name, colour in (("acc", "k"), ("ari", GREY)):
+            values = [truth[k][name] for k in ks]
+            ax.plot(ks, values, "s--", c=colour, lw=1.2, label=f"vote {name.upper()} (truth)")
+    ax.axvline(chosen, c=VERMILION, ls=":", lw=2, label=f"chosen K = {chosen}")
+    ax.set_xlabel("K (number of classes)")
+    ax.set_ylabel("value (higher is better)")
+    ax.set_xticks(ks)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _png(fig)

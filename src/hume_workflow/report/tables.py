@@ -6,14 +6,19 @@ import numpy as np
 import pandas as pd
 
 
-def summary_tables(pairs: list[dict], baselines: dict[str, dict]) -> dict[str, pd.DataFrame]:
+def summary_tables(
+    pairs: list[dict], baselines: dict[str, dict], every_k: list[dict] | None = None
+) -> dict[str, pd.DataFrame]:
     """The report's tables.
 
     Args:
-        pairs: per pair, ``evaluate_pair``'s dict plus ``phi1``, ``phi2`` and ``setting``.
+        pairs: per pair, ``evaluate_pair``'s dict plus ``phi1``, ``phi2``, ``k`` and
+            ``setting``: the evaluation of the pair's chosen K.
         baselines: backbone name -> {"dim", "kmeans": metrics, "linear_probe_acc"}.
+        every_k: the evaluations of every (pair, K) whose runs the runs table lists
+            (None: those of ``pairs``).
     """
-    summary, runs, clusters = [], [], []
+    summary, clusters = [], []
     for p in pairs:
         accs = np.array([np.nan if r["acc"] is None else r["acc"] for r in p["runs"]])
         known = not np.isnan(accs).all()
@@ -22,6 +27,7 @@ def summary_tables(pairs: list[dict], baselines: dict[str, dict]) -> dict[str, p
                 "phi1": p["phi1"],
                 "phi2": p["phi2"],
                 "setting": p["setting"],
+                "k": p["k"],
                 "runs": p["n_runs"],
                 "voted": p["n_selected"],
                 "vote_acc": p["vote"]["acc"],
@@ -41,11 +47,16 @@ def summary_tables(pairs: list[dict], baselines: dict[str, dict]) -> dict[str, p
                 "probe_acc_phi2": baselines[p["phi2"]]["linear_probe_acc"],
             }
         )
-        runs += [{"phi1": p["phi1"], "phi2": p["phi2"], **r} for r in p["runs"]]
         clusters += [{"phi1": p["phi1"], "phi2": p["phi2"], **c} for c in p["vote"]["clusters"]]
+    runs = [
+        {"phi1": p["phi1"], "phi2": p["phi2"], "k": p["k"], **r}
+        for p in (pairs if every_k is None else every_k)
+        for r in p["runs"]
+    ]
     run_columns = [
         "phi1",
         "phi2",
+        "k",
         "seed",
         "score",
         "acc",

@@ -1,0 +1,44 @@
+"""The report's view of a K sweep: the evidence for every K of each pair, the chosen K."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from hume_workflow.formats.k_choice import KChoice
+from hume_workflow.report import figures
+
+
+def k_sweep_table(
+    choices: list[KChoice], metrics: dict[tuple[str, str, int], dict]
+) -> pd.DataFrame:
+    """One row per (pair, K): the label-free criteria, the runs, the vote's ACC and ARI
+    (None without truth) and whether the pair's criterion chose that K.
+
+    ``metrics``: (phi1, phi2, K) -> that K's evaluation (metrics.json).
+    """
+    rows = []
+    for choice in choices:
+        for k, values in sorted(choice.evidence.items()):
+            vote = metrics[choice.phi1, choice.phi2, k]["vote"]
+            rows.append(
+                {
+                    "phi1": choice.phi1,
+                    "phi2": choice.phi2,
+                    "k": k,
+                    "chosen": k == choice.chosen_k,
+                    "runs": choice.n_runs[k],
+                    **values,
+                    "vote_acc": vote["acc"],
+                    "vote_ari": vote["ari"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def k_sweep_figure(choice: KChoice, metrics: dict[tuple[str, str, int], dict]) -> str:
+    """The pair's criteria against K (with ACC and ARI when the truth is known), base64 PNG."""
+    votes = {k: metrics[choice.phi1, choice.phi2, k]["vote"] for k in choice.evidence}
+    labelled = all(v["acc"] is not None for v in votes.values())
+    return figures.k_sweep(
+        choice.evidence, choice.criterion, choice.chosen_k, votes if labelled else None
+    )
