@@ -140,9 +140,9 @@ def fingerprint(results: Path) -> dict[str, tuple[str, int]]:
 
 
 def stand_in_overrides(preset: dict, folder: Path) -> list[str]:
-    """``--config`` arguments that point a preset's local inputs (checkpoints, the ImageNet
-    folder: one empty image per class, scanned by a plan, never decoded) at placeholders
-    made under ``folder``; nothing else of the preset is touched."""
+    """``--config`` arguments that point a preset's local inputs (checkpoints; the ImageNet
+    folder: one empty image per class; an image folder: 100 empty images, flat; scanned by a
+    plan, never decoded) at placeholders made under ``folder``; nothing else is touched."""
     overrides: dict = {}
     for backbone, spec in preset["backbones"].items():
         if "path" in spec:
@@ -155,6 +155,12 @@ def stand_in_overrides(preset: dict, folder: Path) -> list[str]:
             for c in range(preset["dataset"]["num_classes"]):
                 (root / part / f"n{c:08d}").mkdir(parents=True)
                 (root / part / f"n{c:08d}" / "placeholder.JPEG").touch()
+        overrides["dataset"] = {"root": str(root)}
+    if preset["dataset"]["source"] == "image_folder":  # a flat folder: unlabelled images
+        root = folder / "images"
+        root.mkdir()
+        for i in range(100):
+            (root / f"placeholder{i:03d}.png").touch()
         overrides["dataset"] = {"root": str(root)}
     values = [
         f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in overrides.items()

@@ -74,7 +74,7 @@ def test_unlabelled_data_gives_a_report_without_accuracy(run_files, tmp_path):
     result = evaluate_pair(manifest, paths, votes, np.full_like(truth, -1))
     assert result["vote"]["acc"] is None and result["score_acc_pearson"] is None
     assert sum(c["size"] for c in result["vote"]["clusters"]) == 20
-    pair = {**result, "phi1": "a", "phi2": "b", "setting": "inductive"}
+    pair = {**result, "phi1": "a", "phi2": "b", "k": 3, "setting": "inductive"}
     no_truth = {
         "dim": 4,
         "kmeans": {"acc": None, "ari": None, "nmi": None},
@@ -166,6 +166,7 @@ def test_report_page_inlines_figures_and_the_papers_numbers(run_files, tmp_path)
         **evaluate_pair(manifest, paths, votes, truth),
         "phi1": "a",
         "phi2": "b",
+        "k": 3,
         "setting": "x",
     }
     base = {"dim": 4, "kmeans": {"acc": 0.5, "ari": 0.1, "nmi": 0.2}, "linear_probe_acc": 0.9}

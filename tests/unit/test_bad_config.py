@@ -123,6 +123,29 @@ CONFIG_CASES = {
         "config pairs[0].phi2='efficientnet': not declared under 'backbones'; did you mean "
         "'efficientnet_lite0'? (declared: efficientnet_lite0, pixels)",
     ),
+    "K not a number": (
+        changed(TINY, "dataset.num_classes", "ten"),
+        "config dataset.num_classes='ten': expected an integer, a list or a mapping",
+    ),
+    "K range upside down": (
+        changed(TINY, "dataset.num_classes", {"min": 8, "max": 4}),
+        "config dataset.num_classes: min=8 is above max=4; expected min <= max",
+    ),
+    "K range with a typo": (
+        changed(TINY, "dataset.num_classes", {"min": 2, "max": 6, "stp": 2}),
+        "config dataset.num_classes.stp: unknown key; did you mean 'step'?",
+    ),
+    "a K of a sweep > N": (
+        changed(TINY, "dataset.num_classes", [5, 241]),
+        "config dataset.num_classes=[5, 241] (K=241): expected at most the 240 samples HUME "
+        "fits on (inductive setting)",
+    ),
+    "phi1 narrower than a pair's K": (
+        with_backbone("pca5", {"kind": "pixels", "pca_dim": 5})
+        | {"pairs": [{"phi1": "pca5", "phi2": "pixels", "num_classes": {"min": 3, "max": 6}}]},
+        "config pairs[0].phi1='pca5': its features have 5 dimensions, fewer than "
+        "pairs[0].num_classes={'max': 6, 'min': 3, 'step': 1} (K=6); the task encoder needs at least K",
+    ),
     "phi1 narrower than K": (
         with_backbone("pca5", {"kind": "pixels", "pca_dim": 5})
         | {"pairs": [{"phi1": "pca5", "phi2": "pixels"}]},

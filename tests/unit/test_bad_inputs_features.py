@@ -264,7 +264,7 @@ def test_fewer_runs_than_top_n_is_recorded_and_reported(tmp_path, caplog):
     assert select_runs(read_runs(paths), top_n=4).note is None
     votes = vote_selected(manifest, paths, 3)
     result = evaluate_pair(manifest, paths, votes, np.r_[np.zeros(10, np.int64), truth])
-    pair = {**result, "phi1": "a", "phi2": "b", "setting": "inductive"}
+    pair = {**result, "phi1": "a", "phi2": "b", "k": 3, "setting": "inductive"}
     space = {"dim": 4, "kmeans": {"acc": 0.5, "ari": 0.1, "nmi": 0.1}, "linear_probe_acc": 0.9}
     tables = summary_tables([pair], {"a": space, "b": space})
     assert tables["summary"]["selection_note"].tolist() == [note]

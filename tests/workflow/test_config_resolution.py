@@ -78,8 +78,10 @@ def config_line(output: str) -> dict:
     assert len(lines) == 1, output[-3000:]
     found = re.fullmatch(
         r"Config: (?P<files>.+) \+ the schema's defaults; dataset '(?P<name>\w+)' "
-        r"\((?P<source>\w+), K=(?P<k>\d+), (?P<setting>\w+)\); backbones (?P<backbones>.+); "
-        r"(?P<pairs>\d+) pairs x (?P<runs>\d+) runs; HUME: the paper's hyperparameters"
+        r"\((?P<source>\w+), K(?:=(?P<k>\d+)| in \{(?P<ks>[\d, ]+)\}), (?P<setting>\w+)\); "
+        r"backbones (?P<backbones>.+); (?P<pairs>\d+) pairs x (?P<runs>\d+) runs"
+        r"(?: per K \((?P<total>\d+) runs; K picked by (?P<criterion>\w+)\))?; "
+        r"HUME: the paper's hyperparameters"
         r"(?: except (?P<changed>.+))?",
         lines[0],
     )
@@ -137,7 +139,7 @@ def test_a_preset_runs_as_written_with_the_schemas_defaults(name, plans):
     assert line["changed"] == written
     resolved = defaults | line["changed"]
     paper = PAPER_IMAGENET if preset["dataset"]["source"] == "imagenet" else PAPER
-    if name != "fashion_mnist.yaml":  # the one preset that states a smaller budget
+    if name not in ("fashion_mnist.yaml", "image_folder_k_sweep.yaml"):  # a stated CPU budget
         assert {k: resolved[k] for k in paper} == paper
 
 
@@ -152,7 +154,9 @@ def test_the_demo_runs_without_a_configfile(plans):
 
 def test_a_run_file_records_the_resolved_hyperparameters(finished):
     """TINY sets four HUME keys; the run file holds those and the schema's defaults."""
-    attrs = read_h5(finished / "results/tiny/hume/pixels--efficientnet_lite0/runs/seed0.h5", [])[1]
+    attrs = read_h5(
+        finished / "results/tiny/hume/pixels--efficientnet_lite0/k10/runs/seed0.h5", []
+    )[1]
     recorded = attrs["hyperparameters"]
     expected = schema_hume_defaults() | TINY["hume"]
     for key, value in expected.items():

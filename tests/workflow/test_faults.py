@@ -59,7 +59,7 @@ def assert_same_results(workdir: Path, finished: Path, pairs: list[str] = PAIRS)
     """Run files (labels, theta) and votes bit-for-bit equal to the uninterrupted run's."""
     for pair in pairs:
         for seed in range(TINY["num_runs"]):
-            run = f"results/tiny/hume/{pair}/runs/seed{seed}.h5"
+            run = f"results/tiny/hume/{pair}/k10/runs/seed{seed}.h5"
             with h5py.File(workdir / run) as got, h5py.File(finished / run) as want:
                 for name in ("labels", "theta"):
                     np.testing.assert_array_equal(got[name][()], want[name][()], err_msg=run)
@@ -161,8 +161,8 @@ def test_a_transient_failure_is_retried(finished, workdir):
     """HUME_FAIL_ONCE fails one HUME job on its first attempt: with compute.retries 0 the
     workflow stops; with the default 1 it completes. The re-run HUME jobs (new processes, same
     config and seeds) give bit-identical labels and theta: runs are reproducible on the CPU."""
-    job = f"run_hume:{PAIRS[0]}:job1"
-    log = workdir / f"results/tiny/logs/run_hume/{PAIRS[0]}/job1.log"
+    job = f"run_hume:{PAIRS[0]}:k10:job1"
+    log = workdir / f"results/tiny/logs/run_hume/{PAIRS[0]}/k10/job1.log"
 
     no_retry = {**TINY, "compute": {"retries": 0}}
     failed = forced_hume(workdir, no_retry, {"HUME_FAIL_ONCE": job})

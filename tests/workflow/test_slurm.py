@@ -49,7 +49,7 @@ def test_tiny_config_through_slurm_equals_a_local_run(tmp_path, capsys):
         for seed in range(TINY["num_runs"]):
             labels = []
             for where in ("slurm", "local"):
-                path = tmp_path / where / f"results/tiny/hume/{pair}/runs/seed{seed}.h5"
+                path = tmp_path / where / f"results/tiny/hume/{pair}/k10/runs/seed{seed}.h5"
                 with h5py.File(path) as f:
                     labels.append(f["labels"][()])
             np.testing.assert_array_equal(*labels)

@@ -14,6 +14,9 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 from tiny_workflow import PAIRS, REPO, TINY, snakemake
 
+from hume_workflow.aggregate.k_choice import choose_k
+from hume_workflow.formats.k_choice import read_k_choice
+
 
 def planned_outputs(log: str) -> set[str]:
     """Output files of the jobs a dry run plans."""
@@ -61,11 +64,13 @@ def test_adding_a_backbone_plans_only_its_jobs(finished):
     assert planned == {
         "results/tiny/embeddings/pixels4.h5",
         "results/tiny/baselines/pixels4.json",
-        f"{new}/runs/seed0.h5",
-        f"{new}/runs/seed1.h5",
-        f"{new}/selection.json",
+        f"{new}/k10/runs/seed0.h5",
+        f"{new}/k10/runs/seed1.h5",
+        f"{new}/k10/selection.json",
+        f"{new}/k10/vote.csv",
+        f"{new}/k10/metrics.json",
+        f"{new}/k_choice.json",
         f"{new}/vote.csv",
-        f"{new}/metrics.json",
         "results/tiny/report/summary.csv",
         "results/tiny/report/runs.csv",
         "results/tiny/report/summary.md",
@@ -104,7 +109,8 @@ def test_fashion_mnist_preset_runs_offline_on_a_subset(background):
 
 
 def unlabelled_image_folder(workdir: Path) -> Path:
-    """A flat folder of 60 images of three kinds, no labels anywhere, run to its report."""
+    """A flat folder of 60 images of three kinds, no labels anywhere, run to its report with
+    K swept from 2 to 4 (K is what an unlabelled folder does not tell)."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -119,7 +125,7 @@ def unlabelled_image_folder(workdir: Path) -> Path:
             "source": "image_folder",
             "root": str(folder),
             "image_size": 8,
-            "num_classes": 3,
+            "num_classes": {"min": 2, "max": 4},
             "test_fraction": 0.25,
         },
         "backbones": {"pixels": {"kind": "pixels"}, "pixels4": {"kind": "pixels", "image_size": 4}},
@@ -141,8 +147,18 @@ def test_unlabelled_image_folder_runs_and_reports_no_accuracy(background):
     assert {"vote_agreement", "best_score", "vote_clusters_used"} <= set(summary.columns)
     page = (report / "index.html").read_text()
     assert "Clusters of the vote" in page and "vote_acc" not in page
-    votes = pd.read_csv(workdir / "results/mine/hume/pixels--pixels4/vote.csv")
+    pair = workdir / "results/mine/hume/pixels--pixels4"
+    votes = pd.read_csv(pair / "vote.csv")
     assert len(votes) == 15  # inductive: the 25% test split is labelled by HUME
+    # the sweep: every K run and voted, one chosen without labels, its vote the pair's
+    choice = read_k_choice(pair / "k_choice.json")
+    assert sorted(choice.evidence) == [2, 3, 4] and choice.n_runs == {2: 2, 3: 2, 4: 2}
+    assert choice.criterion == "stability"  # the schema's default
+    assert choice.chosen_k == choose_k(choice.evidence, "stability")
+    pd.testing.assert_frame_equal(votes, pd.read_csv(pair / f"k{choice.chosen_k}/vote.csv"))
+    assert summary.k.tolist() == [choice.chosen_k]
+    assert f"stability picks K = {choice.chosen_k}" in page and "K sweep" in page
+    assert len(pd.read_csv(report / "runs.csv").query("k == 3")) == 2
 
 
 def test_runs_per_job_writes_the_same_runs(finished, tmp_path):
@@ -158,9 +174,9 @@ def test_runs_per_job_writes_the_same_runs(finished, tmp_path):
     snakemake(workdir, {**TINY, "compute": {"runs_per_job": 2}}, "--cores", "2", *votes)
     for pair in PAIRS:
         for seed in range(2):
-            with h5py.File(finished / f"results/tiny/hume/{pair}/runs/seed{seed}.h5") as f:
+            with h5py.File(finished / f"results/tiny/hume/{pair}/k10/runs/seed{seed}.h5") as f:
                 alone = f["labels"][()]
-            with h5py.File(workdir / f"results/tiny/hume/{pair}/runs/batch0/run{seed}.h5") as f:
+            with h5py.File(workdir / f"results/tiny/hume/{pair}/k10/runs/batch0/run{seed}.h5") as f:
                 assert f.attrs["seed"] == seed
                 np.testing.assert_array_equal(f["labels"][()], alone)
         votes = [pd.read_csv(d / f"results/tiny/hume/{pair}/vote.csv") for d in (finished, workdir)]

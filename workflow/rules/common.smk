@@ -43,9 +43,7 @@ PLAN_FILES = PlanFiles(
     RESULTS / "data.h5", lambda name: RESULTS / "embeddings" / f"{name}.h5"
 )
 PAIR_KS = pair_class_counts(config)  # (phi1, phi2) -> its K values
-for warning in check_values(config, PLAN_FILES) + unmoved_runs(
-    {pair: RESULTS / "hume" / "--".join(pair) for pair in PAIR_KS}, PAIR_KS
-):
+for warning in check_values(config, PLAN_FILES) + unmoved_runs(RESULTS):
     logger.warning(f"Warning: {warning}")
 check_sources(config)
 if workflow.is_main_process:

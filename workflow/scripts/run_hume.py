@@ -1,4 +1,4 @@
-"""Rule run_hume: the HUME runs (seeds) of one job of one (phi1, phi2) pair."""
+"""Rule run_hume: the HUME runs (seeds) of one job of one (phi1, phi2) pair at one K."""
 
 import torch
 from threadpoolctl import threadpool_limits
@@ -14,7 +14,7 @@ torch.set_num_threads(snakemake.threads)
 threadpool_limits(snakemake.threads)  # scikit-learn's BLAS/OpenMP too: jobs share cores
 params, wildcards = snakemake.params, snakemake.wildcards
 first = int(wildcards.batch) * params.runs_per_job
-job = f"run_hume:{wildcards.phi1}--{wildcards.phi2}:job{wildcards.batch}"
+job = f"run_hume:{wildcards.phi1}--{wildcards.phi2}:k{wildcards.k}:job{wildcards.batch}"
 run_job(
     RunJob(
         data=snakemake.input.data,

@@ -1,7 +1,7 @@
 """Injected failures, to test that the workflow survives them.
 
 ``HUME_FAIL_ONCE=<glob>`` makes each job whose name matches the glob (e.g.
-``run_hume:pixels--efficientnet_lite0:job0``, or ``run_hume:*``) fail on its first attempt
+``run_hume:pixels--efficientnet_lite0:k10:job0``, or ``run_hume:*``) fail on its first attempt
 and succeed on the next: what a lost node or a transient I/O error does to a job.
 """
 

@@ -212,8 +212,8 @@ def _check_sizes(config: dict, files: PlanFiles) -> list[str]:
     n_fit = fit_samples(data.n_train, data.n_test, setting)
     if k > n_fit:
         raise InputError(
-            f"config {_k_key(config, k)}: K={k} is more than the {n_fit} samples HUME fits on "
-            f"({setting} setting); expected at most {n_fit}"
+            f"config {_k_key(config, k)}: expected at most the {n_fit} samples HUME fits on "
+            f"({setting} setting)"
         )
     if data.num_classes is not None and single_k(config) not in (None, data.num_classes):
         raise InputError(
@@ -236,8 +236,7 @@ def _check_sizes(config: dict, files: PlanFiles) -> list[str]:
         if widths[name] is not None and widths[name] < pair_k:
             raise InputError(
                 f"config pairs[{i}].phi1={name!r}: its features have {widths[name]} dimensions, "
-                f"fewer than K={pair_k} ({_k_key(config, pair_k)}); the task encoder needs "
-                "at least K"
+                f"fewer than {_k_key(config, pair_k)}; the task encoder needs at least K"
             )
     subset = min(hume["subset_size"], n_fit)
     train_size(subset, hume["train_fraction"])  # raises for a subset that cannot be split
@@ -251,11 +250,14 @@ def _check_sizes(config: dict, files: PlanFiles) -> list[str]:
 
 def _k_key(config: dict, k: int) -> str:
     """``<key>=<value>`` of the num_classes entry that asks for ``k`` (a pair's, else the
-    dataset's)."""
-    for i, pair in enumerate(config["pairs"]):
-        if "num_classes" in pair and k in class_counts(pair["num_classes"]):
-            return f"pairs[{i}].num_classes={pair['num_classes']}"
-    return f"dataset.num_classes={config['dataset']['num_classes']}"
+    dataset's), followed by `` (K=<k>)`` when the value is a sweep."""
+    pairs = enumerate(config["pairs"])
+    entries = [
+        (f"pairs[{i}].num_classes", p["num_classes"]) for i, p in pairs if "num_classes" in p
+    ]
+    entries.append(("dataset.num_classes", config["dataset"]["num_classes"]))
+    key, value = next((key, v) for key, v in entries if k in class_counts(v))
+    return f"{key}={value}" + ("" if value == k else f" (K={k})")
 
 
 def _planned_width(

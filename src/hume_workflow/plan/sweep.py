@@ -51,16 +51,14 @@ def single_k(config: dict) -> int | None:
     return None
 
 
-def unmoved_runs(pair_dirs: dict[Pair, Path], counts: dict[Pair, list[int]]) -> list[str]:
-    """Warnings for run files in the layout without a K folder (``<pair>/runs/``), with the
-    command that keeps them: moved to ``<pair>/k<K>/runs/`` (K: the one they ran with) they
-    count as done."""
-    warnings = []
-    for pair, folder in pair_dirs.items():
-        old, ks = folder / "runs", counts[pair]
-        new = folder / (f"k{ks[0]}" if len(ks) == 1 else "k<K>") / "runs"
-        if old.is_dir() and not new.exists():
-            warnings.append(
-                f"{old}: run files outside a K folder are not read; to keep them, mv {old} {new}"
-            )
-    return warnings
+def unmoved_runs(results: Path) -> list[str]:
+    """A warning when ``results`` (results/<dataset>) holds run files in the layout without
+    K folders (``hume/<pair>/runs/``), naming the command that keeps them."""
+    old = sorted((results / "hume").glob("*--*/runs"))
+    if not old:
+        return []
+    return [
+        f"{old[0]}{' and others' if len(old) > 1 else ''}: run files outside a K folder are "
+        f"not read; to keep them, python -m hume_workflow.plan.migrate {results} "
+        "(docs/troubleshooting.md)"
+    ]

@@ -1,0 +1,92 @@
+"""The K values a config asks for (plan.sweep) and how a plan states them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from tiny_workflow import REPO, TINY, changed, preflight
+
+from hume_workflow.errors import InputError
+from hume_workflow.formats.run import RunRecord, read_run, write_run
+from hume_workflow.hume.score import Score
+from hume_workflow.hume.training import HumeResult
+from hume_workflow.plan.migrate import migrate
+from hume_workflow.plan.preflight import describe_config
+from hume_workflow.plan.sweep import class_counts, pair_class_counts, single_k, unmoved_runs
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (10, [10]),
+        ([12, 4, 8, 4], [4, 8, 12]),
+        ({"min": 2, "max": 6}, [2, 3, 4, 5, 6]),
+        ({"min": 4, "max": 15, "step": 4}, [4, 8, 12]),
+        ({"min": 5, "max": 5}, [5]),
+    ],
+)
+def test_class_counts_expand_every_form(value, expected):
+    assert class_counts(value) == expected
+
+
+def test_a_pair_s_own_k_replaces_the_dataset_s():
+    config = changed(TINY, "pairs", [{"phi1": "a", "phi2": "b"}, {"phi1": "b", "phi2": "a"}])
+    config["pairs"][1]["num_classes"] = [3, 5]
+    assert pair_class_counts(config) == {("a", "b"): [10], ("b", "a"): [3, 5]}
+    assert single_k(config) is None
+    config["pairs"][1]["num_classes"] = 10
+    assert single_k(config) == 10
+
+
+def test_a_sweep_plans_with_its_k_values_stated(tmp_path, monkeypatch):
+    """The tiny config as a sweep passes the checks (a K list needs no match with the
+    dataset's 10 classes) and the plan's line names the K values and the criterion."""
+    monkeypatch.chdir(tmp_path)
+    config = changed(TINY, "dataset.num_classes", {"min": 4, "max": 12, "step": 4})
+    preflight(config)  # raises on a refusal
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    config["k_choice"] = {"criterion": "stability"}
+    line = describe_config(config, schema, [])
+    assert "K in {4, 8, 12}" in line
+    assert "2 pairs x 2 runs per K (12 runs; K picked by stability)" in line
+
+
+def test_a_single_k_unlike_the_dataset_s_classes_is_still_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=r"dataset.num_classes=7 but .* has 10 classes"):
+        preflight(changed(TINY, "dataset.num_classes", 7))
+
+
+def test_runs_of_the_layout_without_k_folders_are_moved_and_kept(tmp_path):
+    """A pair's runs (K read from the files), benchmarks and logs move into k<K>/; its
+    derived files go; a second migration finds nothing; the plan warns before, not after."""
+    results = tmp_path / "results/tiny"
+    pair = results / "hume/a--b"
+    (pair / "runs").mkdir(parents=True)
+    record = RunRecord(0, "inductive", np.arange(3), fake_result(), Score(0.5, 0.2, 2, 1, False))
+    write_run(pair / "runs/seed0.h5", record, {"phi1": "a", "hyperparameters": {"num_classes": 7}})
+    (pair / "vote.csv").write_text("sample_index,label,agreement\n")
+    bench, logs = results / "benchmarks/run_hume/a--b", results / "logs/run_hume/a--b"
+    bench.mkdir(parents=True), logs.mkdir(parents=True)
+    (bench / "job0.tsv").write_text("s\n1\n")
+    (logs / "job0.log").write_text("done\n")
+    [warning] = unmoved_runs(results)
+    assert f"python -m hume_workflow.plan.migrate {results}" in warning
+    migrate(results)
+    assert read_run(pair / "k7/runs/seed0.h5").seed == 0
+    assert (bench / "k7/job0.tsv").read_text() == "s\n1\n" and (logs / "k7/job0.log").exists()
+    assert not (pair / "runs").exists() and not (pair / "vote.csv").exists()
+    assert unmoved_runs(results) == [] and migrate(results) == []
+
+
+def fake_result():
+    """A HUME result of three samples, two classes (what a run file stores of a run)."""
+    return HumeResult(
+        labels=np.array([0, 1, 1]),
+        confidence=np.ones(3, np.float32),
+        mean_soft_label=np.full(2, 0.5, np.float32),
+        theta=np.zeros((2, 4), np.float32),
+        wall_time_s=1.0,
+        loss_trace={"cross_entropy": np.ones(4, np.float32)},
+    )
