@@ -144,7 +144,8 @@ CONFIG_CASES = {
         with_backbone("pca5", {"kind": "pixels", "pca_dim": 5})
         | {"pairs": [{"phi1": "pca5", "phi2": "pixels", "num_classes": {"min": 3, "max": 6}}]},
         "config pairs[0].phi1='pca5': its features have 5 dimensions, fewer than "
-        "pairs[0].num_classes={'max': 6, 'min': 3, 'step': 1} (K=6); the task encoder needs at least K",
+        "pairs[0].num_classes={'max': 6, 'min': 3, 'step': 1} (K=6); the task encoder needs "
+        "at least K",
     ),
     "phi1 narrower than K": (
         with_backbone("pca5", {"kind": "pixels", "pca_dim": 5})

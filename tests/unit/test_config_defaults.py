@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 import hume_workflow
+from hume_workflow.aggregate.k_choice import K_CRITERIA
 from hume_workflow.embed.settings import (
     BACKBONE_KINDS,
     CHECKPOINT_SOURCE,
@@ -127,6 +128,7 @@ def test_enums_outside_the_dataclasses_are_the_schema_ones(schema):
         ),
         "hume.inner_form": (INNER_FORMS, _properties(schema, "hume")["inner_form"]["enum"]),
         "score.backend": (SCORE_BACKENDS, _properties(schema, "score")["backend"]["enum"]),
+        "k_choice.criterion": (K_CRITERIA, _properties(schema, "k_choice")["criterion"]["enum"]),
     }
     drifted = [
         f"{key}: code {list(code)}, schema {enum}"

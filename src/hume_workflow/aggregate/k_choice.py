@@ -83,6 +83,8 @@ def k_evidence(
     Raises:
         InputError: a run without labels or trace, or of another number of samples.
     """
+    if len(phi2) != len(vote):
+        raise InputError(f"phi2 holds {len(phi2)} samples but the vote labels {len(vote)}")
     for run in runs.values():
         if run.labels is None or run.trace is None or "cross_entropy" not in run.trace:
             raise InputError(f"{run.path}: no labels or outer-loss trace; expected a run file")
@@ -105,7 +107,10 @@ def k_evidence(
 
 
 def choose_k(table: Mapping[int, Mapping[str, float]], criterion: str) -> int:
-    """The K whose ``criterion`` is highest (ties and NaN: the smaller K wins / is skipped).
+    """The K whose ``criterion`` is highest; NaN is skipped.
+
+    Ties go to the larger K: two labelings that score the same (e.g. both perfectly stable)
+    are a coarse one and a refinement of it, and the finer one says more.
 
     Raises:
         InputError: an unknown criterion, or no K with a value for it.
@@ -117,7 +122,7 @@ def choose_k(table: Mapping[int, Mapping[str, float]], criterion: str) -> int:
     scored = {k: row[criterion] for k, row in table.items() if not math.isnan(row[criterion])}
     if not scored:
         raise InputError(f"no K has a value of {criterion}; expected runs with that evidence")
-    return max(sorted(scored), key=lambda k: scored[k])
+    return max(sorted(scored, reverse=True), key=lambda k: scored[k])
 
 
 def choose_pair_k(

@@ -1,0 +1,329 @@
+"""Label-free criteria to choose K (aggregate.k_choice) and the kappa they read, each checked
+against a computation written here from its definition (pair counts, confusion matrices,
+per-sample distances), not against the library's own helpers."""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from math import comb
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from threadpoolctl import threadpool_limits
+
+from hume_workflow.aggregate.k_choice import (
+    K_CRITERIA,
+    SILHOUETTE_SAMPLES,
+    choose_k,
+    k_evidence,
+    outer_fit,
+    stability,
+    vote_silhouette,
+)
+from hume_workflow.errors import InputError
+from hume_workflow.formats.run import RUN_ARRAYS, RunInfo, RunRecord, read_run, write_run
+from hume_workflow.hume.score import Score, generalisation_score, held_out_predictions
+from hume_workflow.hume.score_torch import held_out_predictions_torch
+from hume_workflow.hume.training import HumeResult
+
+torch.set_num_threads(1)
+
+
+# ---- independent references -------------------------------------------------------------------
+
+
+def pairs_within(counts: np.ndarray) -> int:
+    """Pairs of samples that fall in the same cell, summed over the cells of ``counts``."""
+    return sum(comb(int(c), 2) for c in np.ravel(counts))
+
+
+def ari_by_pairs(a: np.ndarray, b: np.ndarray) -> float:
+    """Adjusted Rand index (Hubert & Arabie) from the contingency table's pair counts."""
+    _, ia = np.unique(a, return_inverse=True)
+    _, ib = np.unique(b, return_inverse=True)
+    table = np.zeros((ia.max() + 1, ib.max() + 1), dtype=np.int64)
+    for i, j in zip(ia, ib, strict=True):
+        table[i, j] += 1
+    index = pairs_within(table)
+    rows, cols = pairs_within(table.sum(1)), pairs_within(table.sum(0))
+    expected = rows * cols / comb(len(a), 2)
+    return (index - expected) / ((rows + cols) / 2 - expected)
+
+
+def kappa_by_hand(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's kappa (p_o - p_e) / (1 - p_e) from the confusion matrix of a against b."""
+    classes = np.union1d(a, b)
+    confusion = np.array([[np.sum((a == i) & (b == j)) for j in classes] for i in classes])
+    confusion = confusion / len(a)
+    p_o = np.trace(confusion)
+    p_e = confusion.sum(1) @ confusion.sum(0)
+    return (p_o - p_e) / (1 - p_e)
+
+
+def silhouette_by_hand(x: np.ndarray, labels: np.ndarray) -> float:
+    """Mean over the samples of (b - a) / max(a, b), Euclidean; clusters of two or more."""
+    values = []
+    for i in range(len(x)):
+        dist = np.sqrt(((x - x[i]) ** 2).sum(1))
+        own = labels == labels[i]
+        a = dist[own].sum() / (own.sum() - 1)  # the zero distance to itself is in the sum
+        b = min(dist[labels == c].mean() for c in np.unique(labels) if c != labels[i])
+        values.append((b - a) / max(a, b))
+    return float(np.mean(values))
+
+
+def blobs(n: int = 300, k: int = 3, d: int = 5, sep: float = 4.0, seed: int = 0):
+    """(n, d) Gaussian blobs around k random centres scaled by ``sep``, and their labels."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    return rng.normal(size=(k, d))[y] * sep + rng.normal(size=(n, d)), y
+
+
+# ---- stability --------------------------------------------------------------------------------
+
+
+def test_stability_is_the_mean_pairwise_adjusted_rand_index():
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 4, 200)
+    # partly agreeing labelings (ARI well away from 0 and 1), with differing numbers of clusters
+    labelings = [
+        np.where(rng.random(200) < noise, rng.integers(0, k, 200), base % k)
+        for noise, k in ((0.1, 4), (0.3, 4), (0.2, 3), (0.5, 5))
+    ]
+    by_hand = [ari_by_pairs(a, b) for a, b in combinations(labelings, 2)]
+    assert len(by_hand) == 6 and 0.05 < min(by_hand) and max(by_hand) < 0.95
+    assert stability(labelings) == pytest.approx(np.mean(by_hand), abs=1e-12)
+    assert stability(labelings[:3]) == pytest.approx(np.mean(by_hand[:2] + by_hand[3:4]))
+
+
+def test_stability_of_one_labeling_is_nan_and_of_relabelled_copies_one():
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 5, 100)
+    assert math.isnan(stability([base]))
+    assert math.isnan(stability([]))
+    copies = [base] + [rng.permutation(5)[base] for _ in range(3)]
+    assert stability(copies) == pytest.approx(1.0)
+
+
+# ---- kappa of the generalisation score --------------------------------------------------------
+
+
+def test_score_kappa_is_cohens_kappa_of_the_held_out_predictions():
+    x, y = blobs(sep=1.5)  # overlapping blobs, some labels flipped: kappa well below 1
+    labels = np.where(np.random.default_rng(3).random(len(y)) < 0.15, (y + 1) % 3, y)
+    with threadpool_limits(1):
+        score = generalisation_score(x, labels, n_folds=10, max_iter=100, fold_seed=0)
+        predicted = held_out_predictions(x, labels, 10, 100, 0)
+    assert score.kappa == pytest.approx(kappa_by_hand(labels, predicted), abs=1e-12)
+    assert score.score == pytest.approx(np.mean(predicted == labels))
+    assert 0.2 < score.kappa < score.score < 0.95  # chance agreement taken out
+
+
+def test_one_cluster_has_kappa_zero():
+    x, _ = blobs()
+    s = generalisation_score(x, np.full(len(x), 3))
+    assert (s.kappa, s.score, s.degenerate) == (0.0, 0.0, True)
+
+
+def test_kappa_is_near_zero_for_random_labels_and_high_for_separable_ones():
+    x, y = blobs(n=600, sep=6.0, seed=4)
+    noise = np.random.default_rng(5).normal(size=x.shape)
+    random = np.random.default_rng(6).integers(0, 3, len(x))
+    with threadpool_limits(1):
+        chance = generalisation_score(noise, random)
+        separable = generalisation_score(x, y)
+    assert abs(chance.kappa) < 0.1 < 0.25 < chance.score  # accuracy about 1/3, kappa about 0
+    assert separable.kappa > 0.97
+
+
+# ---- torch held-out predictions ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sep", "kappa_range"),
+    [(2.0, (0.999, 1.0)), (1.0, (0.8, 0.95))],
+    ids=["separable", "overlapping"],
+)
+def test_torch_held_out_predictions_agree_with_sklearn(sep, kappa_range):
+    x, y = blobs(n=500, k=4, d=8, sep=sep, seed=7)
+    with threadpool_limits(1):
+        reference = held_out_predictions(x, y, 10, 100, 0)
+        batched = held_out_predictions_torch(x, y, 10, 100, "cpu", 0)
+        kappa_sklearn = generalisation_score(x, y).kappa
+        kappa_torch = generalisation_score(x, y, backend="torch").kappa
+    assert batched.shape == reference.shape and batched.dtype == reference.dtype
+    assert np.mean(batched == reference) >= 0.99
+    assert kappa_range[0] <= kappa_sklearn <= kappa_range[1]
+    assert kappa_torch == pytest.approx(kappa_sklearn, abs=0.01)
+
+
+# ---- outer fit and silhouette -----------------------------------------------------------------
+
+
+def test_outer_fit_averages_the_last_tenth_of_the_trace_over_log_k():
+    trace = np.linspace(2.0, 0.5, 25) ** 2  # ceil(2.5) = 3 last values
+    by_hand = 1 - (trace[22] + trace[23] + trace[24]) / 3 / math.log(4)
+    assert outer_fit(trace, 4) == pytest.approx(by_hand)
+    assert outer_fit(trace, 4) != pytest.approx(1 - trace[-2:].mean() / math.log(4))
+    trace_60 = np.arange(60, dtype=float) / 60  # 6 last values
+    assert outer_fit(trace_60, 3) == pytest.approx(1 - trace_60[54:].mean() / math.log(3))
+    assert outer_fit(np.array([0.7, 0.2]), 2) == pytest.approx(1 - 0.2 / math.log(2))
+    assert outer_fit(np.full(40, math.log(6)), 6) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_vote_silhouette_is_the_mean_per_sample_silhouette():
+    x, y = blobs(n=90, k=3, sep=1.5, seed=8)
+    assert len(x) < SILHOUETTE_SAMPLES
+    by_hand = silhouette_by_hand(x, y)
+    assert 0.1 < by_hand < 0.9
+    assert vote_silhouette(x, y) == pytest.approx(by_hand, abs=1e-12)
+    assert vote_silhouette(x, np.zeros(len(x), dtype=int)) == -1.0
+
+
+# ---- k_evidence -------------------------------------------------------------------------------
+
+
+def run_info(seed, labels, score=0.9, kappa=0.8, trace=None, path=None) -> RunInfo:
+    """A run as read from a file, with its labels and trace."""
+    return RunInfo(
+        path=path or f"runs/k/seed{seed}.h5",
+        seed=seed,
+        setting="transductive",
+        score=score,
+        degenerate=False,
+        kappa=kappa,
+        n_clusters=len(np.unique(labels)),
+        wall_time_s=1.0,
+        labels=labels,
+        trace={"cross_entropy": np.full(20, 0.5) if trace is None else trace},
+    )
+
+
+def evidence_case(kappas):
+    """Three runs of K=3 on 60 samples with the given kappas, their vote and features."""
+    rng = np.random.default_rng(9)
+    x, y = blobs(n=60, k=3, sep=3.0, seed=9)
+    labelings = [y, np.where(rng.random(60) < 0.2, (y + 1) % 3, y), rng.permutation(3)[y]]
+    traces = [np.linspace(1.0, 0.2 + 0.1 * s, 30) for s in range(3)]
+    runs = {
+        s: run_info(s, labelings[s], score=0.7 + 0.1 * s, kappa=kappas[s], trace=traces[s])
+        for s in range(3)
+    }
+    return runs, labelings, traces, y, x
+
+
+def test_k_evidence_matches_each_criterion_computed_by_hand():
+    runs, labelings, traces, vote, x = evidence_case([0.9, 0.5, 0.7])
+    ev = k_evidence(runs, vote, x, 3)
+    assert set(ev) == set(K_CRITERIA)
+    stab = np.mean([ari_by_pairs(a, b) for a, b in combinations(labelings, 2)])
+    assert ev["stability"] == pytest.approx(stab)
+    assert ev["kappa"] == pytest.approx(0.7)
+    assert ev["score"] == pytest.approx(0.8)
+    fits = [1 - t[-3:].mean() / math.log(3) for t in traces]
+    assert ev["outer_fit"] == pytest.approx(np.mean(fits))
+    assert ev["silhouette"] == pytest.approx(silhouette_by_hand(x, vote))
+    assert ev["kappa_stability"] == pytest.approx(math.sqrt(0.7 * stab))
+    assert 0.3 < stab < 0.9  # neither factor trivial
+
+
+def test_kappa_stability_clips_a_negative_kappa_at_zero():
+    runs, *_, vote, x = evidence_case([-0.3, -0.2, -0.1])
+    ev = k_evidence(runs, vote, x, 3)
+    assert ev["kappa"] == pytest.approx(-0.2) and ev["stability"] > 0.5
+    assert ev["kappa_stability"] == 0.0
+
+
+def test_kappa_is_nan_when_a_run_was_written_without_it():
+    runs, *_, vote, x = evidence_case([0.9, None, 0.7])
+    ev = k_evidence(runs, vote, x, 3)
+    assert math.isnan(ev["kappa"]) and math.isnan(ev["kappa_stability"])
+    assert not math.isnan(ev["stability"]) and not math.isnan(ev["score"])
+
+
+@pytest.mark.parametrize("fault", ["no trace", "no cross-entropy", "other samples"])
+def test_k_evidence_names_the_bad_run(fault):
+    runs, _, _, vote, x = evidence_case([0.9, 0.8, 0.7])
+    good = runs[1]
+    bad_path = "results/k3/seed1.h5"
+    if fault == "no trace":
+        runs[1] = RunInfo(**{**vars(good), "path": bad_path, "trace": None})
+    elif fault == "no cross-entropy":
+        runs[1] = RunInfo(**{**vars(good), "path": bad_path, "trace": {"loss": np.ones(30)}})
+    else:
+        runs[1] = RunInfo(**{**vars(good), "path": bad_path, "labels": good.labels[:-5]})
+    with pytest.raises(InputError) as err:
+        k_evidence(runs, vote, x, 3)
+    message = str(err.value)
+    assert bad_path in message and "\n" not in message
+    if fault == "other samples":
+        assert "55" in message and "60" in message
+
+
+# ---- choose_k ---------------------------------------------------------------------------------
+
+
+def table(values: dict[int, float], criterion: str = "stability") -> dict[int, dict[str, float]]:
+    """A table of evidence where only ``criterion`` varies (the others would pick another K)."""
+    other = {k: -float(k) for k in values}
+    return {k: {c: values[k] if c == criterion else other[k] for c in K_CRITERIA} for k in values}
+
+
+def test_choose_k_takes_the_highest_value_of_the_criterion():
+    assert choose_k(table({2: 0.3, 3: 0.9, 4: 0.5}), "stability") == 3
+    assert choose_k(table({2: 0.3, 3: 0.9, 4: 0.95}, "kappa"), "kappa") == 4
+    assert choose_k(table({2: 0.3, 3: 0.9, 4: 0.95}, "kappa"), "stability") == 2  # -K
+
+
+def test_choose_k_ties_go_to_the_larger_k_and_nan_is_skipped():
+    assert choose_k(table({6: 0.8, 4: 0.8, 5: 0.8, 3: 0.1}), "stability") == 6
+    assert choose_k(table({2: 1.0, 4: 1.0, 5: 0.8}), "stability") == 4
+    assert choose_k(table({2: math.nan, 3: 0.4, 4: 0.6}), "stability") == 4
+    assert choose_k(table({2: 0.4, 3: math.nan, 4: 0.2}), "stability") == 2
+    assert choose_k(table({2: math.nan, 3: -0.5}), "stability") == 3
+
+
+def test_choose_k_rejects_an_unknown_criterion_naming_the_key_and_choices():
+    with pytest.raises(InputError) as err:
+        choose_k(table({2: 0.1, 3: 0.2}), "stabilty")
+    message = str(err.value)
+    assert "k_choice.criterion" in message and "stabilty" in message and "\n" not in message
+    assert all(c in message for c in K_CRITERIA)
+
+
+def test_choose_k_without_any_value_is_an_input_error():
+    with pytest.raises(InputError, match="kappa"):
+        choose_k(table({2: math.nan, 3: math.nan}, "kappa"), "kappa")
+
+
+# ---- run file ---------------------------------------------------------------------------------
+
+
+def record(kappa: float) -> RunRecord:
+    """A small run ready to be written."""
+    rng = np.random.default_rng(10)
+    labels = rng.integers(0, 3, 12)
+    result = HumeResult(
+        labels=labels,
+        confidence=rng.random(12).astype(np.float32),
+        mean_soft_label=np.full(3, 1 / 3, np.float32),
+        theta=rng.normal(size=(3, 4)).astype(np.float32),
+        loss_trace={"loss": np.ones(5, np.float32), "cross_entropy": np.arange(5.0)},
+        wall_time_s=2.5,
+    )
+    return RunRecord(7, "transductive", np.arange(12), result, Score(0.75, kappa, 3, 3, False))
+
+
+def test_run_file_keeps_kappa_and_reads_none_without_it(tmp_path):
+    path = tmp_path / "seed7.h5"
+    write_run(path, record(kappa=0.4321), {"phi1": "a", "phi2": "b", "dataset": "d"})
+    run = read_run(path, RUN_ARRAYS)
+    assert run.kappa == pytest.approx(0.4321) and run.score == pytest.approx(0.75)
+    np.testing.assert_array_equal(run.trace["cross_entropy"], np.arange(5))
+    with h5py.File(path, "r+") as f:
+        del f.attrs["kappa"]  # as written before kappa was recorded
+    old = read_run(path)
+    assert old.kappa is None and old.score == pytest.approx(0.75) and old.n_clusters == 3
