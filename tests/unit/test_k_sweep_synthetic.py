@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from hume_workflow.aggregate.k_choice import K_CRITERIA, choose_k, k_evidence
 from hume_workflow.aggregate.vote import majority_vote, select_top
 from hume_workflow.data.synthetic import gaussian_two_spaces
-from hume_workflow.formats.run import RunInfo
+from hume_workflow.formats.run import run_info
 from hume_workflow.hume.config import HumeConfig, ScoreConfig
 from hume_workflow.hume.runs import execute_runs
 
@@ -55,22 +55,7 @@ def sweep() -> tuple[dict[int, dict[str, float]], dict[int, float]]:
         records = execute_runs(
             phi1, phi2, split, "transductive", config, SEEDS, ScoreConfig(), progress=False
         )
-        runs = {
-            r.seed: RunInfo(
-                path=f"k{k}/seed{r.seed}.h5",
-                seed=r.seed,
-                setting=r.setting,
-                score=r.score.score,
-                degenerate=r.score.degenerate,
-                kappa=r.score.kappa,
-                n_clusters=r.score.n_clusters,
-                wall_time_s=r.result.wall_time_s,
-                labels=r.result.labels,
-                eval_indices=r.eval_indices,
-                trace=r.result.loss_trace,
-            )
-            for r in records
-        }
+        runs = {r.seed: run_info(r, f"k{k}/seed{r.seed}.h5") for r in records}
         order = select_top({seed: run.score for seed, run in runs.items()}, None)
         votes, _ = majority_vote(np.stack([runs[seed].labels for seed in order]), k)
         evidence[k] = k_evidence(runs, votes, phi2, k)

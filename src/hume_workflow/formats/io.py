@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import json
 import os
@@ -91,6 +92,21 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"{path}: cannot read JSON ({err}); expected the step's output") from err
+
+
+def read_json_fields(path: str | os.PathLike, cls: type, step: str) -> dict[str, Any]:
+    """The JSON object in ``path`` with every field of the dataclass ``cls``, as written by
+    the rule ``step``.
+
+    Raises:
+        InputError: not JSON, or missing fields (one line naming them and ``step``).
+    """
+    data = read_json(path)
+    keys = [f.name for f in dataclasses.fields(cls)]
+    missing = [k for k in keys if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise InputError(f"{path}: no {missing} keys; expected a {step} output")
+    return data
 
 
 def write_h5(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:

@@ -10,8 +10,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from hume_workflow.errors import InputError
-from hume_workflow.formats.io import read_json, write_json
+from hume_workflow.formats.io import read_json_fields, write_json
 
 
 @dataclass(frozen=True)
@@ -43,11 +42,7 @@ def read_k_choice(path: str | os.PathLike) -> KChoice:
     Raises:
         InputError: not JSON, or not a K choice (naming the missing keys).
     """
-    data = read_json(path)
-    keys = [f.name for f in dataclasses.fields(KChoice)]
-    missing = [k for k in keys if not isinstance(data, dict) or k not in data]
-    if missing:
-        raise InputError(f"{path}: no {missing} keys; expected a choose_k output")
+    data = read_json_fields(path, KChoice, "choose_k")
     evidence = {
         int(k): {name: float("nan") if v is None else float(v) for name, v in row.items()}
         for k, row in data["evidence"].items()

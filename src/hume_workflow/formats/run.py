@@ -91,6 +91,24 @@ def write_run(path: str | os.PathLike, record: RunRecord, provenance: dict) -> N
     write_h5(path, arrays, attrs)
 
 
+def run_info(record: RunRecord, path: str = "") -> RunInfo:
+    """``record`` as :func:`read_run` reads its file back (labels, indices and trace), without
+    writing it: for sweeps run in memory (tests, benchmarks)."""
+    return RunInfo(
+        path=path,
+        seed=record.seed,
+        setting=record.setting,
+        score=record.score.score,
+        degenerate=record.score.degenerate,
+        kappa=record.score.kappa,
+        n_clusters=record.score.n_clusters,
+        wall_time_s=record.result.wall_time_s,
+        labels=record.result.labels,
+        eval_indices=record.eval_indices,
+        trace=record.result.loss_trace,
+    )
+
+
 def read_run(path: str | os.PathLike, arrays: Sequence[str] = LABELS) -> RunInfo:
     """The run file at ``path``: its attributes and the named ``arrays`` (of RUN_ARRAYS).
 

@@ -10,8 +10,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from hume_workflow.errors import InputError
-from hume_workflow.formats.io import read_json, write_json
+from hume_workflow.formats.io import read_json_fields, write_json
 
 
 @dataclass(frozen=True)
@@ -48,11 +47,8 @@ def read_selection(path: str | os.PathLike) -> Selection:
     Raises:
         InputError: not JSON, or not a selection manifest (naming the missing keys).
     """
-    data = read_json(path)
+    data = read_json_fields(path, Selection, "select_runs")
     keys = [f.name for f in dataclasses.fields(Selection)]
-    missing = [k for k in keys if not isinstance(data, dict) or k not in data]
-    if missing:
-        raise InputError(f"{path}: no {missing} keys; expected a select_runs manifest")
     ranked = [
         RankedRun(**{f.name: r[f.name] for f in dataclasses.fields(RankedRun)})
         for r in data["ranked"]
