@@ -28,8 +28,14 @@ include: "workflow/rules/embed.smk"
 include: "workflow/rules/hume.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/predict.smk"
 
 
 rule all:
     input:
         f"results/{DATASET}/report/index.html",
+        [
+            f"results/{DATASET}/predict/{phi1}--{phi2}/{new}.csv"
+            for phi1, phi2 in PAIRS
+            for new in PREDICT["batches"]
+        ],

@@ -142,9 +142,13 @@ def fingerprint(results: Path) -> dict[str, tuple[str, int]]:
 def stand_in_overrides(preset: dict, folder: Path) -> list[str]:
     """``--config`` arguments that point a preset's local inputs (checkpoints; the ImageNet
     folder: one empty image per class; an image folder: 100 empty images, flat; scanned by a
-    plan, never decoded) at placeholders made under ``folder``; nothing else is touched."""
-    overrides: dict = {}
+    plan, never decoded; the feature files of a features_only dataset and its precomputed
+    spaces, :func:`stand_in_features`) at placeholders made under ``folder``; nothing else is
+    touched."""
+    overrides: dict = stand_in_features(preset, folder)
     for backbone, spec in preset["backbones"].items():
+        if spec["kind"] == "precomputed":
+            continue
         if "path" in spec:
             stand_in = folder / Path(spec["path"]).name
             stand_in.touch()
@@ -166,6 +170,49 @@ def stand_in_overrides(preset: dict, folder: Path) -> list[str]:
         f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in overrides.items()
     ]
     return ["--config", *values] if values else []
+
+
+STAND_IN_ROWS = {"train": 80, "test": 20, "all": 100}  # rows of a stand-in features file
+
+
+def stand_in_features(preset: dict, folder: Path) -> dict:
+    """Stand-ins for a features_only preset's files, under ``folder``: its dataset's features
+    and labels (every class of ``dataset.num_classes``, or of the largest K of a sweep) and
+    each precomputed space's files, small random .npy arrays of STAND_IN_ROWS rows in the
+    preset's layout, wide enough for any pca_dim; {} for other presets (the overrides)."""
+    dataset = preset["dataset"]
+    if dataset["source"] != "features_only":
+        return {}
+    rng = np.random.default_rng(0)
+    k = dataset["num_classes"]
+    k = k if isinstance(k, int) else max(k) if isinstance(k, list) else k["max"]
+
+    def stand_in(name: str, part: str, width: int | None) -> str:
+        """A stand-in for the file ``name`` of ``part`` ("train", "test" or "all")."""
+        path = folder / part / Path(name).name
+        path.parent.mkdir(exist_ok=True)
+        rows = STAND_IN_ROWS[part]
+        if width is None:  # labels: every class
+            np.save(path, np.arange(rows) % k)
+        else:
+            np.save(path, rng.normal(size=(rows, width)).astype(np.float32))
+        return str(path)
+
+    def per_split(files: str | dict, width: int | None) -> str | dict:
+        if isinstance(files, dict):
+            return {part: stand_in(name, part, width) for part, name in files.items()}
+        return stand_in(files, "all", width)
+
+    overrides: dict = {"dataset": {"features": per_split(dataset["features"], 16)}}
+    if "labels" in dataset:
+        overrides["dataset"]["labels"] = per_split(dataset["labels"], None)
+    for name, spec in preset["backbones"].items():
+        if spec["kind"] == "precomputed":
+            key = "paths" if "paths" in spec else "path"
+            width = max(16, spec.get("pca_dim", 0))
+            files = per_split(spec[key], width)
+            overrides.setdefault("backbones", {})[name] = {key: files}
+    return overrides
 
 
 def planned_requests(log: str, rule: str) -> list[dict[str, int]]:

@@ -24,6 +24,7 @@ from hume_workflow.aggregate.k_choice import K_CRITERIA
 from hume_workflow.embed.settings import (
     BACKBONE_KINDS,
     CHECKPOINT_SOURCE,
+    IMAGE_KINDS,
     MODEL_ZOOS,
     PRECISIONS,
     EmbedSettings,
@@ -38,6 +39,7 @@ from hume_workflow.hume.config import (
 )
 from hume_workflow.hume.inner_forms import INNER_FORMS
 from hume_workflow.plan.dataset import (
+    FILE_SOURCES,
     FOLDER_SOURCES,
     GRAY_SOURCES,
     RANDOM_SPLIT_SOURCES,
@@ -138,13 +140,22 @@ def test_enums_outside_the_dataclasses_are_the_schema_ones(schema):
     assert not drifted, "; ".join(drifted)
 
 
+def test_reliable_agreement_default_is_the_exports(schema):
+    from hume_workflow.aggregate.export import DEFAULT_RELIABLE_AGREEMENT
+
+    prop = _properties(schema, "export")["reliable_agreement"]
+    assert prop["default"] == DEFAULT_RELIABLE_AGREEMENT
+
+
 def test_source_tables_name_known_sources():
     from hume_workflow.plan.resources import NATIVE_SIZES, SOURCE_SIZES
 
-    for table in (FOLDER_SOURCES, GRAY_SOURCES, RANDOM_SPLIT_SOURCES, SOURCE_CLASSES):
+    for table in (FOLDER_SOURCES, FILE_SOURCES, GRAY_SOURCES, RANDOM_SPLIT_SOURCES):
         assert set(table) <= set(SOURCES)
+    assert set(SOURCE_CLASSES) <= set(SOURCES)
     assert set(SOURCE_SIZES) <= set(SOURCES) and set(NATIVE_SIZES) <= set(SOURCES)
-    assert set(SOURCE_CLASSES) | set(FOLDER_SOURCES) == set(SOURCES)
+    # the plan counts each source's samples and classes one way: a table, a scan, file headers
+    assert set(SOURCE_CLASSES) | set(FOLDER_SOURCES) | set(FILE_SOURCES) == set(SOURCES)
 
 
 def test_every_source_has_a_loader(monkeypatch):
@@ -178,7 +189,9 @@ def test_registry_builds_exactly_the_listed_kinds():
     from hume_workflow.models.zoo import CheckpointBackbone
     from hume_workflow.plan.preflight import MODEL_LIBRARIES, REQUIRED_OPTIONS
 
-    assert list(BACKBONE_CLASSES) == list(BACKBONE_KINDS)
+    # every kind but precomputed (features read from files) is a model class
+    assert list(BACKBONE_CLASSES) == list(IMAGE_KINDS)
+    assert set(BACKBONE_KINDS) - set(IMAGE_KINDS) == {"precomputed"}
     for kind, cls in BACKBONE_CLASSES.items():
         parameters = inspect.signature(cls).parameters.values()
         required = tuple(p.name for p in parameters if p.default is p.empty)

@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.optimize import linear_sum_assignment
+from sklearn.datasets import load_digits
 from tiny_workflow import PAIRS, REPO, TINY, snakemake
 
+from hume_workflow.aggregate.export import DEFAULT_RELIABLE_AGREEMENT
 from hume_workflow.aggregate.k_choice import choose_k
 from hume_workflow.formats.k_choice import read_k_choice
 
@@ -49,6 +51,21 @@ def test_tiny_config_runs_to_a_report(finished):
     rows, cols = linear_sum_assignment(-confusion)
     row = summary[(summary.phi1 == "pixels")].iloc[0]
     assert row.vote_acc == pytest.approx(confusion[rows, cols].sum() / 60)
+    # labels.csv: the vote per sample id, sklearn_digits:<index in scikit-learn's digits>
+    source_truth = load_digits().target
+    for pair in PAIRS:
+        votes = pd.read_csv(finished / f"results/tiny/hume/{pair}/vote.csv")
+        labels = pd.read_csv(finished / f"results/tiny/hume/{pair}/labels.csv")
+        assert labels.columns.tolist() == ["sample_id", "label", "agreement", "reliable"]
+        assert len(labels) == len(votes) and labels.label.tolist() == votes.label.tolist()
+        assert labels.sample_id.str.fullmatch(r"sklearn_digits:\d+").all()
+        in_source = labels.sample_id.str.removeprefix("sklearn_digits:").astype(int)
+        assert (source_truth[in_source] == truth[votes.sample_index]).all()
+        assert labels.sample_id.is_unique and labels.reliable.dtype == bool
+        threshold = DEFAULT_RELIABLE_AGREEMENT
+        assert labels.reliable.tolist() == (labels.agreement >= threshold).tolist()
+        row = summary[(summary.phi1 + "--" + summary.phi2) == pair].iloc[0]
+        assert row.reliable_coverage == pytest.approx(labels.reliable.mean())
     for log in (finished / "results/tiny/logs").rglob("*.log"):
         assert "Traceback" not in log.read_text(), log
 
@@ -71,6 +88,7 @@ def test_adding_a_backbone_plans_only_its_jobs(finished):
         f"{new}/k10/metrics.json",
         f"{new}/k_choice.json",
         f"{new}/vote.csv",
+        f"{new}/labels.csv",
         "results/tiny/report/summary.csv",
         "results/tiny/report/runs.csv",
         "results/tiny/report/summary.md",

@@ -65,3 +65,25 @@ rule choose_k:
         ks=sweep_ks,
     script:
         "../scripts/choose_k.py"
+
+
+rule export_labels:
+    input:
+        vote="results/{dataset}/hume/{phi1}--{phi2}/vote.csv",
+        data="results/{dataset}/data.h5",
+    output:
+        "results/{dataset}/hume/{phi1}--{phi2}/labels.csv",
+    log:
+        "results/{dataset}/logs/export_labels/{phi1}--{phi2}.log",
+    # seconds of work on small files: not worth a cluster job
+    localrule: True
+    conda:
+        "../../envs/aggregate.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        threshold=config["export"]["reliable_agreement"],
+    script:
+        "../scripts/export_labels.py"

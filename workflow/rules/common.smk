@@ -56,6 +56,7 @@ BACKBONES = config["backbones"]
 PAIRS = [(pair["phi1"], pair["phi2"]) for pair in config["pairs"]]
 SEEDS = list(range(config["num_runs"]))
 RUNS_PER_JOB = COMPUTE["runs_per_job"]
+PREDICT = config["predict"]
 SPACES = sorted(
     {space for pair in PAIRS for space in pair}
 )  # the backbones the pairs use
@@ -68,6 +69,7 @@ wildcard_constraints:
     phi2="[A-Za-z0-9][A-Za-z0-9_]*",
     batch="[0-9]+",
     k="[0-9]+",
+    new="[A-Za-z0-9][A-Za-z0-9_]*",
 
 
 def backbone_spec(wildcards):
@@ -157,8 +159,16 @@ def embed_resource(key):
 
 def embed_threads(wildcards):
     """Two threads for the model, one more per DataLoader worker of the backbone (the
-    schema fills in num_workers)."""
-    return 2 + BACKBONES[wildcards.backbone]["num_workers"]
+    schema fills in num_workers); one to read precomputed features."""
+    spec = BACKBONES[wildcards.backbone]
+    return 1 if spec["kind"] == "precomputed" else 2 + spec["num_workers"]
+
+
+def embed_gpu(wildcards):
+    """1 when an embedding job requests a GPU: compute.embed_gpu, for a model (precomputed
+    features need none)."""
+    model = BACKBONES[wildcards.backbone]["kind"] != "precomputed"
+    return int(COMPUTE["embed_gpu"] and model)
 
 
 def space_dim(name, path):

@@ -13,7 +13,7 @@ rule extract_embeddings:
     resources:
         mem_mb=embed_resource("mem_mb"),
         runtime=embed_resource("runtime"),
-        gpu=int(COMPUTE["embed_gpu"]),
+        gpu=embed_gpu,
     params:
         spec=backbone_spec,
     script:

@@ -28,6 +28,7 @@ rule write_report:
         metrics=all_k_files("metrics.json"),
         choices=pair_files("k_choice.json"),
         votes=pair_files("vote.csv"),
+        labels=pair_files("labels.csv"),
         runs=[
             run
             for (phi1, phi2), ks in PAIR_KS.items()
@@ -95,6 +96,7 @@ rule write_report:
         num_runs=config["num_runs"],
         top_n=config["aggregation"]["top_n"],
         dataset_source=config["dataset"]["source"],
+        reliable_agreement=config["export"]["reliable_agreement"],
         source=workflow.basedir,
     script:
         "../scripts/write_report.py"

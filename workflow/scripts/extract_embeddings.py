@@ -1,17 +1,26 @@
-"""Rule extract_embeddings: features of every image of a dataset under one backbone."""
+"""Rule extract_embeddings: features of every image of a dataset under one backbone; for kind
+precomputed, the user's features read from files and aligned to the dataset (no torch)."""
 
-import torch
-
-from hume_workflow.cluster.gpu_slots import job_device
-from hume_workflow.embed.pipeline import embed_dataset
+from hume_workflow.embed.settings import PRECOMPUTED
 from hume_workflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
-embed_dataset(
-    snakemake.input[0],
-    snakemake.output[0],
-    backbone_name=snakemake.wildcards.backbone,
-    spec=dict(snakemake.params.spec),
-    device=job_device(snakemake.resources.gpu),
-)
+spec = dict(snakemake.params.spec)
+if spec["kind"] == PRECOMPUTED:
+    from hume_workflow.embed.precomputed import embed_precomputed
+
+    embed_precomputed(snakemake.input[0], snakemake.output[0], snakemake.wildcards.backbone, spec)
+else:
+    import torch
+
+    from hume_workflow.cluster.gpu_slots import job_device
+    from hume_workflow.embed.pipeline import embed_dataset
+
+    torch.set_num_threads(snakemake.threads)
+    embed_dataset(
+        snakemake.input[0],
+        snakemake.output[0],
+        backbone_name=snakemake.wildcards.backbone,
+        spec=spec,
+        device=job_device(snakemake.resources.gpu),
+    )

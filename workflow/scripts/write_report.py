@@ -11,6 +11,7 @@ make_report(
         metrics=inputs.metrics,
         choices=inputs.choices,
         votes=inputs.votes,
+        labels=inputs.labels,
         runs=inputs.runs,
         baselines=inputs.baselines,
         embeddings=inputs.embeddings,
@@ -27,6 +28,7 @@ make_report(
         num_runs=params.num_runs,
         top_n=params.top_n,
         workflow_dir=params.source,
+        reliable_agreement=params.reliable_agreement,
     ),
     dict(snakemake.output.items()),
 )

@@ -24,7 +24,6 @@ import itertools
 import logging
 import math
 import os
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Literal, get_args
 
@@ -35,7 +34,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from hume_workflow.errors import InputError
 from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.k_choice import KChoice
-from hume_workflow.formats.run import RunInfo, read_run, read_runs
+from hume_workflow.formats.run import RunInfo, paths_by_k, read_run, read_runs
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +141,7 @@ def choose_pair_k(
     Raises:
         InputError: a K with votes but no runs, or runs of a K that has no vote.
     """
-    by_k: dict[int, list[str | os.PathLike]] = defaultdict(list)
-    for path in run_paths:
-        by_k[int(read_run(path, arrays=()).hyperparameters["num_classes"])].append(path)
+    by_k = paths_by_k(run_paths)
     if set(by_k) != set(vote_paths):
         raise InputError(
             f"run files of K={sorted(by_k)} but votes of K={sorted(vote_paths)}; "

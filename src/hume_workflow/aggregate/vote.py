@@ -23,18 +23,23 @@ def select_top(scores: dict[int, float], top_n: int | None) -> list[int]:
     return ranked
 
 
-def align_to(labels: np.ndarray, reference: np.ndarray, num_classes: int) -> np.ndarray:
-    """Relabel ``labels`` (n_samples,) so its clusters carry the ids of the most-overlapping
-    clusters of ``reference``; clusters without a partner take the unused ids in order."""
+def alignment(labels: np.ndarray, reference: np.ndarray, num_classes: int) -> np.ndarray:
+    """(num_classes,) lookup taking each cluster id of ``labels`` (n_samples,) to the id of the
+    most-overlapping cluster of ``reference``; clusters without a partner take the unused ids
+    in order, those of ``labels`` first, then the absent ones."""
     mapping = match_labels(labels, reference)
     free = iter(sorted(set(range(num_classes)) - set(mapping.values())))
-    for cluster in np.unique(labels):
-        if int(cluster) not in mapping:
-            mapping[int(cluster)] = next(free)
-    lookup = np.zeros(num_classes, dtype=np.int64)
-    for cluster, target in mapping.items():
-        lookup[cluster] = target
-    return lookup[labels]
+    present = [int(c) for c in np.unique(labels)]
+    for cluster in present + [c for c in range(num_classes) if c not in present]:
+        if cluster not in mapping:
+            mapping[cluster] = next(free)
+    return np.array([mapping[cluster] for cluster in range(num_classes)], dtype=np.int64)
+
+
+def align_to(labels: np.ndarray, reference: np.ndarray, num_classes: int) -> np.ndarray:
+    """Relabel ``labels`` (n_samples,) so its clusters carry the ids of the most-overlapping
+    clusters of ``reference`` (:func:`alignment`)."""
+    return alignment(labels, reference, num_classes)[labels]
 
 
 def majority_vote(labelings: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from hume_workflow.data.features import load_features_only
 from hume_workflow.data.folders import load_image_folder, load_imagenet
 from hume_workflow.data.idx import load_fashion_mnist, load_mnist
 from hume_workflow.data.images import ImageFiles
@@ -36,6 +37,9 @@ def prepare_dataset(
     local_root: str | os.PathLike | None = None,
     image_size: int = 224,
     skip_bad_images: bool = False,
+    features: str | os.PathLike | dict | None = None,
+    labels: str | os.PathLike | dict | None = None,
+    features_key: str | None = None,
 ) -> ImageDataset:
     """Load a dataset by source name, optionally subsampled (for tests and quick demos).
 
@@ -43,7 +47,8 @@ def prepare_dataset(
     folder; local_root: raw idx files for mnist/fashion_mnist (offline); image_size: square
     size of imagenet/image_folder images (shorter side resized, then center crop);
     skip_bad_images: imagenet/image_folder only, undecodable images are dropped when the
-    dataset is written (see :meth:`ImageFiles.write_to`) instead of failing.
+    dataset is written (see :meth:`ImageFiles.write_to`) instead of failing;
+    features, labels, features_key: features_only only, its files (data/features.py).
     """
     if source not in SOURCES:
         raise InputError(
@@ -61,9 +66,13 @@ def prepare_dataset(
         "image_folder": lambda: load_image_folder(
             root, image_size, test_fraction, split_seed, skip_bad_images
         ),
+        "features_only": lambda: load_features_only(
+            features, labels, features_key or "features", test_fraction, split_seed
+        ),
     }
     dataset = loaders[source]()
-    logger.info("%s: %d samples, shape %s", source, len(dataset.labels), dataset.images.shape)
+    shape = "no images" if dataset.images is None else f"shape {dataset.images.shape}"
+    logger.info("%s: %d samples, %s", source, len(dataset.labels), shape)
     return subsample(dataset, max_samples, split_seed)
 
 
@@ -83,6 +92,9 @@ def prepare_configured(dataset: dict) -> ImageDataset:
         local_root=dataset["local_root"],
         image_size=dataset["image_size"],
         skip_bad_images=dataset["skip_bad_images"],
+        features=dataset.get("features"),
+        labels=dataset.get("labels"),
+        features_key=dataset.get("features_key"),
     )
 
 

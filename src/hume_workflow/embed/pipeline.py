@@ -38,13 +38,18 @@ from hume_workflow.models.registry import build_backbone
 log = logging.getLogger(__name__)
 
 
+#: Datasets of an embedding file that hold its PCA, so that new images get the same projection.
+PCA_MEAN, PCA_COMPONENTS = "pca_mean", "pca_components"
+
+
 def reduce_dimension(
     features: np.ndarray, fit_mask: np.ndarray, dim: int
-) -> tuple[np.ndarray, dict]:
+) -> tuple[np.ndarray, dict, tuple[np.ndarray, np.ndarray]]:
     """PCA of (N, d) features to (N, dim), fitted on the rows where ``fit_mask`` is True.
 
     Returns:
-        The float32 (N, dim) projection and a provenance dict (dim, explained variance).
+        The float32 (N, dim) projection, a provenance dict (dim, explained variance) and the
+        fitted (mean (d,), components (dim, d)): the projection is (x - mean) @ components.T.
     """
     if not 0 < dim <= min(features.shape[1], int(fit_mask.sum())):
         raise InputError(
@@ -55,7 +60,23 @@ def reduce_dimension(
     explained = float(pca.explained_variance_ratio_.sum())
     log.info("PCA to %d dims keeps %.1f%% of the variance", dim, 100 * explained)
     info = {"pca_dim": dim, "pca_fitted_on": "train split", "pca_explained_variance": explained}
-    return pca.transform(features).astype(np.float32), info
+    return pca.transform(features).astype(np.float32), info, (pca.mean_, pca.components_)
+
+
+def read_pca(embedding_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """The (mean (d,), components (dim, d)) an embedding file was projected with.
+
+    Raises:
+        InputError: the file holds no PCA (written before it was stored, or without pca_dim).
+    """
+    with open_h5(embedding_path) as f:
+        if PCA_MEAN not in f or PCA_COMPONENTS not in f:
+            raise InputError(
+                f"{embedding_path}: no {PCA_MEAN}/{PCA_COMPONENTS}; expected the PCA of a "
+                "backbone with pca_dim (an embedding file made before it was stored: delete "
+                "it and extract again)"
+            )
+        return f[PCA_MEAN][()], f[PCA_COMPONENTS][()]
 
 
 def _image_source(dataset_path: str | os.PathLike) -> np.ndarray | Path:
@@ -75,6 +96,7 @@ def embed_dataset(
     backbone_name: str,
     spec: dict,
     device: str = "cpu",
+    pca: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     """Embed every image of a prepared dataset and write the features to HDF5 (atomically).
 
@@ -91,6 +113,9 @@ def embed_dataset(
         spec: the backbone's config entry: ``kind``, the extraction and post-processing keys
             (``batch_size``, ``num_workers``, ``precision``, ``pca_dim``, ``l2_normalize``,
             ``float16``; see :class:`EmbedSettings`) and the backbone's options.
+        pca: with ``pca_dim``, the (mean, components) to project with instead of fitting a
+            PCA (:func:`read_pca` of the dataset's file: new images, projected as it was).
+            The fitted or given PCA is stored in the file (``pca_mean``, ``pca_components``).
     """
     settings = EmbedSettings.from_spec(spec, backbone_name)
     meta = read_dataset(dataset_path, with_images=False)
@@ -129,9 +154,11 @@ def embed_dataset(
                 key=key,
             )
         else:
-            features, postprocessing = _pca_features(
-                batches, n, meta.split, settings.pca_dim, what, Path(output_path), key
+            features, postprocessing, (mean, components) = _pca_features(
+                batches, n, meta.split, settings.pca_dim, what, Path(output_path), key, pca
             )
+            f.create_dataset(PCA_MEAN, data=mean)
+            f.create_dataset(PCA_COMPONENTS, data=components)
             rows = chunk_rows(n, features.shape[1], 4)
             dset = write_feature_batches(
                 f,
@@ -187,12 +214,14 @@ def _pca_features(
     what: str,
     output_path: Path,
     key: str = "backbone",
-) -> tuple[np.ndarray, dict]:
+    pca: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, dict, tuple[np.ndarray, np.ndarray]]:
     """Raw features written chunked to a hidden temporary HDF5 file beside ``output_path``
-    (removed after, or by the next write of ``output_path`` if killed), read back, reduced.
+    (removed after, or by the next write of ``output_path`` if killed), read back, reduced
+    by a PCA fitted on the train split, or by ``pca`` (mean, components) when given.
 
     Returns:
-        float32 (N, pca_dim) features and the PCA provenance.
+        float32 (N, pca_dim) features, the PCA provenance and the PCA's (mean, components).
     """
     prefix = temp_prefix(output_path)
     fd, raw_path = tempfile.mkstemp(dir=output_path.parent, prefix=prefix, suffix=".raw.tmp.part")
@@ -204,4 +233,14 @@ def _pca_features(
             features = raw["features"][()]
     finally:
         os.remove(raw_path)
-    return reduce_dimension(features, split == TRAIN, pca_dim)
+    if pca is None:
+        return reduce_dimension(features, split == TRAIN, pca_dim)
+    mean, components = pca
+    if components.shape != (pca_dim, features.shape[1]):
+        raise InputError(
+            f"the dataset's PCA is {components.shape[1]} -> {components.shape[0]} dims; expected "
+            f"{features.shape[1]} -> {pca_dim} (pca_dim of the backbone)"
+        )
+    info = {"pca_dim": pca_dim, "pca_fitted_on": "the dataset's train split (given)"}
+    projected = ((features - mean) @ components.T).astype(np.float32)
+    return projected, info, pca

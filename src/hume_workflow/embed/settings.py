@@ -11,9 +11,18 @@ import numpy as np
 from hume_workflow.errors import InputError
 
 #: ``kind`` values: raw pixels, the packaged EfficientNet-Lite0, a timm or torchvision model,
-#: or a local checkpoint of a timm/torchvision architecture (models/registry.py).
-BackboneKind = Literal["pixels", "efficientnet_lite0", "timm", "torchvision", "checkpoint"]
+#: or a local checkpoint of a timm/torchvision architecture (models/registry.py); or
+#: ``precomputed``: features the user made elsewhere, read from files (embed/precomputed.py).
+BackboneKind = Literal[
+    "pixels", "efficientnet_lite0", "timm", "torchvision", "checkpoint", "precomputed"
+]
 BACKBONE_KINDS: tuple[BackboneKind, ...] = get_args(BackboneKind)
+#: The kind that reads features from files instead of computing them from images.
+PRECOMPUTED: BackboneKind = "precomputed"
+#: The kinds that compute features from images: one backbone class each (models/registry.py).
+IMAGE_KINDS: tuple[BackboneKind, ...] = tuple(k for k in BACKBONE_KINDS if k != PRECOMPUTED)
+#: Spec keys of the precomputed kind besides EXTRACTION_KEYS (formats/feature_files.py).
+PRECOMPUTED_KEYS = ("path", "paths", "key", "ids")
 
 #: The model zoos: a checkpoint's ``source`` (the library that defines its ``arch``),
 #: ``CHECKPOINT_SOURCE`` when the spec names none.

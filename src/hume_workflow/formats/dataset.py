@@ -12,11 +12,12 @@ import h5py
 import numpy as np
 
 from hume_workflow.errors import InputError
-from hume_workflow.formats.io import atomic_path, read_h5, write_attrs, write_h5
+from hume_workflow.formats.io import atomic_path, open_h5, read_h5, write_attrs, write_h5
 
 TRAIN, TEST = 0, 1
 UNLABELLED = -1
 IDENTITY_ATTR = "dataset_config"  # data.h5's record of the config it was made from
+SAMPLE_IDS = "sample_ids"  # data.h5's (N,) UTF-8 strings: the samples' identities, in order
 #: ``setting`` values: which samples a run fits on and labels (:func:`setting_indices`).
 Setting = Literal["inductive", "transductive"]
 SETTINGS: tuple[Setting, ...] = get_args(Setting)
@@ -38,14 +39,15 @@ class ImageDataset:
     """Images with optional labels and a train/test split.
 
     images: (N, H, W, C) uint8, C in {1, 3} (or LazyImages of that shape, decoded when written);
+    None for a dataset without images (features_only: its samples are rows of feature files);
     labels: (N,) int64, -1 where unknown; split: (N,) uint8, 0 = train, 1 = test.
     declared_num_classes: K for unlabelled data (no class_names); None means len(class_names).
     sample_ids: (N,) identities of the samples, in order (see :func:`samples_sha256`); None
-    when unknown (a dataset read back from a file).
+    when unknown (a data.h5 written before it stored them).
     """
 
     name: str
-    images: np.ndarray | LazyImages
+    images: np.ndarray | LazyImages | None
     labels: np.ndarray
     split: np.ndarray
     class_names: list[str]
@@ -81,7 +83,7 @@ def select(dataset: ImageDataset, keep: np.ndarray) -> ImageDataset:
     ids = dataset.sample_ids
     return replace(
         dataset,
-        images=dataset.images[keep],
+        images=None if dataset.images is None else dataset.images[keep],
         labels=dataset.labels[keep],
         split=dataset.split[keep],
         sample_ids=None if ids is None else [ids[i] for i in keep],
@@ -157,14 +159,22 @@ def write_dataset(
     into a dataset of known shape, with a progress bar, so they never all sit in memory.
     Images that LazyImages skip as undecodable are dropped with their labels and split.
 
+    Datasets: ``images`` (absent for a dataset without images), ``labels``, ``split`` and,
+    when ``dataset.sample_ids`` is known, ``sample_ids`` ((N,) variable-length UTF-8 strings,
+    :func:`read_sample_ids`).
+
     Attributes: ``name``, ``class_names``, ``num_classes`` (when declared), ``num_samples``,
     ``samples_sha256`` (:func:`samples_sha256`; absent without sample_ids) and ``bad_images``
     (JSON list of the skipped images' ``{"path", "error"}``, paths relative to the root);
     ``dataset_config`` (JSON): ``identity``, the config keys that made these samples
     (:func:`~hume_workflow.plan.dataset.dataset_identity`), when given.
     """
-    if isinstance(dataset.images, np.ndarray):
-        arrays = {"images": dataset.images, "labels": dataset.labels, "split": dataset.split}
+    if dataset.images is None or isinstance(dataset.images, np.ndarray):  # None: no images
+        arrays = {"labels": dataset.labels, "split": dataset.split}
+        if dataset.images is not None:
+            arrays = {"images": dataset.images, **arrays}
+        if dataset.sample_ids is not None:
+            arrays[SAMPLE_IDS] = _ids_array(dataset.sample_ids)
         write_h5(path, arrays, _attrs(dataset, [], identity))
         return
     images = dataset.images
@@ -181,11 +191,21 @@ def write_dataset(
             dataset = select(dataset, np.setdiff1d(np.arange(len(images)), list(skipped)))
         f.create_dataset("labels", data=dataset.labels)
         f.create_dataset("split", data=dataset.split)
+        if dataset.sample_ids is not None:
+            f.create_dataset(SAMPLE_IDS, data=_ids_array(dataset.sample_ids))
         write_attrs(f, _attrs(dataset, list(skipped.values()), identity))
 
 
+def _ids_array(sample_ids: Sequence[str]) -> np.ndarray:
+    """Sample ids as an array HDF5 stores as variable-length UTF-8 strings."""
+    return np.array(list(sample_ids), dtype=h5py.string_dtype("utf-8"))
+
+
 def read_dataset(path: str | os.PathLike, with_images: bool = True) -> ImageDataset:
-    """Read a dataset written by :func:`write_dataset` (older files without attributes too)."""
+    """Read a dataset written by :func:`write_dataset` (older files without attributes or
+    ``sample_ids`` too: ``sample_ids`` None)."""
+    with open_h5(path) as f:
+        with_images = with_images and "images" in f  # a dataset without images: none to read
     names = ["images", "labels", "split"] if with_images else ["labels", "split"]
     arrays, attrs = read_h5(path, names)
     return ImageDataset(
@@ -195,7 +215,17 @@ def read_dataset(path: str | os.PathLike, with_images: bool = True) -> ImageData
         split=arrays["split"],
         class_names=list(attrs["class_names"]),
         declared_num_classes=attrs.get("num_classes"),
+        sample_ids=read_sample_ids(path),
     )
+
+
+def read_sample_ids(path: str | os.PathLike) -> list[str] | None:
+    """The ``sample_ids`` of a data.h5 (:func:`write_dataset`); None in a file written
+    before data.h5 held them, or made without them."""
+    with open_h5(path) as f:
+        if SAMPLE_IDS not in f:
+            return None
+        return f[SAMPLE_IDS].asstr()[()].tolist()
 
 
 def setting_indices(split: np.ndarray, setting: str) -> tuple[np.ndarray, np.ndarray]:

@@ -59,6 +59,7 @@ class RunInfo:
     labels: np.ndarray | None = None  # (n_eval,) int64
     eval_indices: np.ndarray | None = None  # (n_eval,) int64
     trace: dict[str, np.ndarray] | None = None  # part -> (num_iters,)
+    theta: np.ndarray | None = None  # (K, d1) the task encoder
 
 
 #: Attributes every run file has (older files may lack ``n_clusters`` and ``kappa``).
@@ -106,6 +107,7 @@ def run_info(record: RunRecord, path: str = "") -> RunInfo:
         labels=record.result.labels,
         eval_indices=record.eval_indices,
         trace=record.result.loss_trace,
+        theta=record.result.theta,
     )
 
 
@@ -136,6 +138,7 @@ def read_run(path: str | os.PathLike, arrays: Sequence[str] = LABELS) -> RunInfo
         labels=data.get("labels"),
         eval_indices=data.get("eval_indices"),
         trace=data.get("trace"),
+        theta=data.get("theta"),
     )
 
 
@@ -157,3 +160,12 @@ def read_runs(paths: Iterable[str | os.PathLike], arrays: Sequence[str] = ()) ->
     if not runs:
         raise InputError("no run files given; expected at least one run_hume output")
     return runs
+
+
+def paths_by_k(paths: Iterable[str | os.PathLike]) -> dict[int, list[str | os.PathLike]]:
+    """{K: the run files of that K} of a pair's run files, by the K each records."""
+    grouped: dict[int, list[str | os.PathLike]] = {}
+    for path in paths:
+        k = int(read_run(path, arrays=()).hyperparameters["num_classes"])
+        grouped.setdefault(k, []).append(path)
+    return grouped

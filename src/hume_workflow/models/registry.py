@@ -1,14 +1,21 @@
 """Backbones by kind: the one place that builds every kind, from a config spec.
 
 The kinds themselves are listed, torch-free, in embed/settings.py (``BACKBONE_KINDS``);
-``BACKBONE_CLASSES`` holds one class per kind (tests/unit/test_config_defaults.py).
+``BACKBONE_CLASSES`` holds one class per kind that computes features from images
+(``IMAGE_KINDS``, tests/unit/test_config_defaults.py). The ``precomputed`` kind has no model:
+its features are read from files (embed/precomputed.py).
 """
 
 from __future__ import annotations
 
 import inspect
 
-from hume_workflow.embed.settings import BACKBONE_KINDS, CHECKPOINT_SOURCE, MODEL_ZOOS
+from hume_workflow.embed.settings import (
+    BACKBONE_KINDS,
+    CHECKPOINT_SOURCE,
+    MODEL_ZOOS,
+    PRECOMPUTED,
+)
 from hume_workflow.errors import InputError, did_you_mean
 from hume_workflow.models.base import Backbone
 from hume_workflow.models.efficientnet import EfficientNetLite0Backbone
@@ -23,7 +30,7 @@ from hume_workflow.models.zoo import (
 #: The option of each model-zoo kind that names its network.
 MODEL_OPTIONS = {"timm": "model", "torchvision": "model", "checkpoint": "arch"}
 
-#: The class of each kind of ``BACKBONE_KINDS``, by its ``name``.
+#: The class of each kind of ``IMAGE_KINDS``, by its ``name``.
 BACKBONE_CLASSES: dict[str, type[Backbone]] = {
     cls.name: cls
     for cls in (
@@ -52,6 +59,11 @@ def build_backbone(kind: str, *, config_key: str | None = None, **options: objec
         raise InputError(
             f"{key}.kind={kind!r}: unknown backbone {kind!r}; known kinds: "
             f"{', '.join(sorted(BACKBONE_KINDS))}{did_you_mean(kind, list(BACKBONE_KINDS))}"
+        )
+    if kind == PRECOMPUTED:
+        raise InputError(
+            f"{key}.kind={kind!r}: reads features from files, not images; expected a kind "
+            f"that embeds images ({', '.join(BACKBONE_CLASSES)})"
         )
     cls = BACKBONE_CLASSES[kind]
     parameters = inspect.signature(cls).parameters

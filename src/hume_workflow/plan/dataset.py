@@ -8,7 +8,8 @@ Snakemake deletes any output to rerun it. Three sources of that knowledge, in or
    same dataset config (its recorded :func:`dataset_identity`; :func:`check_identity`
    refuses one made from another, so a name never holds two datasets);
 2. for image folders (imagenet, image_folder): a scan of ``dataset.root``, the same scan the
-   data stage does (file names only, nothing decoded);
+   data stage does (file names only, nothing decoded); for features_only: the headers of its
+   feature files and its labels (plan/features.py);
 3. for the benchmark sets: their published sizes and class counts.
 
 The names of the sources (``SOURCES``, the ``DatasetSource`` literal) live here too, with
@@ -27,6 +28,7 @@ import numpy as np
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import IDENTITY_ATTR
 from hume_workflow.formats.io import read_h5
+from hume_workflow.plan.features import FEATURES_ONLY, features_only_counts
 from hume_workflow.plan.resources import dataset_samples
 
 #: ``dataset.source`` values: where the images come from (each has a loader in data/prepare.py).
@@ -39,10 +41,13 @@ DatasetSource = Literal[
     "fashion_mnist",
     "imagenet",
     "image_folder",
+    "features_only",
 ]
 SOURCES: tuple[DatasetSource, ...] = get_args(DatasetSource)
 # read from dataset.root, never downloaded
 FOLDER_SOURCES: tuple[DatasetSource, ...] = ("imagenet", "image_folder")
+# no images: the samples are the rows of the user's feature files (dataset.features)
+FILE_SOURCES: tuple[DatasetSource, ...] = (FEATURES_ONLY,)
 # one channel; the rest RGB
 GRAY_SOURCES: tuple[DatasetSource, ...] = ("sklearn_digits", "mnist", "fashion_mnist")
 # split drawn with test_fraction
@@ -79,18 +84,33 @@ def dataset_identity(dataset: dict) -> dict:
     Not part of it: ``name``, ``num_classes`` (checked against the data instead),
     ``download``, and, for the benchmark sets, ``root``/``local_root`` (where their fixed,
     md5-checked files are kept). ``split_seed`` counts only where it draws something.
+    features_only: its files (absolute paths) and the key read from them.
     """
     source = dataset["source"]
     identity = {"source": source, "max_samples": dataset.get("max_samples")}
-    if source in RANDOM_SPLIT_SOURCES:
+    # features_only from one file draws its split too
+    one_file = source == FEATURES_ONLY and isinstance(dataset.get("features"), str)
+    drawn = source in RANDOM_SPLIT_SOURCES or one_file
+    if drawn:
         identity["test_fraction"] = dataset.get("test_fraction")
-    if source in RANDOM_SPLIT_SOURCES or identity["max_samples"] is not None:
+    if drawn or identity["max_samples"] is not None:
         identity["split_seed"] = dataset.get("split_seed")
     if source in FOLDER_SOURCES:
         identity["root"] = os.path.abspath(dataset["root"])
         identity["image_size"] = dataset.get("image_size")
         identity["skip_bad_images"] = dataset.get("skip_bad_images")
+    if source == FEATURES_ONLY:
+        for key in ("features", "labels"):
+            identity[key] = _absolute(dataset.get(key))
+        identity["features_key"] = dataset.get("features_key")
     return identity
+
+
+def _absolute(files: str | dict | None) -> str | dict | None:
+    """A file, or {part: file}, as absolute paths."""
+    if isinstance(files, dict):
+        return {part: os.path.abspath(path) for part, path in files.items()}
+    return None if files is None else os.path.abspath(files)
 
 
 def recorded_identity(data_path: str | os.PathLike) -> dict | None:
@@ -133,6 +153,9 @@ def planned_data(dataset: dict, data_path: str | os.PathLike) -> PlannedData:
     source = dataset["source"]
     if source in FOLDER_SOURCES:
         return _scan_folder(dataset)
+    if source == FEATURES_ONLY:
+        n_train, n_test, num_classes = features_only_counts(dataset)
+        return PlannedData(n_train, n_test, num_classes, "the files of config dataset.features")
     n_train, n_test = dataset_samples(dataset)
     return PlannedData(n_train, n_test, SOURCE_CLASSES[source], f"dataset source {source!r}")
 

@@ -14,9 +14,11 @@ Three passes, each stopping at the first problem:
    are not numbers); values out of range; misspelt choices; names matched in full.
 2. :func:`check_values` (on the filled config): what one key alone cannot say: pairs naming
    undeclared backbones, runs_per_job against num_runs, top_n against num_runs, the dataset
-   name against the dataset its results hold, and the sizes of what the config will produce
-   (plan/dataset.py): K against the samples and the classes, the test split, pca_dim, phi1's
-   width, the split of a subset. It returns warnings (subset_size capped at N).
+   name against the dataset its results hold, each backbone's keys against its kind, and the
+   sizes of what the config will produce (plan/dataset.py): K against the samples and the
+   classes, the test split, pca_dim, phi1's width, the split of a subset; the files of a
+   features_only dataset and of precomputed spaces (plan/features.py: headers, labels, ids).
+   It returns warnings (subset_size capped at N).
 3. :func:`check_sources`: files the jobs will need and names they will look up (dataset root,
    weights and checkpoint files, timm/torchvision model names).
 """
@@ -34,7 +36,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
-from hume_workflow.embed.settings import CHECKPOINT_SOURCE, MODEL_ZOOS
+from hume_workflow.embed.settings import CHECKPOINT_SOURCE, MODEL_ZOOS, PRECOMPUTED
 from hume_workflow.errors import InputError, did_you_mean
 from hume_workflow.hume.inner_forms import check_inner_form, train_size
 from hume_workflow.plan.dataset import (
@@ -43,6 +45,7 @@ from hume_workflow.plan.dataset import (
     check_identity,
     planned_data,
 )
+from hume_workflow.plan.features import check_backbone_options, check_precomputed
 from hume_workflow.plan.resources import feature_dim, fit_samples, image_side
 from hume_workflow.plan.sweep import class_counts, pair_class_counts, single_k
 
@@ -189,6 +192,7 @@ def check_values(config: dict, files: PlanFiles) -> list[str]:
             f"config compute.runs_per_job={runs_per_job}: expected a divisor of num_runs={num_runs}"
         )
     check_inner_form(config["hume"]["inner_form"], config["hume"]["hypergradient"])
+    check_backbone_options(config)
     top_n = config["aggregation"]["top_n"]
     if top_n is not None and top_n > num_runs:
         raise InputError(
@@ -268,17 +272,20 @@ def _planned_width(
 
     Raises:
         InputError: a ``pca_dim`` above the train samples PCA is fitted on, or above the
-            width of the raw pixels.
+            width of the raw pixels or of the precomputed features; a precomputed space's
+            files that do not fit the dataset (:func:`check_precomputed`).
     """
-    native = None
+    native, values = None, "pixel values"
     if spec["kind"] == "pixels":
         side = spec.get("image_size") or image_side(dataset)
         channels = 1 if dataset["source"] in GRAY_SOURCES else 3
         native = side * side * channels
+    if spec["kind"] == PRECOMPUTED:
+        native, values = check_precomputed(name, spec, dataset), "columns of its features"
     pca_dim = spec.get("pca_dim")
     if pca_dim is None:
         return native or feature_dim(str(embedding))
-    for limit, what in ((n_train, "train samples PCA is fitted on"), (native, "pixel values")):
+    for limit, what in ((n_train, "train samples PCA is fitted on"), (native, values)):
         if limit is not None and pca_dim > limit:
             raise InputError(
                 f"config backbones.{name}.pca_dim={pca_dim}: expected at most the {limit} "

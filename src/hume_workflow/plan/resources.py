@@ -19,6 +19,7 @@ from hume_workflow.formats.embeddings import features_dataset
 from hume_workflow.formats.io import open_h5, read_h5
 from hume_workflow.hume.config import HumeConfig, ScoreConfig, field_defaults
 from hume_workflow.hume.inner_forms import pick_inner_form
+from hume_workflow.plan.features import FEATURES_ONLY, features_only_counts
 
 # (train, test) sample counts. sklearn_digits has no official split: our data stage holds
 # out ``test_fraction`` of its 1,797 samples, so the table stores them all as train.
@@ -85,6 +86,9 @@ NATIVE_SIZES = {
 CPU_IMAGES_PER_SEC = 100
 GPU_IMAGES_PER_SEC = 1500
 PIXELS_IMAGES_PER_SEC = 5000
+# Precomputed features (embed/precomputed.py): read, aligned, written; no model.
+PRECOMPUTED_BASE_BYTES = 5e8
+PRECOMPUTED_ROWS_PER_SEC = 50000
 
 # What a config section that leaves a key out gets (the schema fills the same values).
 HUME_DEFAULTS = field_defaults(HumeConfig)
@@ -93,9 +97,12 @@ SCORE_DEFAULTS = field_defaults(ScoreConfig)
 
 def dataset_samples(dataset: dict, data_path: str | None = None) -> tuple[int, int]:
     """(n_train, n_test): counted from data.h5's (N,) "split" if it exists, else estimated
-    (for sklearn_digits from the defaults-filled ``dataset.test_fraction``)."""
+    (for sklearn_digits from the defaults-filled ``dataset.test_fraction``; for features_only
+    from its files' headers)."""
     if data_path is not None and os.path.exists(data_path):
         return _split_counts(data_path, os.stat(data_path).st_mtime_ns)
+    if dataset["source"] == FEATURES_ONLY:
+        return features_only_counts(dataset, with_classes=False)[:2]
     n_train, n_test = SOURCE_SIZES.get(dataset["source"], UNKNOWN_SIZE)
     if dataset["source"] == "sklearn_digits":
         n_test = round(dataset["test_fraction"] * n_train)
@@ -224,6 +231,9 @@ def embed_request(
 
     ``native_size`` is the image side the pixels kind keeps when the spec has no image_size.
     """
+    if spec["kind"] == "precomputed":  # read (float32), aligned, reduced: a few copies
+        nbytes = PRECOMPUTED_BASE_BYTES + n_images * MAX_FEATURE_DIM * 4 * 4
+        return _request(n_images / PRECOMPUTED_ROWS_PER_SEC, nbytes, attempt)
     if spec["kind"] == "pixels":
         side = spec.get("image_size") or native_size
         nbytes = PIXELS_BASE_BYTES + n_images * side**2 * 3 * 4 * 2  # float32 RGB, twice

@@ -7,11 +7,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from hume_workflow.errors import InputError
 from hume_workflow.formats.io import read_h5, read_json
 from hume_workflow.formats.k_choice import read_k_choice
 from hume_workflow.formats.run import RunInfo, read_run, read_runs
+from hume_workflow.report.evaluate import reliable_metrics
 from hume_workflow.report.k_sweep import k_sweep_figure, k_sweep_table
 from hume_workflow.report.page import write_report
 from hume_workflow.report.panels import (
@@ -34,6 +37,7 @@ class ReportInputs:
     metrics: Paths  # one metrics.json per (pair, K)
     choices: Paths  # one k_choice.json per pair
     votes: Paths  # one vote.csv (of the chosen K) per pair, in the order of ``choices``
+    labels: Paths  # one labels.csv (export_labels) per pair, in the order of ``choices``
     runs: Paths  # every run file of every pair
     baselines: Paths  # one baseline JSON per space
     embeddings: Paths  # one embedding file per space
@@ -50,6 +54,7 @@ class ReportFacts:
     num_runs: int
     top_n: int | None
     workflow_dir: str  # the checkout whose git commit is recorded
+    reliable_agreement: float | None = None  # export.reliable_agreement, labels.csv's threshold
 
 
 def runs_by_pair(run_paths: Paths) -> dict[tuple[str | None, str | None, int], dict[int, RunInfo]]:
@@ -61,18 +66,44 @@ def runs_by_pair(run_paths: Paths) -> dict[tuple[str | None, str | None, int], d
     return {key: read_runs(paths) for key, paths in grouped.items()}
 
 
+def exported_reliability(
+    labels_path: str | os.PathLike, votes: pd.DataFrame, truth: np.ndarray
+) -> dict[str, float | None]:
+    """``reliable_coverage`` and ``reliable_acc`` (:func:`reliable_metrics`) of a pair's
+    labels.csv, whose rows are its vote's (``votes``), against the dataset's ``truth`` (N,).
+
+    Raises:
+        InputError: labels.csv is not the export of this vote (one line naming it).
+    """
+    exported = pd.read_csv(labels_path)
+    columns = {"label", "reliable"} <= set(exported.columns)
+    if not columns or not np.array_equal(exported["label"], votes["label"]):
+        raise InputError(
+            f"{labels_path}: not the export of its pair's vote ({len(exported)} rows, the vote "
+            f"{len(votes)}); expected export_labels' output"
+        )
+    index = votes["sample_index"].to_numpy()
+    return reliable_metrics(
+        votes["label"].to_numpy(), exported["reliable"].to_numpy(dtype=bool), truth[index]
+    )
+
+
 def make_report(
     inputs: ReportInputs, facts: ReportFacts, outputs: dict[str, str | os.PathLike]
 ) -> None:
     """Write the report (see :func:`~hume_workflow.report.page.write_report` for ``outputs``)."""
     every = {(m["phi1"], m["phi2"], m["k"]): m for m in map(read_json, inputs.metrics)}
     choices = [read_k_choice(path) for path in inputs.choices]
-    pairs = [every[c.phi1, c.phi2, c.chosen_k] for c in choices]
+    all_votes = [pd.read_csv(path) for path in inputs.votes]
+    data, data_attrs = read_h5(inputs.data, ["labels"])
+    pairs = [
+        every[c.phi1, c.phi2, c.chosen_k] | exported_reliability(path, votes, data["labels"])
+        for c, votes, path in zip(choices, all_votes, inputs.labels, strict=True)
+    ]
     baselines = {(b := read_json(path))["backbone"]: b for path in inputs.baselines}
     tables = summary_tables(pairs, baselines, list(every.values()))
-    all_votes = [pd.read_csv(path) for path in inputs.votes]
     images = read_thumbnails(inputs.data, all_votes)
-    class_names = [str(n) for n in read_h5(inputs.data, [])[1].get("class_names", [])]
+    class_names = [str(n) for n in data_attrs.get("class_names", [])]
     runs = runs_by_pair(inputs.runs)
     figures = {}
     for choice, m, votes in zip(choices, pairs, all_votes, strict=True):
@@ -91,6 +122,8 @@ def make_report(
         "num_runs": facts.num_runs,
         "top_n": "all" if facts.top_n is None else facts.top_n,
     }
+    if facts.reliable_agreement is not None:
+        shown["reliable_agreement"] = facts.reliable_agreement  # labels.csv's threshold
     one_run = next(iter(next(iter(runs.values())).values()))
     extra = {
         "Provenance": provenance_table(shown, one_run, inputs.embeddings, facts.workflow_dir),

@@ -125,6 +125,25 @@ def coverage_curve(labels: np.ndarray, agreement: np.ndarray, truth: np.ndarray)
     return curve
 
 
+def reliable_metrics(
+    labels: np.ndarray, reliable: np.ndarray, truth: np.ndarray
+) -> dict[str, float | None]:
+    """Coverage and ACC of the samples flagged reliable (labels.csv's ``reliable``).
+
+    ``reliable_coverage``: the share of the labelled samples flagged reliable.
+    ``reliable_acc``: as :func:`coverage_curve`, clusters are matched to classes once, on every
+    sample with a known label (the vote's ACC), then the reliable ones with a known label are
+    scored. None without truth, or without a reliable sample whose label is known.
+    """
+    coverage = float(reliable.mean()) if len(reliable) else None
+    known = truth >= 0
+    if not (known & reliable).any():
+        return {"reliable_coverage": coverage, "reliable_acc": None}
+    mapping = match_labels(labels[known], truth[known])
+    correct = np.array([mapping.get(int(c), -1) for c in labels]) == truth
+    return {"reliable_coverage": coverage, "reliable_acc": float(correct[known & reliable].mean())}
+
+
 def confusion(labels: np.ndarray, truth: np.ndarray) -> list[list[int]] | None:
     """Counts of (true class, matched vote class); a last column for unmatched clusters if any."""
     known = truth >= 0

@@ -21,7 +21,8 @@ BEST, WORST = 8, 4  # images per cluster row of the grids: most, least agreed-up
 
 
 def read_thumbnails(data_path: str | os.PathLike, all_votes: list[pd.DataFrame]) -> dict:
-    """{sample index: (H, W, C) uint8 image} of the samples the cluster grids show, only those."""
+    """{sample index: (H, W, C) uint8 image} of the samples the cluster grids show, only those;
+    {} for a dataset without images (features_only)."""
     needed = sorted(
         {
             int(index)
@@ -33,6 +34,8 @@ def read_thumbnails(data_path: str | os.PathLike, all_votes: list[pd.DataFrame])
     if not needed:
         return {}
     with open_h5(data_path) as f:
+        if "images" not in f:
+            return {}
         return dict(zip(needed, f["images"][needed], strict=True))
 
 
@@ -70,8 +73,9 @@ def pair_figures(
     panels.append(
         ("Training curves of the best and worst run", figures.training_curves(traces, titles))
     )
-    grid = figures.image_grid(votes, images, BEST, WORST)
-    panels.append(("Per cluster: most agreed-upon images | least agreed-upon", grid))
+    if images:  # none for a dataset without images
+        grid = figures.image_grid(votes, images, BEST, WORST)
+        panels.append(("Per cluster: most agreed-upon images | least agreed-upon", grid))
     return panels
 
 

@@ -13,7 +13,8 @@ def summary_tables(
 
     Args:
         pairs: per pair, ``evaluate_pair``'s dict plus ``phi1``, ``phi2``, ``k`` and
-            ``setting``: the evaluation of the pair's chosen K.
+            ``setting``: the evaluation of the pair's chosen K; with the
+            :data:`RELIABLE_COLUMNS` of its labels.csv when given.
         baselines: backbone name -> {"dim", "kmeans": metrics, "linear_probe_acc"}.
         every_k: the evaluations of every (pair, K) whose runs the runs table lists
             (None: those of ``pairs``).
@@ -35,6 +36,8 @@ def summary_tables(
                 "vote_nmi": p["vote"]["nmi"],
                 "vote_agreement": p["vote"]["mean_agreement"],
                 "vote_clusters_used": len(p["vote"]["clusters"]),
+                # labels.csv's reliable samples (report.assemble.exported_reliability)
+                **{c: p[c] for c in RELIABLE_COLUMNS if c in p},
                 "best_score": max(r["score"] for r in p["runs"]),
                 "run_acc_mean": np.nanmean(accs) if known else None,
                 "run_acc_std": np.nanstd(accs) if known else None,
@@ -93,8 +96,11 @@ def drop_unknown_truth(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=empty)
 
 
+RELIABLE_COLUMNS = ("reliable_coverage", "reliable_acc")
+
 TRUTH_COLUMNS = {
     *("acc", "ari", "nmi", "vote_acc", "vote_ari", "vote_nmi", "pearson_score_acc"),
+    "reliable_acc",
     "spearman_score_acc",
     *("run_acc_mean", "run_acc_std", "run_acc_max", "linear_probe_acc"),
     *("kmeans_acc", "kmeans_ari", "kmeans_nmi", "kmeans_acc_phi1", "kmeans_acc_phi2"),

@@ -1,0 +1,238 @@
+"""Which label-free criterion picks the true number of classes K (aggregate/k_choice.py).
+
+    python benchmarks/k_selection.py --quick                  # smoke run: syn3, K 2..4
+    python benchmarks/k_selection.py --fashion /tmp/kfm/results/fashion_mnist   # every case
+    python benchmarks/k_selection.py --cases syn3 digits10    # a subset of the cases
+    python benchmarks/k_selection.py --cases digits10 --grid 2,4,8,16,32   # another grid
+
+For each case (two spaces and a known true K) HUME runs ``--runs`` seeds (0, 1, ...) for every
+K of the case's grid, transductively, at the demo's budget (config/config.yaml ``hume:``).
+Per K: every criterion of :func:`hume_workflow.aggregate.k_choice.k_evidence` over those runs
+and their vote (all runs, best score first), the number of clusters the vote uses, its ACC
+and ARI against the truth, and the wall time of the K. Per case: the K each criterion picks
+(:func:`~hume_workflow.aggregate.k_choice.choose_k`) and the K of the best vote ACC.
+
+Cases: ``syn<K>`` (``gaussian_two_spaces``, K in 3, 6, 12, 20); ``digits<C>`` (results/digits,
+phi1 = efficientnet_lite0, phi2 = pixels, the samples of classes 0..C-1, C in 3, 5, 7, 10);
+``fmnist<C>`` (the same spaces of a Fashion-MNIST subset, C in 4, 6, 10). The Fashion-MNIST
+features come from the workflow's preset, in a directory of its own (``--fashion`` names its
+results/fashion_mnist), with an override config holding ``dataset: {name: fashion_mnist,
+source: fashion_mnist, num_classes: 10, local_root: /usr/share/datasets/fashion-mnist,
+max_samples: 3000}`` and ``setting: transductive``::
+
+    snakemake -s Snakefile --cores 2 --configfile config/fashion_mnist.yaml override.yaml \\
+        --until extract_embeddings
+
+As each case finishes, its rows are appended to benchmarks/out/k_selection.csv (case, true_k,
+k, the criteria, vote_clusters, vote_acc, vote_ari, wall_s) and k_selection_choice.csv (case,
+true_k, the K each criterion picks, best_acc_k); earlier rows of the cases being run are
+dropped first. Both files are printed as markdown tables at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_limits
+
+from hume_workflow.aggregate.k_choice import K_CRITERIA, choose_k, k_evidence
+from hume_workflow.aggregate.metrics import cluster_accuracy
+from hume_workflow.aggregate.vote import majority_vote, select_top
+from hume_workflow.data.synthetic import gaussian_two_spaces
+from hume_workflow.formats.embeddings import read_spaces
+from hume_workflow.formats.io import read_h5
+from hume_workflow.formats.run import RunInfo
+from hume_workflow.hume.config import HumeConfig, ScoreConfig
+from hume_workflow.hume.runs import execute_runs
+
+#: The demo's budget (config/config.yaml ``hume:``); inner_form and the rest at their defaults.
+DEMO_BUDGET = {
+    "num_iters": 100,
+    "anneal_milestones": (50, 75),
+    "num_subsets": 5,
+    "subset_size": 1000,
+    "adaptation_steps": 20,
+    "inner_lr": 0.1,
+    "outer_lr": 0.05,
+}
+QUICK_BUDGET = {**DEMO_BUDGET, "num_iters": 20, "anneal_milestones": (10, 15), "num_subsets": 2}
+PHI1, PHI2 = "efficientnet_lite0", "pixels"  # the direction of the real cases
+# THREADS: one by default. On a 2-core machine shared with other jobs, scikit-learn's 2-thread
+# OpenMP made one generalisation score of digits (1,797 x 64, K = 10) take 103 s against
+# 0.7 s with one thread (threadpool_limits(1)).
+
+Data = tuple[np.ndarray, np.ndarray, np.ndarray]  # phi1 (N, d1), phi2 (N, d2), truth (N,)
+
+
+@dataclass(frozen=True)
+class Case:
+    """A dataset with a known K and the grid of K that HUME is run with."""
+
+    name: str
+    true_k: int
+    grid: tuple[int, ...]
+    load: Callable[[argparse.Namespace], Data]
+
+
+def synthetic(k: int) -> Callable[[argparse.Namespace], Data]:
+    """``gaussian_two_spaces`` with its defaults and max(60, 1200 // K) samples per class."""
+    return lambda args: gaussian_two_spaces(k, max(60, 1200 // k))
+
+
+def workflow_spaces(results_arg: str, classes: int) -> Callable[[argparse.Namespace], Data]:
+    """A workflow's results/<dataset>/ (``--<results_arg>``): phi1, phi2 and the labels of the
+    samples whose class is below ``classes``."""
+
+    def load(args: argparse.Namespace) -> Data:
+        root = Path(getattr(args, results_arg))
+        data = root / "data.h5"
+        phi1, phi2 = read_spaces(data, [root / "embeddings" / f"{n}.h5" for n in (PHI1, PHI2)])
+        truth = read_h5(data, ["labels"])[0]["labels"].astype(np.int64)
+        keep = truth < classes
+        return phi1[keep], phi2[keep], truth[keep]
+
+    return load
+
+
+CASES = {
+    case.name: case
+    for case in [
+        Case("syn3", 3, (2, 3, 4, 6), synthetic(3)),
+        Case("syn6", 6, (3, 5, 6, 7, 10), synthetic(6)),
+        Case("syn12", 12, (6, 11, 12, 13, 18), synthetic(12)),
+        Case("syn20", 20, (10, 19, 20, 21, 30), synthetic(20)),
+        Case("digits10", 10, (5, 9, 10, 11, 15), workflow_spaces("digits", 10)),
+        Case("digits3", 3, (2, 3, 4, 6), workflow_spaces("digits", 3)),
+        Case("digits5", 5, (3, 4, 5, 6, 8), workflow_spaces("digits", 5)),
+        Case("digits7", 7, (4, 6, 7, 8, 11), workflow_spaces("digits", 7)),
+        Case("fmnist10", 10, (5, 9, 10, 11, 15), workflow_spaces("fashion", 10)),
+        Case("fmnist4", 4, (2, 3, 4, 5, 8), workflow_spaces("fashion", 4)),
+        Case("fmnist6", 6, (3, 5, 6, 7, 10), workflow_spaces("fashion", 6)),
+    ]
+}
+
+
+def evaluate_k(data: Data, k: int, runs: int, budget: dict) -> dict[str, float]:
+    """HUME at K with seeds 0..runs-1: the criteria, the vote's clusters, ACC and ARI, and the
+    wall time."""
+    phi1, phi2, truth = data
+    start = time.perf_counter()
+    config = HumeConfig(num_classes=k, **budget)
+    split = np.zeros(len(truth), dtype=np.int64)  # transductive: every sample is fitted on
+    records = execute_runs(
+        phi1, phi2, split, "transductive", config, list(range(runs)), ScoreConfig(), progress=False
+    )
+    infos = {
+        r.seed: RunInfo(
+            path=f"seed{r.seed}",
+            seed=r.seed,
+            setting=r.setting,
+            score=r.score.score,
+            degenerate=r.score.degenerate,
+            kappa=r.score.kappa,
+            n_clusters=r.score.n_clusters,
+            wall_time_s=0.0,
+            labels=r.result.labels,
+            eval_indices=r.eval_indices,
+            trace=r.result.loss_trace,
+        )
+        for r in records
+    }
+    order = select_top({seed: info.score for seed, info in infos.items()}, None)
+    vote, _ = majority_vote(np.stack([infos[seed].labels for seed in order]), k)
+    evaluated = records[0].eval_indices  # every sample, the same for every run
+    evidence = k_evidence(infos, vote, phi2[evaluated], k)
+    return {
+        **{c: evidence[c] for c in K_CRITERIA},
+        "vote_clusters": len(np.unique(vote)),
+        "vote_acc": cluster_accuracy(vote, truth[evaluated]),
+        "vote_ari": float(adjusted_rand_score(truth[evaluated], vote)),
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+def replace_rows(path: Path, cases: list[str]) -> None:
+    """Drop the rows of ``cases`` from the CSV at ``path`` (if any), so that they are rerun."""
+    if path.exists():
+        table = pd.read_csv(path)
+        table = table[~table["case"].isin(cases)]
+        if table.empty:
+            path.unlink()
+        else:
+            table.to_csv(path, index=False)
+
+
+def append_rows(path: Path, rows: list[dict]) -> None:
+    """Add ``rows`` to the CSV at ``path`` (created when missing; columns matched by name)."""
+    table = pd.DataFrame(rows)
+    if path.exists():
+        table = pd.concat([pd.read_csv(path), table], ignore_index=True)
+    table.to_csv(path, index=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=None)
+    parser.add_argument("--runs", type=int, default=8, help="seeds per K (0, 1, ...)")
+    parser.add_argument("--quick", action="store_true", help="syn3, K 2..4, 3 short runs")
+    parser.add_argument("--digits", default="results/digits", help="the demo's results")
+    parser.add_argument(
+        "--fashion", default="results/fashion_mnist", help="the Fashion-MNIST subset's results"
+    )
+    parser.add_argument("--out", default="benchmarks/out/k_selection", help="CSV path prefix")
+    parser.add_argument("--grid", help="comma-separated K for every case (default: each case's)")
+    parser.add_argument("--threads", type=int, default=1, help="torch, BLAS and OpenMP threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)  # scikit-learn's too; see THREADS
+    budget, cases = DEMO_BUDGET, [CASES[name] for name in args.cases or CASES]
+    if args.grid:
+        grid = tuple(int(k) for k in args.grid.split(","))
+        cases = [replace(case, grid=grid) for case in cases]
+    if args.quick:
+        budget, args.runs = QUICK_BUDGET, 3
+        cases = [Case("syn3", 3, (2, 3, 4), synthetic(3))]
+        args.out += "_quick"
+    per_k, choice = Path(f"{args.out}.csv"), Path(f"{args.out}_choice.csv")
+    per_k.parent.mkdir(parents=True, exist_ok=True)
+    for path in (per_k, choice):
+        replace_rows(path, [case.name for case in cases])
+
+    total = time.perf_counter()
+    for case in cases:
+        data = case.load(args)
+        print(f"{case.name}: {len(data[2])} samples, true K {case.true_k}", flush=True)
+        rows = []
+        for k in case.grid:
+            row = evaluate_k(data, k, args.runs, budget)
+            rows.append({"case": case.name, "true_k": case.true_k, "k": k, **row})
+            values = " ".join(f"{c} {row[c]:.3f}" for c in K_CRITERIA)
+            print(
+                f"  K {k:3d}: {values} | ACC {row['vote_acc']:.3f} ARI {row['vote_ari']:.3f}"
+                f" | {row['wall_s']:.0f} s",
+                flush=True,
+            )
+        append_rows(per_k, rows)
+        table = {row["k"]: row for row in rows}
+        picked = {c: choose_k(table, c) for c in K_CRITERIA}
+        best_acc = max(sorted(table), key=lambda k: table[k]["vote_acc"])
+        append_rows(
+            choice,
+            [{"case": case.name, "true_k": case.true_k, **picked, "best_acc_k": best_acc}],
+        )
+        print(f"{case.name}: picked {picked}, best vote ACC at K {best_acc}", flush=True)
+    print(f"total {time.perf_counter() - total:.0f} s\n")
+    print(pd.read_csv(per_k).round(3).to_markdown(index=False), "\n")
+    print(pd.read_csv(choice).to_markdown(index=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""A pair's labels for downstream use: its vote per sample id, flagged reliable by agreement.
+
+``labels.csv`` (rule ``export_labels``) holds one row per sample the pair's vote labels, in the
+vote's order: ``sample_id`` (the dataset's identity of the sample, data.h5's ``sample_ids``:
+the image path relative to ``dataset.root`` for image folders and ImageNet,
+``<source>:<index>`` otherwise), ``label`` (the voted cluster id), ``agreement`` (the fraction
+of voting runs that give the sample that label) and ``reliable`` (agreement ≥ the threshold
+``export.reliable_agreement``). No ground truth is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+
+from hume_workflow.errors import InputError
+from hume_workflow.formats.dataset import read_sample_ids
+from hume_workflow.formats.io import open_h5
+
+log = logging.getLogger(__name__)
+
+#: The schema's default of ``export.reliable_agreement``, measured on the demo in
+#: docs/algorithm.md ("Exported labels").
+DEFAULT_RELIABLE_AGREEMENT = 0.9
+LABEL_COLUMNS = ("sample_id", "label", "agreement", "reliable")
+VOTE_COLUMNS = ("sample_index", "label", "agreement")
+
+
+def export_labels(
+    vote_path: str | os.PathLike, data_path: str | os.PathLike, threshold: float
+) -> pd.DataFrame:
+    """The rows of ``labels.csv`` (:data:`LABEL_COLUMNS`) for a pair's vote.
+
+    Args:
+        vote_path: the pair's ``vote.csv`` (``sample_index``, ``label``, ``agreement``).
+        data_path: the dataset's data.h5, whose ``sample_ids`` name the samples; a data.h5
+            written before it held them gives ``index:<i>`` (the row in data.h5), with one
+            warning.
+        threshold: a sample is ``reliable`` when its agreement is at least this, in [0, 1].
+
+    Raises:
+        InputError: a threshold outside [0, 1], a vote file without its columns, or sample
+            indices outside data.h5's samples (one line naming the file).
+    """
+    if not 0 <= threshold <= 1:
+        raise InputError(
+            f"config export.reliable_agreement={threshold}: expected a fraction in [0, 1]"
+        )
+    votes = read_vote(vote_path)
+    with open_h5(data_path) as f:
+        if "labels" not in f:
+            raise InputError(f"{data_path}: no 'labels' in the file; expected a data.h5")
+        n_samples = len(f["labels"])
+    index = votes["sample_index"].to_numpy()
+    if len(index) and not 0 <= index.min() <= index.max() < n_samples:
+        raise InputError(
+            f"{vote_path}: sample_index spans {index.min()}..{index.max()}; expected indices "
+            f"into the {n_samples} samples of {data_path} (a vote of another dataset?)"
+        )
+    ids = read_sample_ids(data_path)
+    if ids is None:
+        log.warning(
+            "%s holds no sample_ids (made before data.h5 stored them): samples are named "
+            "index:<i>, their row in data.h5; a data.h5 prepared anew names them as the dataset",
+            data_path,
+        )
+        ids = [f"index:{i}" for i in range(n_samples)]
+    elif len(ids) != n_samples:
+        raise InputError(
+            f"{data_path}: {len(ids)} sample_ids for {n_samples} samples; expected one per sample"
+        )
+    agreement = votes["agreement"].to_numpy(dtype=np.float64)
+    table = pd.DataFrame(
+        {
+            "sample_id": [ids[i] for i in index],
+            "label": votes["label"].to_numpy(),
+            "agreement": agreement,
+            "reliable": agreement >= threshold,
+        }
+    )
+    log.info(
+        "%d labels, %d reliable (agreement >= %s, %.1f%%)",
+        len(table),
+        table["reliable"].sum(),
+        threshold,
+        100 * table["reliable"].mean() if len(table) else 0.0,
+    )
+    return table
+
+
+def read_vote(path: str | os.PathLike) -> pd.DataFrame:
+    """A ``vote.csv`` (:data:`VOTE_COLUMNS`), its sample indices integers.
+
+    Raises:
+        InputError: unreadable, or without those columns (one line naming the file).
+    """
+    try:
+        votes = pd.read_csv(path)
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path}: cannot read the vote ({err}); expected a vote.csv") from err
+    missing = [c for c in VOTE_COLUMNS if c not in votes.columns]
+    if missing:
+        raise InputError(f"{path}: no {missing} columns; expected a majority_vote output")
+    if not pd.api.types.is_integer_dtype(votes["sample_index"]):
+        raise InputError(f"{path}: sample_index is not integers; expected a majority_vote output")
+    return votes

@@ -1,0 +1,172 @@
+"""The embedding file of a ``precomputed`` backbone: the user's features, aligned and checked.
+
+The rows of the user's files (formats/feature_files.py) are matched to data.h5's samples by
+id, checked (numbers, 2-D, finite, one row per sample, each in its split's file), then
+post-processed as every other kind is (PCA fitted on the train split, L2 normalisation, the
+storage cast) and written as the standard embedding file, with the attributes
+:func:`~hume_workflow.formats.embeddings.read_features` checks (``num_samples``,
+``samples_sha256``). No model, no images, and torch only for a PCA (embed/pipeline.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from hume_workflow.embed.settings import EmbedSettings
+from hume_workflow.embed.writer import array_blocks, chunk_rows, write_feature_batches
+from hume_workflow.errors import InputError
+from hume_workflow.formats.dataset import IDENTITY_ATTR, TRAIN, read_dataset
+from hume_workflow.formats.embeddings import SAMPLES_SHA256
+from hume_workflow.formats.feature_files import SPLIT_PARTS, WHOLE, FeatureFiles, align_rows
+from hume_workflow.formats.io import atomic_path, package_versions, read_h5, write_attrs
+
+log = logging.getLogger(__name__)
+
+
+def embed_precomputed(
+    dataset_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    backbone_name: str,
+    spec: dict,
+) -> None:
+    """Write the embedding file of the precomputed backbone ``backbone_name`` (atomically).
+
+    The file holds what :func:`~hume_workflow.embed.pipeline.embed_dataset` writes:
+    ``features`` (N, d) in data.h5's sample order (float32, float16 with ``float16``; d =
+    ``pca_dim`` with PCA, whose ``pca_mean`` and ``pca_components`` are stored too), ``labels``,
+    ``split`` and the attributes; ``preprocessing`` records the source files (path, size,
+    sha256) and ``extraction`` how rows were matched.
+
+    Rows are matched by the ids file (``ids``); without one, by place (``<part>:<row>``, a
+    features_only dataset), and then the files must hold the dataset's rows exactly, unless
+    data.h5 is a subset (``max_samples``). Rows that no sample names are left out.
+
+    Raises:
+        InputError: one line naming the file: see :meth:`FeatureFiles.read` and
+            :func:`align_rows`; data.h5 without sample ids; rows in number unlike the
+            dataset's.
+    """
+    settings = EmbedSettings.from_spec(spec, backbone_name)
+    key = f"backbones.{backbone_name}"
+    files = FeatureFiles.from_backbone(spec, backbone_name)
+    meta = read_dataset(dataset_path, with_images=False)
+    data_attrs = read_h5(dataset_path, [])[1]
+    if meta.sample_ids is None:
+        raise InputError(
+            f"{dataset_path}: no sample_ids (made before data.h5 stored them), so the rows of "
+            f"config {key} cannot be matched; expected a new data.h5: delete it and re-run"
+        )
+    features, row_ids, row_split = files.read()
+    identity = data_attrs.get(IDENTITY_ATTR) or {}
+    if files.ids is None and identity.get("max_samples") is None:
+        _check_counts(files, row_split, meta.split, dataset_path, key)
+    rows = align_rows(row_ids, row_split, meta.sample_ids, meta.split, files.ids_where())
+    n, dim = len(rows), features.shape[1]
+    log.info("%s: %d of %d rows of %s, %d features", key, n, len(row_ids), files.ids_where(), dim)
+    features = features[rows]
+    postprocessing: dict[str, Any] = {}
+    with atomic_path(output_path) as tmp, h5py.File(tmp, "w") as f:
+        what = f"{backbone_name} features"
+        if settings.pca_dim is not None:
+            from hume_workflow.embed.pipeline import (  # torch: only for a PCA
+                PCA_COMPONENTS,
+                PCA_MEAN,
+                reduce_dimension,
+            )
+
+            features, postprocessing, (mean, components) = reduce_dimension(
+                features, meta.split == TRAIN, settings.pca_dim
+            )
+            f.create_dataset(PCA_MEAN, data=mean)
+            f.create_dataset(PCA_COMPONENTS, data=components)
+            what += " after PCA"
+        rows_per_chunk = chunk_rows(n, features.shape[1], 4)
+        dset = write_feature_batches(
+            f,
+            array_blocks(features, rows_per_chunk),
+            n,
+            dtype=settings.storage_dtype,
+            normalize=settings.l2_normalize,
+            what=what,
+            key=key,
+        )
+        f.create_dataset("labels", data=meta.labels)
+        f.create_dataset("split", data=meta.split)
+        postprocessing.update(
+            {
+                "l2_normalize": settings.l2_normalize,
+                "storage_dtype": np.dtype(settings.storage_dtype).name,
+                "order": "pca (train split) -> l2_normalize -> storage cast",
+            }
+        )
+        attrs = {
+            "backbone": backbone_name,
+            "postprocessing": postprocessing,
+            "extraction": {
+                "rows_matched_by": "ids file" if files.ids is not None else "place",
+                "rows_in_files": len(row_ids),
+                "rows_used": n,
+                "device": "cpu",
+            },
+            "backbone_spec": spec,
+            "preprocessing": {
+                "kind": "precomputed",
+                "key": files.key,
+                "files": {part: _describe_file(path) for part, path in files.parts.items()},
+                "ids": None if files.ids is None else files.ids_where(),
+                "input_dim": dim,
+            },
+            "dataset": meta.name,
+            "split_encoding": "0 = train, 1 = test",
+            "device": "cpu",
+            "versions": package_versions(),
+            "num_samples": n,
+        }
+        if data_attrs.get(SAMPLES_SHA256) is not None:
+            attrs[SAMPLES_SHA256] = data_attrs[SAMPLES_SHA256]
+        write_attrs(f, attrs)
+        shape = dset.shape
+    log.info("wrote %s: features %s %s", output_path, shape, np.dtype(settings.storage_dtype))
+
+
+def _check_counts(
+    files: FeatureFiles,
+    row_split: np.ndarray,
+    split: np.ndarray,
+    dataset_path: str | os.PathLike,
+    key: str,
+) -> None:
+    """Rows matched by place: each file holds as many rows as the dataset has samples of its
+    split (one file: all of them).
+
+    Raises:
+        InputError: ``<file>: <r> rows but <data.h5> has <n> <split> samples; ...``.
+    """
+    for part, path in files.parts.items():
+        if part == WHOLE:
+            found, expected, which = len(row_split), len(split), ""
+        else:
+            code = SPLIT_PARTS[part]
+            found, expected = int((row_split == code).sum()), int((split == code).sum())
+            which = f"{part} "
+        if found != expected:
+            raise InputError(
+                f"{path}: {found} rows but {dataset_path} has {expected} {which}samples; "
+                f"expected one row per sample, in the dataset's order (or config {key}.ids)"
+            )
+
+
+def _describe_file(path: Path) -> dict[str, Any]:
+    """Path, size and SHA-256 of a source file (provenance: which file made the features)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fp:
+        for block in iter(lambda: fp.read(2**20), b""):
+            digest.update(block)
+    return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}

@@ -1,0 +1,1 @@
+"""Labelling new samples with what a finished pair found: its vote, its runs' task encoders."""

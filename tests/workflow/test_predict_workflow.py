@@ -1,0 +1,56 @@
+"""New images labelled by a finished pair (rules prepare_batch, embed_batch, predict_batch),
+against a direct computation: scikit-learn's probe on the dataset's own features.
+
+The batch is six of the dataset's own digits saved as PNG files, so its features are those
+samples' features and the labels must be what a probe fitted on the pair's vote predicts for
+them.
+"""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from tiny_workflow import PAIRS, TINY, snakemake
+
+from hume_workflow.formats.embeddings import read_spaces
+from hume_workflow.formats.io import read_h5
+
+PICKED = [0, 5, 11, 42, 99, 250]  # samples of the tiny dataset, saved as the new images
+
+
+def predicted(workdir: Path, finished: Path) -> Path:
+    """The finished tiny run, copied, with a batch of six of its digits labelled."""
+    shutil.copytree(finished, workdir, dirs_exist_ok=True)
+    images = read_h5(workdir / "results/tiny/data.h5", ["images"])[0]["images"]
+    folder = workdir / "new"
+    folder.mkdir()
+    for i in PICKED:
+        Image.fromarray(images[i, ..., 0]).save(folder / f"sample{i:03d}.png")
+    config = {**TINY, "predict": {"batches": {"new": {"root": str(folder)}}}}
+    targets = [f"results/tiny/predict/{pair}/new.csv" for pair in PAIRS]
+    snakemake(workdir, config, "--cores", "2", *targets)
+    return workdir
+
+
+@pytest.mark.background.with_args(predicted)
+@pytest.mark.parametrize("pair", PAIRS)
+def test_new_images_get_the_probe_s_labels_of_the_same_samples(background, pair):
+    workdir = background.result(predicted)
+    results = workdir / "results/tiny"
+    labels = pd.read_csv(results / f"predict/{pair}/new.csv")
+    assert labels.columns.tolist() == ["sample_id", "label", "confidence"]
+    assert labels.sample_id.tolist() == [f"sample{i:03d}.png" for i in PICKED]
+    phi2_name = pair.split("--")[1]
+    [phi2] = read_spaces(results / "data.h5", [results / f"embeddings/{phi2_name}.h5"])
+    votes = pd.read_csv(results / f"hume/{pair}/vote.csv")
+    x = phi2[votes.sample_index]
+    scaler = StandardScaler().fit(x)
+    model = LogisticRegression(max_iter=1000).fit(scaler.transform(x), votes.label)
+    probabilities = model.predict_proba(scaler.transform(phi2[PICKED]))
+    np.testing.assert_array_equal(labels.label, model.classes_[probabilities.argmax(1)])
+    np.testing.assert_allclose(labels.confidence, probabilities.max(1), rtol=1e-4, atol=1e-6)

@@ -1,0 +1,21 @@
+"""Rule predict_batch: a batch of new images labelled by a finished pair."""
+
+from hume_workflow.formats.io import atomic_path
+from hume_workflow.logs import log_to_file
+from hume_workflow.predict.labelling import label_batch
+
+log_to_file(snakemake.log[0])
+inputs, params = snakemake.input, snakemake.params
+labels = label_batch(
+    inputs.data,
+    inputs.phi2,
+    inputs.batch,
+    (inputs.batch_phi1, inputs.batch_phi2),
+    inputs.choice,
+    inputs.vote,
+    dict(zip(params.ks, inputs.selections, strict=True)),
+    inputs.runs,
+    params.method,
+)
+with atomic_path(snakemake.output[0]) as tmp:
+    labels.to_csv(tmp, index=False)
