@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
+from threadpoolctl import threadpool_limits
 
 from hume_workflow.aggregate.metrics import cluster_accuracy
 from hume_workflow.aggregate.vote import majority_vote, select_top
@@ -30,15 +32,7 @@ from hume_workflow.hume.config import HumeConfig, ScoreConfig
 from hume_workflow.hume.runs import execute_runs
 from hume_workflow.predict.assign import encoder_labels, probe_labels
 
-DEMO_BUDGET = {
-    "num_iters": 100,
-    "anneal_milestones": (50, 75),
-    "num_subsets": 5,
-    "subset_size": 1000,
-    "adaptation_steps": 20,
-    "inner_lr": 0.1,
-    "outer_lr": 0.05,
-}
+DEMO = Path(__file__).parents[1] / "config" / "config.yaml"  # its hume: section, the budget
 SPACES = ("pixels", "efficientnet_lite0")
 
 
@@ -56,7 +50,7 @@ def one_direction(case: str, results: Path, phi1_name: str, phi2_name: str, runs
         phi2[train],
         np.zeros(len(train), np.uint8),
         "transductive",
-        HumeConfig(num_classes=k, **DEMO_BUDGET),
+        HumeConfig.from_config(k, yaml.safe_load(DEMO.read_text())["hume"]),
         list(range(runs)),
         ScoreConfig(),
         progress=False,
@@ -99,7 +93,8 @@ def main() -> None:
     rows = []
     for case, folder in cases.items():
         for phi1_name, phi2_name in (SPACES, SPACES[::-1]):
-            rows.append(one_direction(case, Path(folder), phi1_name, phi2_name, args.runs))
+            with threadpool_limits(1):  # BLAS/OpenMP threads fight on a busy machine
+                rows.append(one_direction(case, Path(folder), phi1_name, phi2_name, args.runs))
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     out = Path(__file__).parent / "out" / "predict_heldout.csv"

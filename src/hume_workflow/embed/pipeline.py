@@ -21,7 +21,7 @@ from hume_workflow.embed.extract import (
     iter_features,
 )
 from hume_workflow.embed.settings import EXTRACTION_KEYS, EmbedSettings
-from hume_workflow.embed.writer import array_blocks, chunk_rows, write_feature_batches
+from hume_workflow.embed.writer import array_blocks, chunk_rows, write_feature_batches, write_space
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import TRAIN, read_dataset
 from hume_workflow.formats.embeddings import SAMPLES_SHA256
@@ -144,40 +144,17 @@ def embed_dataset(
     postprocessing: dict[str, Any] = {}
     with atomic_path(output_path) as tmp, h5py.File(tmp, "w") as f:
         if settings.pca_dim is None:
-            dset = write_feature_batches(
-                f,
-                batches,
-                n,
-                dtype=settings.storage_dtype,
-                normalize=settings.l2_normalize,
-                what=what,
-                key=key,
-            )
+            blocks = batches
         else:
             features, postprocessing, (mean, components) = _pca_features(
                 batches, n, meta.split, settings.pca_dim, what, Path(output_path), key, pca
             )
             f.create_dataset(PCA_MEAN, data=mean)
             f.create_dataset(PCA_COMPONENTS, data=components)
-            rows = chunk_rows(n, features.shape[1], 4)
-            dset = write_feature_batches(
-                f,
-                array_blocks(features, rows),
-                n,
-                dtype=settings.storage_dtype,
-                normalize=settings.l2_normalize,
-                what=f"{what} after PCA",
-                key=key,
-            )
-        f.create_dataset("labels", data=meta.labels)
-        f.create_dataset("split", data=meta.split)
-        postprocessing.update(
-            {
-                "l2_normalize": settings.l2_normalize,
-                "storage_dtype": np.dtype(settings.storage_dtype).name,
-                "order": "pca (train split) -> l2_normalize -> storage cast",
-            }
-        )
+            blocks = array_blocks(features, chunk_rows(n, features.shape[1], 4))
+            what += " after PCA"
+        dset, written = write_space(f, blocks, n, settings, meta.labels, meta.split, what, key)
+        postprocessing.update(written)
         extraction = {
             "batch_size": settings.batch_size,
             "num_workers": settings.num_workers,

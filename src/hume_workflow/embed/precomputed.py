@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 
 from hume_workflow.embed.settings import EmbedSettings
-from hume_workflow.embed.writer import array_blocks, chunk_rows, write_feature_batches
+from hume_workflow.embed.writer import array_blocks, chunk_rows, write_space
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import IDENTITY_ATTR, TRAIN, read_dataset
 from hume_workflow.formats.embeddings import SAMPLES_SHA256
@@ -87,25 +87,9 @@ def embed_precomputed(
             f.create_dataset(PCA_MEAN, data=mean)
             f.create_dataset(PCA_COMPONENTS, data=components)
             what += " after PCA"
-        rows_per_chunk = chunk_rows(n, features.shape[1], 4)
-        dset = write_feature_batches(
-            f,
-            array_blocks(features, rows_per_chunk),
-            n,
-            dtype=settings.storage_dtype,
-            normalize=settings.l2_normalize,
-            what=what,
-            key=key,
-        )
-        f.create_dataset("labels", data=meta.labels)
-        f.create_dataset("split", data=meta.split)
-        postprocessing.update(
-            {
-                "l2_normalize": settings.l2_normalize,
-                "storage_dtype": np.dtype(settings.storage_dtype).name,
-                "order": "pca (train split) -> l2_normalize -> storage cast",
-            }
-        )
+        blocks = array_blocks(features, chunk_rows(n, features.shape[1], 4))
+        dset, written = write_space(f, blocks, n, settings, meta.labels, meta.split, what, key)
+        postprocessing.update(written)
         attrs = {
             "backbone": backbone_name,
             "postprocessing": postprocessing,

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 import h5py
 import numpy as np
 
+from hume_workflow.embed.settings import EmbedSettings
 from hume_workflow.errors import InputError
 
 
@@ -82,3 +83,38 @@ def write_feature_batches(
 def array_blocks(array: np.ndarray, rows: int) -> Iterator[tuple[int, np.ndarray]]:
     for start in range(0, len(array), rows):
         yield start, array[start : start + rows]
+
+
+def write_space(
+    f: h5py.File,
+    blocks: Iterable[tuple[int, np.ndarray]],
+    num_rows: int,
+    settings: EmbedSettings,
+    labels: np.ndarray,
+    split: np.ndarray,
+    what: str,
+    key: str,
+) -> tuple[h5py.Dataset, dict]:
+    """The arrays of an embedding file: ``features`` from ``blocks`` (normalised and cast as
+    ``settings`` say), ``labels`` (N,) and ``split`` (N,) of the dataset.
+
+    Returns:
+        The features dataset and the post-processing record (L2, storage dtype, order).
+    """
+    dset = write_feature_batches(
+        f,
+        blocks,
+        num_rows,
+        dtype=settings.storage_dtype,
+        normalize=settings.l2_normalize,
+        what=what,
+        key=key,
+    )
+    f.create_dataset("labels", data=labels)
+    f.create_dataset("split", data=split)
+    postprocessing = {
+        "l2_normalize": settings.l2_normalize,
+        "storage_dtype": np.dtype(settings.storage_dtype).name,
+        "order": "pca (train split) -> l2_normalize -> storage cast",
+    }
+    return dset, postprocessing
