@@ -46,6 +46,7 @@ from hume_workflow.plan.dataset import (
     SOURCE_CLASSES,
     SOURCES,
 )
+from hume_workflow.predict.assign import PREDICT_METHODS
 
 PACKAGE = Path(hume_workflow.__file__).parent
 SCHEMA_PATH = PACKAGE.parents[1] / "workflow" / "schemas" / "config.schema.yaml"
@@ -131,6 +132,7 @@ def test_enums_outside_the_dataclasses_are_the_schema_ones(schema):
         "hume.inner_form": (INNER_FORMS, _properties(schema, "hume")["inner_form"]["enum"]),
         "score.backend": (SCORE_BACKENDS, _properties(schema, "score")["backend"]["enum"]),
         "k_choice.criterion": (K_CRITERIA, _properties(schema, "k_choice")["criterion"]["enum"]),
+        "predict.method": (PREDICT_METHODS, _properties(schema, "predict")["method"]["enum"]),
     }
     drifted = [
         f"{key}: code {list(code)}, schema {enum}"

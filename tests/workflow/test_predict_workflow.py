@@ -31,7 +31,7 @@ def predicted(workdir: Path, finished: Path) -> Path:
     folder.mkdir()
     for i in PICKED:
         Image.fromarray(images[i, ..., 0]).save(folder / f"sample{i:03d}.png")
-    config = {**TINY, "predict": {"batches": {"new": {"root": str(folder)}}}}
+    config = {**TINY, "predict": {"batches": {"new": {"root": str(folder)}}, "method": "probe"}}
     targets = [f"results/tiny/predict/{pair}/new.csv" for pair in PAIRS]
     snakemake(workdir, config, "--cores", "2", *targets)
     return workdir

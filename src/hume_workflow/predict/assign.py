@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from hume_workflow.aggregate.vote import alignment
 from hume_workflow.errors import InputError
 
-PredictMethod = Literal["probe", "encoders"]
+PredictMethod = Literal["encoders", "probe"]
 PREDICT_METHODS: tuple[PredictMethod, ...] = get_args(PredictMethod)
 
 

@@ -18,7 +18,8 @@ from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.k_choice import read_k_choice
 from hume_workflow.formats.run import paths_by_k, read_runs
 from hume_workflow.formats.selection import read_selection
-from hume_workflow.predict.assign import encoder_labels, probe_labels
+from hume_workflow.hume.config import check_choice
+from hume_workflow.predict.assign import PREDICT_METHODS, encoder_labels, probe_labels
 
 
 def label_batch(
@@ -43,6 +44,7 @@ def label_batch(
             chosen K's voting runs give their task encoders, for ``encoders``).
         method: ``probe`` or ``encoders`` (:mod:`hume_workflow.predict.assign`).
     """
+    check_choice("predict.method", method, PREDICT_METHODS)
     k = read_k_choice(choice).chosen_k
     votes = pd.read_csv(vote)
     [phi2] = read_spaces(data, [phi2_path])
@@ -50,7 +52,7 @@ def label_batch(
     index, voted = votes.sample_index.to_numpy(), votes.label.to_numpy()
     if method == "probe":
         labels, confidence = probe_labels(phi2[index], voted, new_phi2)
-    elif method == "encoders":
+    else:
         runs = read_runs(paths_by_k(run_paths)[k], arrays=("labels", "eval_indices", "theta"))
         seeds = read_selection(selections[k]).selected
         for seed in seeds:
@@ -60,7 +62,5 @@ def label_batch(
         labels, confidence = encoder_labels(
             thetas, [runs[seed].labels for seed in seeds], voted, new_phi1, k
         )
-    else:
-        raise InputError(f"config predict.method={method!r}: expected probe or encoders")
     ids = read_sample_ids(batch) or [f"index:{i}" for i in range(len(labels))]
     return pd.DataFrame({"sample_id": ids, "label": labels, "confidence": confidence})
