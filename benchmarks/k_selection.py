@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
@@ -49,19 +50,16 @@ from hume_workflow.aggregate.vote import majority_vote, select_top
 from hume_workflow.data.synthetic import gaussian_two_spaces
 from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.io import read_h5
-from hume_workflow.formats.run import RunInfo
+from hume_workflow.formats.run import run_info
 from hume_workflow.hume.config import HumeConfig, ScoreConfig
 from hume_workflow.hume.runs import execute_runs
 
 #: The demo's budget (config/config.yaml ``hume:``); inner_form and the rest at their defaults.
-DEMO_BUDGET = {
-    "num_iters": 100,
-    "anneal_milestones": (50, 75),
-    "num_subsets": 5,
-    "subset_size": 1000,
-    "adaptation_steps": 20,
-    "inner_lr": 0.1,
-    "outer_lr": 0.05,
+DEMO_BUDGET = {  # the demo's budget: config/config.yaml's hume: section
+    key: tuple(value) if isinstance(value, list) else value
+    for key, value in yaml.safe_load(
+        (Path(__file__).parents[1] / "config" / "config.yaml").read_text()
+    )["hume"].items()
 }
 QUICK_BUDGET = {**DEMO_BUDGET, "num_iters": 20, "anneal_milestones": (10, 15), "num_subsets": 2}
 PHI1, PHI2 = "efficientnet_lite0", "pixels"  # the direction of the real cases
@@ -130,22 +128,7 @@ def evaluate_k(data: Data, k: int, runs: int, budget: dict) -> dict[str, float]:
     records = execute_runs(
         phi1, phi2, split, "transductive", config, list(range(runs)), ScoreConfig(), progress=False
     )
-    infos = {
-        r.seed: RunInfo(
-            path=f"seed{r.seed}",
-            seed=r.seed,
-            setting=r.setting,
-            score=r.score.score,
-            degenerate=r.score.degenerate,
-            kappa=r.score.kappa,
-            n_clusters=r.score.n_clusters,
-            wall_time_s=0.0,
-            labels=r.result.labels,
-            eval_indices=r.eval_indices,
-            trace=r.result.loss_trace,
-        )
-        for r in records
-    }
+    infos = {r.seed: run_info(r, f"seed{r.seed}") for r in records}
     order = select_top({seed: info.score for seed, info in infos.items()}, None)
     vote, _ = majority_vote(np.stack([infos[seed].labels for seed in order]), k)
     evaluated = records[0].eval_indices  # every sample, the same for every run
