@@ -121,3 +121,38 @@ def test_a_batch_folder_takes_the_dataset_s_size_and_greyscale(tmp_path):
     assert batch.images.shape == (1, 8, 8, 1) and batch.sample_ids == ["red.png"]
     assert int(batch.images[0, 4, 4, 0]) == round(0.299 * 200)
     assert read_h5(tmp_path / "data.h5", ["labels"])[0]["labels"].shape == (2,)
+
+
+def test_a_feature_batch_gets_the_features_the_dataset_s_own_rows_got(tmp_path, monkeypatch):
+    """New samples given as a feature file: the rows of the dataset's own file come out of the
+    batch's embedding exactly as the dataset's embedding holds them (same PCA, same L2)."""
+    from hume_workflow.data.features import load_features_only
+    from hume_workflow.embed.precomputed import embed_precomputed
+    from hume_workflow.predict.features import embed_feature_batch, prepare_feature_batch
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(4)
+    raw = rng.normal(size=(80, 12)).astype(np.float32)
+    np.save("x.npy", raw)
+    np.save("labels.npy", rng.integers(0, 3, 80))
+    write_dataset(tmp_path / "data.h5", load_features_only("x.npy", "labels.npy"))
+    spec = {"kind": "precomputed", "path": "x.npy", "pca_dim": 5}
+    embed_precomputed(tmp_path / "data.h5", tmp_path / "space.h5", "x", spec)
+    picked = [2, 30, 77]
+    np.save("new.npy", raw[picked])
+    batch = {"features": {"x": "new.npy"}}
+    write_dataset(tmp_path / "batch.h5", prepare_feature_batch("new", batch))
+    assert read_sample_ids(tmp_path / "batch.h5") == ["row:0", "row:1", "row:2"]
+    pca = read_pca(tmp_path / "space.h5")
+    embed_feature_batch(tmp_path / "batch.h5", tmp_path / "new.h5", "x", spec, "new.npy", pca=pca)
+    np.testing.assert_allclose(
+        read_features(tmp_path / "new.h5", 3),
+        read_features(tmp_path / "space.h5", 80)[picked],
+        atol=1e-5,
+    )
+    np.save("wide.npy", np.zeros((3, 13), np.float32))
+    with pytest.raises(InputError, match="13 features per row; expected 12"):
+        embed_feature_batch("batch.h5", "w.h5", "x", spec, "wide.npy", pca=pca)
+    np.save("short.npy", np.zeros((2, 12), np.float32))
+    with pytest.raises(InputError, match=r"files of \[2, 3\] rows"):
+        prepare_feature_batch("new", {"features": {"x": "new.npy", "y": "short.npy"}})

@@ -45,6 +45,8 @@ def features_only_run(workdir: Path) -> Path:
     def split_files(space: str) -> dict:
         return {"train": f"features/{space}_train.npy", "test": f"features/{space}_val.npy"}
 
+    new = {space: f"features/{space}_val.npy" for space in ("pixels", "proj")}
+
     config = {
         "dataset": {
             "name": "byo",
@@ -62,6 +64,8 @@ def features_only_run(workdir: Path) -> Path:
         "compute": {"runs_per_job": 2},
         "hume": {"num_iters": 4, "num_subsets": 2, "adaptation_steps": 3, "inner_lr": 0.01},
         "score": {"n_folds": 3, "max_iter": 50},
+        # new samples as feature files: the test rows again, labelled by the pair's encoders
+        "predict": {"batches": {"new": {"features": new}}},
     }
     snakemake(workdir, config, "--cores", "2")
     return workdir
@@ -90,3 +94,18 @@ def test_precomputed_features_without_images_run_to_a_report(background):
     assert "vote_acc" in page and "most agreed-upon images" not in page  # no thumbnails
     for log in (results / "logs").rglob("*.log"):
         assert "Traceback" not in log.read_text(), log
+
+
+@pytest.mark.background.with_args(features_only_run)
+def test_a_feature_batch_of_the_voted_rows_gets_their_agreed_vote(background):
+    """The batch is the test rows the pair voted on: where both runs agree, the encoders give
+    each row the vote's label."""
+    results = background.result(features_only_run) / "results/byo"
+    labels = pd.read_csv(results / "predict/proj--pixels/new.csv")
+    assert labels.sample_id.tolist() == [f"row:{i}" for i in range(N_TEST)]
+    votes = pd.read_csv(results / "hume/proj--pixels/vote.csv")
+    assert votes.sample_index.tolist() == list(range(N_TRAIN, N_TRAIN + N_TEST))
+    agreed = (votes.agreement == 1.0).to_numpy()
+    assert agreed.sum() > N_TEST / 4
+    np.testing.assert_array_equal(labels.label[agreed], votes.label[agreed])
+    assert (labels.confidence[agreed] == 1.0).all()

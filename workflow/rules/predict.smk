@@ -12,7 +12,7 @@ rule prepare_batch:
         mem_mb=4000,
         runtime=60,
     params:
-        root=lambda wildcards: PREDICT["batches"][wildcards.new]["root"],
+        batch=lambda wildcards: PREDICT["batches"][wildcards.new],
     script:
         "../scripts/prepare_batch.py"
 
@@ -36,6 +36,7 @@ rule embed_batch:
         gpu=int(COMPUTE["embed_gpu"]),
     params:
         spec=backbone_spec,
+        batch=lambda wildcards: PREDICT["batches"][wildcards.new],
     script:
         "../scripts/embed_batch.py"
 

@@ -1,19 +1,21 @@
-"""Rule embed_batch: a batch's images through one backbone, projected as the dataset was."""
+"""Rule embed_batch: a batch's samples in one backbone's space, projected as the dataset's
+were: its images through the backbone, or its feature file for that backbone."""
 
 import torch
 
 from hume_workflow.cluster.gpu_slots import job_device
 from hume_workflow.embed.pipeline import embed_dataset, read_pca
 from hume_workflow.logs import log_to_file
+from hume_workflow.predict.features import embed_feature_batch, feature_file
 
 log_to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-spec, inputs = dict(snakemake.params.spec), snakemake.input
-embed_dataset(
-    inputs.batch,
-    snakemake.output[0],
-    snakemake.wildcards.backbone,
-    spec,
-    job_device(snakemake.resources.gpu),
-    pca=read_pca(inputs.space) if spec.get("pca_dim") else None,
-)
+spec, batch, inputs = dict(snakemake.params.spec), snakemake.params.batch, snakemake.input
+backbone, output = snakemake.wildcards.backbone, snakemake.output[0]
+pca = read_pca(inputs.space) if spec.get("pca_dim") else None
+if "features" in batch:
+    path, key = feature_file(snakemake.wildcards.new, batch, backbone)
+    embed_feature_batch(inputs.batch, output, backbone, spec, path, key, pca)
+else:
+    device = job_device(snakemake.resources.gpu)
+    embed_dataset(inputs.batch, output, backbone, spec, device, pca=pca)

@@ -1,8 +1,15 @@
-"""Rule prepare_batch: a folder of new images as data.h5, in the dataset's image format."""
+"""Rule prepare_batch: a batch of new samples as data.h5: a folder of images in the dataset's
+image format, or the rows of feature files (no images)."""
 
 from hume_workflow.formats.dataset import write_dataset
 from hume_workflow.logs import log_to_file
+from hume_workflow.predict.features import prepare_feature_batch
 from hume_workflow.predict.images import prepare_batch
 
 log_to_file(snakemake.log[0])
-write_dataset(snakemake.output[0], prepare_batch(snakemake.params.root, snakemake.input[0]))
+spec, name = snakemake.params.batch, snakemake.wildcards.new
+if "features" in spec:
+    batch = prepare_feature_batch(name, spec)
+else:
+    batch = prepare_batch(spec["root"], snakemake.input[0])
+write_dataset(snakemake.output[0], batch)

@@ -1,0 +1,118 @@
+"""A batch of new samples given as feature files, one per backbone, instead of images.
+
+For pairs whose spaces the user computed (``precomputed`` backbones) or any other: the rows
+of ``predict.batches.<name>.features.<backbone>`` are the batch's samples in that space, as
+the backbone's own features before its post-processing; they get the dataset's PCA (when the
+backbone has ``pca_dim``) and L2 normalisation, as the dataset's features did.
+"""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+
+from hume_workflow.embed.settings import EmbedSettings
+from hume_workflow.embed.writer import array_blocks, chunk_rows, write_space
+from hume_workflow.errors import InputError
+from hume_workflow.formats.dataset import TEST, UNLABELLED, ImageDataset
+from hume_workflow.formats.embeddings import SAMPLES_SHA256
+from hume_workflow.formats.feature_files import (
+    DEFAULT_KEY,
+    array_header,
+    check_finite_rows,
+    check_matrix,
+    read_array,
+    read_ids,
+)
+from hume_workflow.formats.io import atomic_path, package_versions, read_h5, write_attrs
+
+
+def prepare_feature_batch(name: str, spec: dict) -> ImageDataset:
+    """The samples of a batch of feature files (no images): N rows in every file, ids from
+    ``spec["ids"]`` (one per line) or ``row:<i>``.
+
+    Raises:
+        InputError: one line naming the file: missing, unreadable, not a 2-D numeric array,
+            or of another number of rows than the batch's other files or ids.
+    """
+    key, rows = spec.get("features_key", DEFAULT_KEY), {}
+    for backbone, path in spec["features"].items():
+        option = f"config predict.batches.{name}.features.{backbone}"
+        rows[path] = check_matrix(array_header(path, key, option))[0]
+    if len(set(rows.values())) > 1:
+        raise InputError(
+            f"config predict.batches.{name}.features: files of {sorted(set(rows.values()))} rows "
+            f"({', '.join(f'{p}: {n}' for p, n in rows.items())}); expected one row per sample"
+        )
+    n = next(iter(rows.values()))
+    ids = read_ids(spec["ids"]) if "ids" in spec else [f"row:{i}" for i in range(n)]
+    if len(ids) != n:
+        raise InputError(f"{spec['ids']}: {len(ids)} ids for {n} rows; expected one per row")
+    labels, split = np.full(n, UNLABELLED, np.int64), np.full(n, TEST, np.uint8)
+    return ImageDataset(name, None, labels, split, [], sample_ids=ids)
+
+
+def feature_file(name: str, spec: dict, backbone: str) -> tuple[str, str]:
+    """The file of batch ``name`` (its config ``spec``) in the space of ``backbone``, and the
+    array's name in it.
+
+    Raises:
+        InputError: the batch names no file for that backbone.
+    """
+    if backbone not in spec["features"]:
+        raise InputError(
+            f"config predict.batches.{name}.features: no file for {backbone!r} (has "
+            f"{', '.join(spec['features'])}); expected one for each backbone of the pairs"
+        )
+    return spec["features"][backbone], spec.get("features_key", DEFAULT_KEY)
+
+
+def embed_feature_batch(
+    batch_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    backbone_name: str,
+    spec: dict,
+    features_path: str | os.PathLike,
+    features_key: str = DEFAULT_KEY,
+    pca: tuple[np.ndarray, np.ndarray] | None = None,
+) -> None:
+    """Write the embedding file of a feature batch in one backbone's space (atomically).
+
+    Args:
+        spec: the backbone's config entry (its ``pca_dim``, ``l2_normalize``, ``float16``).
+        pca: the dataset's (mean, components) when the backbone has ``pca_dim``.
+
+    Raises:
+        InputError: NaN/Inf rows, or a width other than the dataset's PCA expects.
+    """
+    settings = EmbedSettings.from_spec(spec, backbone_name)
+    features = read_array(array_header(features_path, features_key)).astype(np.float32)
+    check_finite_rows(features, str(features_path))
+    if pca is not None:
+        mean, components = pca
+        if features.shape[1] != components.shape[1]:
+            raise InputError(
+                f"{features_path}: {features.shape[1]} features per row; expected "
+                f"{components.shape[1]}, the width of {backbone_name}'s features"
+            )
+        features = ((features - mean) @ components.T).astype(np.float32)
+    arrays, attrs = read_h5(batch_path, ["labels", "split"])
+    n, key = len(features), f"predict batch features of {backbone_name}"
+    with atomic_path(output_path) as tmp, h5py.File(tmp, "w") as f:
+        blocks = array_blocks(features, chunk_rows(n, features.shape[1], 4))
+        _, postprocessing = write_space(
+            f, blocks, n, settings, arrays["labels"], arrays["split"], key, key
+        )
+        written = {
+            "backbone": backbone_name,
+            "postprocessing": postprocessing,
+            "preprocessing": {"kind": "feature file", "path": str(features_path)},
+            "dataset": attrs.get("name"),
+            "versions": package_versions(),
+            "num_samples": n,
+        }
+        if attrs.get(SAMPLES_SHA256) is not None:
+            written[SAMPLES_SHA256] = attrs[SAMPLES_SHA256]
+        write_attrs(f, written)
