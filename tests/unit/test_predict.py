@@ -11,7 +11,8 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from hume_workflow.embed.pipeline import embed_dataset, read_pca
+from hume_workflow.embed.pca import read_pca
+from hume_workflow.embed.pipeline import embed_dataset
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import ImageDataset, read_sample_ids, write_dataset
 from hume_workflow.formats.embeddings import read_features

@@ -28,13 +28,14 @@ from collections.abc import Mapping, Sequence
 from typing import Literal, get_args
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
+from hume_workflow.aggregate.export import read_vote
 from hume_workflow.errors import InputError
 from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.k_choice import KChoice
-from hume_workflow.formats.run import RunInfo, paths_by_k, read_run, read_runs
+from hume_workflow.formats.run import RunInfo, paths_by_k, read_runs
+from hume_workflow.hume.config import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +115,7 @@ def choose_k(table: Mapping[int, Mapping[str, float]], criterion: str) -> int:
     Raises:
         InputError: an unknown criterion, or no K with a value for it.
     """
-    if criterion not in K_CRITERIA:
-        raise InputError(
-            f"config k_choice.criterion={criterion!r}: expected one of {', '.join(K_CRITERIA)}"
-        )
+    check_choice("k_choice.criterion", criterion, K_CRITERIA)
     scored = {k: row[criterion] for k, row in table.items() if not math.isnan(row[criterion])}
     if not scored:
         raise InputError(f"no K has a value of {criterion}; expected runs with that evidence")
@@ -151,7 +149,7 @@ def choose_pair_k(
     evidence, n_runs = {}, {}
     for k, vote_path in sorted(vote_paths.items()):
         runs = read_runs(by_k[k], arrays=("labels", "eval_indices", "trace"))
-        votes = pd.read_csv(vote_path)
+        votes = read_vote(vote_path)
         evidence[k] = k_evidence(runs, votes.label.to_numpy(), phi2[votes.sample_index], k)
         n_runs[k] = len(runs)
         log.info(
@@ -162,5 +160,5 @@ def choose_pair_k(
         )
     chosen = choose_k(evidence, criterion)
     log.info("%s picks K=%d of %s", criterion, chosen, sorted(evidence))
-    run = read_run(run_paths[0], arrays=())
+    run = next(iter(runs.values()))  # every run of the pair names its spaces
     return KChoice(str(run.phi1), str(run.phi2), criterion, chosen, evidence, n_runs)

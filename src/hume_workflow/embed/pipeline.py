@@ -12,7 +12,6 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
 
 from hume_workflow.embed.extract import (
     IN_MEMORY_MAX_BYTES,
@@ -20,6 +19,7 @@ from hume_workflow.embed.extract import (
     autocast_dtype,
     iter_features,
 )
+from hume_workflow.embed.pca import Projection, project, reduce_dimension, write_pca
 from hume_workflow.embed.settings import EXTRACTION_KEYS, EmbedSettings
 from hume_workflow.embed.writer import array_blocks, chunk_rows, write_feature_batches, write_space
 from hume_workflow.errors import InputError
@@ -36,47 +36,6 @@ from hume_workflow.formats.io import (
 from hume_workflow.models.registry import build_backbone
 
 log = logging.getLogger(__name__)
-
-
-#: Datasets of an embedding file that hold its PCA, so that new images get the same projection.
-PCA_MEAN, PCA_COMPONENTS = "pca_mean", "pca_components"
-
-
-def reduce_dimension(
-    features: np.ndarray, fit_mask: np.ndarray, dim: int
-) -> tuple[np.ndarray, dict, tuple[np.ndarray, np.ndarray]]:
-    """PCA of (N, d) features to (N, dim), fitted on the rows where ``fit_mask`` is True.
-
-    Returns:
-        The float32 (N, dim) projection, a provenance dict (dim, explained variance) and the
-        fitted (mean (d,), components (dim, d)): the projection is (x - mean) @ components.T.
-    """
-    if not 0 < dim <= min(features.shape[1], int(fit_mask.sum())):
-        raise InputError(
-            f"pca_dim={dim}: expected at most min(feature dim {features.shape[1]}, "
-            f"train samples {int(fit_mask.sum())}); lower pca_dim"
-        )
-    pca = PCA(n_components=dim, random_state=0).fit(features[fit_mask])
-    explained = float(pca.explained_variance_ratio_.sum())
-    log.info("PCA to %d dims keeps %.1f%% of the variance", dim, 100 * explained)
-    info = {"pca_dim": dim, "pca_fitted_on": "train split", "pca_explained_variance": explained}
-    return pca.transform(features).astype(np.float32), info, (pca.mean_, pca.components_)
-
-
-def read_pca(embedding_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """The (mean (d,), components (dim, d)) an embedding file was projected with.
-
-    Raises:
-        InputError: the file holds no PCA (written before it was stored, or without pca_dim).
-    """
-    with open_h5(embedding_path) as f:
-        if PCA_MEAN not in f or PCA_COMPONENTS not in f:
-            raise InputError(
-                f"{embedding_path}: no {PCA_MEAN}/{PCA_COMPONENTS}; expected the PCA of a "
-                "backbone with pca_dim (an embedding file made before it was stored: delete "
-                "it and extract again)"
-            )
-        return f[PCA_MEAN][()], f[PCA_COMPONENTS][()]
 
 
 def _image_source(dataset_path: str | os.PathLike) -> np.ndarray | Path:
@@ -96,7 +55,7 @@ def embed_dataset(
     backbone_name: str,
     spec: dict,
     device: str = "cpu",
-    pca: tuple[np.ndarray, np.ndarray] | None = None,
+    pca: Projection | None = None,
 ) -> None:
     """Embed every image of a prepared dataset and write the features to HDF5 (atomically).
 
@@ -146,11 +105,10 @@ def embed_dataset(
         if settings.pca_dim is None:
             blocks = batches
         else:
-            features, postprocessing, (mean, components) = _pca_features(
+            features, postprocessing, fitted = _pca_features(
                 batches, n, meta.split, settings.pca_dim, what, Path(output_path), key, pca
             )
-            f.create_dataset(PCA_MEAN, data=mean)
-            f.create_dataset(PCA_COMPONENTS, data=components)
+            write_pca(f, fitted)
             blocks = array_blocks(features, chunk_rows(n, features.shape[1], 4))
             what += " after PCA"
         dset, written = write_space(f, blocks, n, settings, meta.labels, meta.split, what, key)
@@ -191,8 +149,8 @@ def _pca_features(
     what: str,
     output_path: Path,
     key: str = "backbone",
-    pca: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, dict, tuple[np.ndarray, np.ndarray]]:
+    pca: Projection | None = None,
+) -> tuple[np.ndarray, dict, Projection]:
     """Raw features written chunked to a hidden temporary HDF5 file beside ``output_path``
     (removed after, or by the next write of ``output_path`` if killed), read back, reduced
     by a PCA fitted on the train split, or by ``pca`` (mean, components) when given.
@@ -212,12 +170,11 @@ def _pca_features(
         os.remove(raw_path)
     if pca is None:
         return reduce_dimension(features, split == TRAIN, pca_dim)
-    mean, components = pca
+    components = pca[1]
     if components.shape != (pca_dim, features.shape[1]):
         raise InputError(
             f"the dataset's PCA is {components.shape[1]} -> {components.shape[0]} dims; expected "
             f"{features.shape[1]} -> {pca_dim} (pca_dim of the backbone)"
         )
     info = {"pca_dim": pca_dim, "pca_fitted_on": "the dataset's train split (given)"}
-    projected = ((features - mean) @ components.T).astype(np.float32)
-    return projected, info, pca
+    return project(features, pca, what), info, pca

@@ -5,7 +5,7 @@ id, checked (numbers, 2-D, finite, one row per sample, each in its split's file)
 post-processed as every other kind is (PCA fitted on the train split, L2 normalisation, the
 storage cast) and written as the standard embedding file, with the attributes
 :func:`~hume_workflow.formats.embeddings.read_features` checks (``num_samples``,
-``samples_sha256``). No model, no images, and torch only for a PCA (embed/pipeline.py).
+``samples_sha256``). No model, no images, no torch (the PCA: embed/pca.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from hume_workflow.embed.pca import reduce_dimension, write_pca
 from hume_workflow.embed.settings import EmbedSettings
 from hume_workflow.embed.writer import array_blocks, chunk_rows, write_space
 from hume_workflow.errors import InputError
@@ -75,17 +76,10 @@ def embed_precomputed(
     with atomic_path(output_path) as tmp, h5py.File(tmp, "w") as f:
         what = f"{backbone_name} features"
         if settings.pca_dim is not None:
-            from hume_workflow.embed.pipeline import (  # torch: only for a PCA
-                PCA_COMPONENTS,
-                PCA_MEAN,
-                reduce_dimension,
-            )
-
-            features, postprocessing, (mean, components) = reduce_dimension(
+            features, postprocessing, fitted = reduce_dimension(
                 features, meta.split == TRAIN, settings.pca_dim
             )
-            f.create_dataset(PCA_MEAN, data=mean)
-            f.create_dataset(PCA_COMPONENTS, data=components)
+            write_pca(f, fitted)
             what += " after PCA"
         blocks = array_blocks(features, chunk_rows(n, features.shape[1], 4))
         dset, written = write_space(f, blocks, n, settings, meta.labels, meta.split, what, key)

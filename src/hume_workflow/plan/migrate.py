@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from hume_workflow.errors import InputError
-from hume_workflow.formats.run import read_run
+from hume_workflow.formats.run import paths_by_k
 
 DERIVED = ("selection.json", "vote.csv", "metrics.json")  # recomputed from the runs
 
@@ -33,13 +33,10 @@ def migrate(results: Path) -> list[str]:
     done = []
     for old in sorted((results / "hume").glob("*--*/runs")):
         pair = old.parent.name
-        ks = {
-            int(read_run(path, arrays=()).hyperparameters["num_classes"])
-            for path in sorted(old.rglob("*.h5"))
-        }
+        ks = sorted(paths_by_k(sorted(old.rglob("*.h5"))))
         if len(ks) != 1:
-            raise InputError(f"{old}: run files of K={sorted(ks)}; expected runs of one K")
-        k = ks.pop()
+            raise InputError(f"{old}: run files of K={ks}; expected runs of one K")
+        k = ks[0]
         new = old.parent / f"k{k}"
         if new.exists():
             raise InputError(f"{new} exists already; expected runs of {pair} in one layout")

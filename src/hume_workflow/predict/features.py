@@ -13,6 +13,7 @@ import os
 import h5py
 import numpy as np
 
+from hume_workflow.embed.pca import Projection, project
 from hume_workflow.embed.settings import EmbedSettings
 from hume_workflow.embed.writer import array_blocks, chunk_rows, write_space
 from hume_workflow.errors import InputError
@@ -76,7 +77,7 @@ def embed_feature_batch(
     spec: dict,
     features_path: str | os.PathLike,
     features_key: str = DEFAULT_KEY,
-    pca: tuple[np.ndarray, np.ndarray] | None = None,
+    pca: Projection | None = None,
 ) -> None:
     """Write the embedding file of a feature batch in one backbone's space (atomically).
 
@@ -91,13 +92,7 @@ def embed_feature_batch(
     features = read_array(array_header(features_path, features_key)).astype(np.float32)
     check_finite_rows(features, str(features_path))
     if pca is not None:
-        mean, components = pca
-        if features.shape[1] != components.shape[1]:
-            raise InputError(
-                f"{features_path}: {features.shape[1]} features per row; expected "
-                f"{components.shape[1]}, the width of {backbone_name}'s features"
-            )
-        features = ((features - mean) @ components.T).astype(np.float32)
+        features = project(features, pca, str(features_path))
     arrays, attrs = read_h5(batch_path, ["labels", "split"])
     n, key = len(features), f"predict batch features of {backbone_name}"
     with atomic_path(output_path) as tmp, h5py.File(tmp, "w") as f:

@@ -1,7 +1,7 @@
 """New images labelled by a finished pair, from their embeddings (rule predict_batch).
 
 A backbone with ``pca_dim`` has projected them with the dataset's PCA
-(:func:`hume_workflow.embed.pipeline.read_pca`); the two ways to label them are in
+(:func:`hume_workflow.embed.pca.read_pca`); the two ways to label them are in
 :mod:`.assign`.
 """
 
@@ -12,6 +12,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from hume_workflow.aggregate.export import read_vote
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import read_sample_ids
 from hume_workflow.formats.embeddings import read_spaces
@@ -46,7 +47,7 @@ def label_batch(
     """
     check_choice("predict.method", method, PREDICT_METHODS)
     k = read_k_choice(choice).chosen_k
-    votes = pd.read_csv(vote)
+    votes = read_vote(vote)
     [phi2] = read_spaces(data, [phi2_path])
     new_phi1, new_phi2 = read_spaces(batch, list(batch_spaces))
     index, voted = votes.sample_index.to_numpy(), votes.label.to_numpy()

@@ -109,9 +109,8 @@ def coverage_curve(labels: np.ndarray, agreement: np.ndarray, truth: np.ndarray)
     known = truth >= 0
     if not known.any():
         return []
-    labels, agreement, truth = labels[known], agreement[known], truth[known]
-    mapping = match_labels(labels, truth)
-    correct = np.array([mapping.get(int(c), -1) for c in labels]) == truth
+    agreement = agreement[known]
+    correct = matched_correct(labels[known], truth[known])
     curve = []
     for t in np.unique(agreement)[::-1]:
         kept = agreement >= t
@@ -139,9 +138,16 @@ def reliable_metrics(
     known = truth >= 0
     if not (known & reliable).any():
         return {"reliable_coverage": coverage, "reliable_acc": None}
-    mapping = match_labels(labels[known], truth[known])
-    correct = np.array([mapping.get(int(c), -1) for c in labels]) == truth
-    return {"reliable_coverage": coverage, "reliable_acc": float(correct[known & reliable].mean())}
+    correct = matched_correct(labels[known], truth[known])
+    return {"reliable_coverage": coverage, "reliable_acc": float(correct[reliable[known]].mean())}
+
+
+def matched_correct(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(n,) whether each label, its cluster matched to a class once over all ``labels``
+    (Hungarian, :func:`~hume_workflow.aggregate.metrics.match_labels`), is the ``truth``
+    (every truth known)."""
+    mapping = match_labels(labels, truth)
+    return np.array([mapping.get(int(c), -1) for c in labels]) == truth
 
 
 def confusion(labels: np.ndarray, truth: np.ndarray) -> list[list[int]] | None:
