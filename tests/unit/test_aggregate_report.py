@@ -8,7 +8,7 @@ import pytest
 from hume_workflow.aggregate.selection import select_runs
 from hume_workflow.aggregate.voting import vote_selected
 from hume_workflow.formats.io import read_h5, write_h5
-from hume_workflow.formats.run import read_runs
+from hume_workflow.formats.run import LABELS, read_runs
 from hume_workflow.report.evaluate import evaluate_pair
 from hume_workflow.report.page import write_report
 from hume_workflow.report.tables import TRUTH_COLUMNS, summary_tables
@@ -37,11 +37,11 @@ def run_files(tmp_path):
 
 def test_selection_ranks_by_score_and_keeps_top_n(run_files):
     paths, _, _ = run_files
-    manifest = select_runs(read_runs(paths), top_n=2)
+    manifest = select_runs(read_runs(paths, LABELS), top_n=2, num_classes=3)
     assert manifest.selected == [1, 3]
     assert [r.seed for r in manifest.ranked] == [1, 3, 2, 0]
-    assert select_runs(read_runs(paths), top_n=None).selected == [1, 3, 2, 0]
-    assert select_runs(read_runs(paths), top_n=10).selected == [
+    assert select_runs(read_runs(paths, LABELS), top_n=None, num_classes=3).selected == [1, 3, 2, 0]
+    assert select_runs(read_runs(paths, LABELS), top_n=10, num_classes=3).selected == [
         1,
         3,
         2,
@@ -51,10 +51,10 @@ def test_selection_ranks_by_score_and_keeps_top_n(run_files):
 
 def test_vote_and_evaluation(run_files):
     paths, scores, truth = run_files
-    manifest = select_runs(read_runs(paths), top_n=None)
+    manifest = select_runs(read_runs(paths, LABELS), top_n=None, num_classes=3)
     votes = vote_selected(manifest, paths, 3)
     assert votes.sample_index.tolist() == list(range(10, 30))
-    result = evaluate_pair(manifest, paths, votes, truth)
+    result = evaluate_pair(manifest, paths, votes, truth, 3)
     accs = {r["seed"]: r["acc"] for r in result["runs"]}
     assert accs[0] == 1.0 and accs[3] < accs[2] < accs[1] < 1.0
     expected_r = np.corrcoef([scores[s] for s in range(4)], [accs[s] for s in range(4)])[0, 1]
@@ -69,9 +69,9 @@ def test_vote_and_evaluation(run_files):
 
 def test_unlabelled_data_gives_a_report_without_accuracy(run_files, tmp_path):
     paths, _, truth = run_files
-    manifest = select_runs(read_runs(paths), top_n=None)
+    manifest = select_runs(read_runs(paths, LABELS), top_n=None, num_classes=3)
     votes = vote_selected(manifest, paths, 3)
-    result = evaluate_pair(manifest, paths, votes, np.full_like(truth, -1))
+    result = evaluate_pair(manifest, paths, votes, np.full_like(truth, -1), 3)
     assert result["vote"]["acc"] is None and result["score_acc_pearson"] is None
     assert sum(c["size"] for c in result["vote"]["clusters"]) == 20
     pair = {**result, "phi1": "a", "phi2": "b", "k": 3, "setting": "inductive"}
@@ -124,9 +124,9 @@ def brute_force_acc(labels: np.ndarray, truth: np.ndarray, k: int) -> tuple[floa
 
 def test_vote_acc_by_n_coverage_and_spearman(run_files):
     paths, scores, truth = run_files
-    manifest = select_runs(read_runs(paths), top_n=None)
+    manifest = select_runs(read_runs(paths, LABELS), top_n=None, num_classes=3)
     votes = vote_selected(manifest, paths, 3)
-    result = evaluate_pair(manifest, paths, votes, truth)
+    result = evaluate_pair(manifest, paths, votes, truth, 3)
     ranked = [r.seed for r in manifest.ranked]
     labelings = np.stack([read_h5(paths[s], ["labels"])[0]["labels"] for s in ranked])
     eval_truth = truth[10:30]
@@ -160,10 +160,10 @@ def test_report_page_inlines_figures_and_the_papers_numbers(run_files, tmp_path)
     from hume_workflow.report.paper import reported_beside_ours
 
     paths, _, truth = run_files
-    manifest = select_runs(read_runs(paths), top_n=2)
+    manifest = select_runs(read_runs(paths, LABELS), top_n=2, num_classes=3)
     votes = vote_selected(manifest, paths, 3)
     pair = {
-        **evaluate_pair(manifest, paths, votes, truth),
+        **evaluate_pair(manifest, paths, votes, truth, 3),
         "phi1": "a",
         "phi2": "b",
         "k": 3,

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from tiny_workflow import fingerprint
 
-from hume_workflow.aggregate.selection import select_runs
+from hume_workflow.aggregate.selection import collapse_warning, select_runs
 from hume_workflow.aggregate.voting import vote_selected
 from hume_workflow.embed.pipeline import embed_dataset
 from hume_workflow.errors import InputError
 from hume_workflow.formats import embeddings as features
 from hume_workflow.formats.embeddings import SAMPLES_SHA256, read_features, read_spaces
 from hume_workflow.formats.io import read_h5, write_h5
-from hume_workflow.formats.run import read_runs
+from hume_workflow.formats.run import LABELS, read_runs
 from hume_workflow.report.evaluate import evaluate_pair
 from hume_workflow.report.page import write_report
 from hume_workflow.report.tables import summary_tables
@@ -219,12 +219,17 @@ def write_run(folder: Path, seed: int, labels: np.ndarray, score: float) -> Path
 def test_all_runs_degenerate(tmp_path, caplog):
     paths = [write_run(tmp_path, seed, np.full(N, seed % 2), 0.0) for seed in range(3)]
     with caplog.at_level(logging.WARNING):
-        manifest = select_runs(read_runs(paths), top_n=2)
+        manifest = select_runs(read_runs(paths, LABELS), top_n=2, num_classes=K)
     assert manifest.n_degenerate == 3 and manifest.n_selected == 2
     assert all(r.degenerate and r.n_clusters == 1 for r in manifest.ranked)
     line = "3 of 3 runs degenerate (fewer than two clusters used, score 0), 2 of them voting"
     assert line in manifest.note
-    assert [r.getMessage() for r in caplog.records] == [f"{line}: seeds [0, 1, 2]"]
+    assert manifest.n_collapsed == 3 and all(r.collapsed for r in manifest.ranked)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0] == f"{line}: seeds [0, 1, 2]"
+    assert messages[1].startswith("3 of 3 runs collapsed (at most 5 of 10 clusters used")
+    assert messages[2].startswith("3 of 3 runs collapsed (they use 1 of K = 10 clusters)")
+    assert manifest.note == "; ".join(messages)
     votes = vote_selected(manifest, paths, K)
     np.testing.assert_array_equal(votes.label, 0)  # seed 0's single cluster
     np.testing.assert_array_equal(votes.agreement, 1.0)  # one cluster each: aligned, they agree
@@ -237,13 +242,14 @@ def test_runs_using_one_or_three_of_ten_clusters(tmp_path, caplog):
         write_run(tmp_path, 1, np.zeros(N, np.int64), 0.0),  # collapsed to one cluster
         write_run(tmp_path, 2, truth % 3, 0.5),  # 3 of 10 clusters, 7 empty
     ]
-    manifest = select_runs(read_runs(paths), top_n=None)
+    manifest = select_runs(read_runs(paths, LABELS), top_n=None, num_classes=K)
     assert manifest.selected == [0, 2, 1] and manifest.n_degenerate == 1
-    assert {r.seed: (r.degenerate, r.n_clusters) for r in manifest.ranked} == {
-        0: (False, 10),
-        1: (True, 1),
-        2: (False, 3),
+    assert {r.seed: (r.degenerate, r.n_clusters, r.collapsed) for r in manifest.ranked} == {
+        0: (False, 10, False),
+        1: (True, 1, True),
+        2: (False, 3, True),
     }
+    assert manifest.n_collapsed == 2 and "runs collapsed (they use 1-3 of K = 10" in manifest.note
     with caplog.at_level(logging.INFO):
         votes = vote_selected(manifest, paths, K)
     assert votes.sample_index.tolist() == list(range(10, 10 + N))
@@ -253,17 +259,51 @@ def test_runs_using_one_or_three_of_ten_clusters(tmp_path, caplog):
     assert f"{line} (seed 2: 3, seed 1: 1)" in caplog.text
 
 
+@pytest.mark.parametrize("n_collapsed", [2, 3])
+def test_collapsed_runs_are_counted_and_still_vote(tmp_path, caplog, n_collapsed):
+    truth = np.arange(N) % K
+    labelings = [
+        truth,  # 10 of 10 clusters
+        truth % 6,  # 6 of 10: not collapsed
+        truth % 5,  # 5 of 10: collapsed
+        np.r_[np.zeros(11, np.int64), np.arange(1, 10)],  # all 10 used, one holds 11 of 20
+        truth % 2,  # 2 of 10: collapsed
+    ]
+    paths = [
+        write_run(tmp_path, seed, labels, 0.9 - seed / 10)
+        for seed, labels in enumerate(labelings[: 2 + n_collapsed])
+    ]
+    with caplog.at_level(logging.WARNING):
+        manifest = select_runs(read_runs(paths, LABELS), top_n=None, num_classes=K)
+    seeds = list(range(2, 2 + n_collapsed))
+    assert manifest.n_collapsed == n_collapsed and manifest.n_degenerate == 0
+    assert [r.seed for r in manifest.ranked if r.collapsed] == seeds
+    assert manifest.selected == list(range(len(paths)))  # collapsed runs still vote
+    count = (
+        f"{n_collapsed} of {len(paths)} runs collapsed (at most 5 of 10 clusters used, or one "
+        f"cluster holding more than 50% of the samples): seeds {seeds}"
+    )
+    warning = collapse_warning(n_collapsed, len(paths), K, [5, 10, 2][:n_collapsed])
+    assert (warning is None) == (n_collapsed == 2)  # 2 of 4 is not most; 3 of 5 is
+    if warning:
+        assert warning.startswith("3 of 5 runs collapsed (they use 2-10 of K = 10 clusters)")
+    notes = [count] + ([warning] if warning else [])
+    assert [r.getMessage() for r in caplog.records] == notes
+    assert manifest.note == "; ".join(notes)
+    assert select_runs(read_runs(paths[:2], LABELS), top_n=None, num_classes=K).note is None
+
+
 def test_fewer_runs_than_top_n_is_recorded_and_reported(tmp_path, caplog):
     truth = np.arange(N) % 3
     paths = [write_run(tmp_path, s, (truth + s) % 3, 0.5 + s / 10) for s in range(4)]
     with caplog.at_level(logging.WARNING):
-        manifest = select_runs(read_runs(paths), top_n=10)
+        manifest = select_runs(read_runs(paths, LABELS), top_n=10, num_classes=3)
     note = "top_n=10 but only 4 runs: voting all of them"
     assert (manifest.top_n, manifest.n_selected, manifest.note) == (10, 4, note)
     assert [r.getMessage() for r in caplog.records] == [note]
-    assert select_runs(read_runs(paths), top_n=4).note is None
+    assert select_runs(read_runs(paths, LABELS), top_n=4, num_classes=3).note is None
     votes = vote_selected(manifest, paths, 3)
-    result = evaluate_pair(manifest, paths, votes, np.r_[np.zeros(10, np.int64), truth])
+    result = evaluate_pair(manifest, paths, votes, np.r_[np.zeros(10, np.int64), truth], 3)
     pair = {**result, "phi1": "a", "phi2": "b", "k": 3, "setting": "inductive"}
     space = {"dim": 4, "kmeans": {"acc": 0.5, "ari": 0.1, "nmi": 0.1}, "linear_probe_acc": 0.9}
     tables = summary_tables([pair], {"a": space, "b": space})
@@ -276,7 +316,7 @@ def test_fewer_runs_than_top_n_is_recorded_and_reported(tmp_path, caplog):
 @pytest.mark.parametrize("damage", ["missing", "truncated"])
 def test_vote_with_a_missing_or_truncated_run(tmp_path, damage):
     paths = [write_run(tmp_path, s, np.arange(N) % 3, 0.5 + s / 10) for s in range(3)]
-    manifest = select_runs(read_runs(paths), top_n=None)
+    manifest = select_runs(read_runs(paths, LABELS), top_n=None, num_classes=3)
     bad = paths[1]
     if damage == "missing":
         bad.unlink()
@@ -296,7 +336,7 @@ def test_vote_with_labels_beyond_num_classes(tmp_path):
         InputError,
         match=r"seed1\.h5: labels span 0\.\.4; expected cluster ids in \[0, 3\) \(num_classes=3\)$",
     ):
-        vote_selected(select_runs(read_runs(paths), top_n=None), paths, 3)
+        vote_selected(select_runs(read_runs(paths, LABELS), top_n=None, num_classes=3), paths, 3)
 
 
 def test_selection_of_two_runs_with_one_seed(tmp_path):
@@ -337,4 +377,4 @@ def test_run_without_labels(tmp_path):
     with pytest.raises(
         InputError, match=r"seed0\.h5: no 'labels' in the file; it holds \['eval_indices'\]$"
     ):
-        vote_selected(select_runs(read_runs([path]), top_n=None), [path], 3)
+        vote_selected(select_runs(read_runs([path], LABELS), top_n=None, num_classes=3), [path], 3)

@@ -21,6 +21,7 @@ import yaml
 
 import hume_workflow
 from hume_workflow.aggregate.k_choice import K_CRITERIA
+from hume_workflow.aggregate.vote import VOTE_WEIGHTS
 from hume_workflow.embed.settings import (
     BACKBONE_KINDS,
     CHECKPOINT_SOURCE,
@@ -31,6 +32,7 @@ from hume_workflow.embed.settings import (
 )
 from hume_workflow.formats.dataset import SETTINGS
 from hume_workflow.hume.config import (
+    ENCODER_INITS,
     HYPERGRADIENTS,
     SCORE_BACKENDS,
     HumeConfig,
@@ -47,6 +49,7 @@ from hume_workflow.plan.dataset import (
     SOURCES,
 )
 from hume_workflow.predict.assign import PREDICT_METHODS
+from hume_workflow.report.uncertainty import Bootstrap
 
 PACKAGE = Path(hume_workflow.__file__).parent
 SCHEMA_PATH = PACKAGE.parents[1] / "workflow" / "schemas" / "config.schema.yaml"
@@ -93,14 +96,22 @@ def _drift(cls: type, properties: dict) -> list[str]:
 
 @pytest.mark.parametrize(
     ("cls", "section"),
-    [(HumeConfig, "hume"), (ScoreConfig, "score"), (EmbedSettings, "backbones")],
+    [
+        (HumeConfig, "hume"),
+        (ScoreConfig, "score"),
+        (EmbedSettings, "backbones"),
+        (Bootstrap, "uncertainty"),
+    ],
 )
 def test_schema_defaults_and_enums_are_the_dataclass_ones(schema, cls, section):
     drifted = _drift(cls, _properties(schema, section))
     assert not drifted, f"schema {section} and {cls.__name__} differ: " + "; ".join(drifted)
 
 
-@pytest.mark.parametrize(("cls", "section"), [(HumeConfig, "hume"), (ScoreConfig, "score")])
+@pytest.mark.parametrize(
+    ("cls", "section"),
+    [(HumeConfig, "hume"), (ScoreConfig, "score"), (Bootstrap, "uncertainty")],
+)
 def test_every_schema_key_of_a_section_is_a_field(schema, cls, section):
     """run_hume.py passes the filled section to the dataclass as keyword arguments."""
     fields = {field.name for field in dataclasses.fields(cls)}
@@ -130,7 +141,15 @@ def test_enums_outside_the_dataclasses_are_the_schema_ones(schema):
             _properties(schema, "hume")["hypergradient"]["enum"],
         ),
         "hume.inner_form": (INNER_FORMS, _properties(schema, "hume")["inner_form"]["enum"]),
+        "hume.encoder_init": (
+            ENCODER_INITS,
+            _properties(schema, "hume")["encoder_init"]["enum"],
+        ),
         "score.backend": (SCORE_BACKENDS, _properties(schema, "score")["backend"]["enum"]),
+        "aggregation.weights": (
+            VOTE_WEIGHTS,
+            _properties(schema, "aggregation")["weights"]["enum"],
+        ),
         "k_choice.criterion": (K_CRITERIA, _properties(schema, "k_choice")["criterion"]["enum"]),
         "predict.method": (PREDICT_METHODS, _properties(schema, "predict")["method"]["enum"]),
     }

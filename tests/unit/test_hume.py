@@ -8,9 +8,10 @@ import torch
 from reference_hume import reference_outer_loss
 
 from hume_workflow.aggregate.metrics import cluster_accuracy
+from hume_workflow.errors import InputError
 from hume_workflow.hume.config import HumeConfig
 from hume_workflow.hume.descent import adapt_inner_classifiers, init_inner_classifiers
-from hume_workflow.hume.objective import l2_normalise, outer_loss
+from hume_workflow.hume.objective import l2_normalise, make_task_encoder, outer_loss
 from hume_workflow.hume.score import generalisation_score
 from hume_workflow.hume.sparsemax import sparsemax
 from hume_workflow.hume.training import draw_subsets, run_hume, run_hume_many
@@ -238,3 +239,36 @@ def test_shared_subsets_give_each_run_its_own_encoder_on_common_draws():
     # ... and the best by score is still the planted labeling
     scores = [generalisation_score(phi2, r.labels).score for r in shared]
     assert cluster_accuracy(shared[int(np.argmax(scores))].labels, y) >= 0.95
+
+
+@pytest.mark.parametrize("d1", [12, 40])
+def test_uniform_encoder_init_is_gram_schmidt_of_linear_default_weight(d1):
+    """The reference's start: nn.Linear's U(-1/sqrt(d1), 1/sqrt(d1)) weight, orthonormalised.
+    Checked against Gram-Schmidt in float64 from the same generator draw."""
+    k = 5
+    encoder = make_task_encoder(d1, k, torch.Generator().manual_seed(3), "uniform")
+    draw = torch.empty(k, d1).uniform_(
+        -(d1**-0.5), d1**-0.5, generator=torch.Generator().manual_seed(3)
+    )
+    rows = []
+    for w in draw.double().numpy():  # classical Gram-Schmidt, the slow way
+        for q in rows:
+            w = w - (w @ q) * q
+        rows.append(w / np.linalg.norm(w))
+    np.testing.assert_allclose(encoder.weight.detach().double().numpy(), np.stack(rows), atol=1e-5)
+
+
+def test_haar_encoder_init_is_orthogonal_init_and_differs_from_uniform():
+    haar = make_task_encoder(16, 4, torch.Generator().manual_seed(0), "haar").weight.detach()
+    expected = torch.nn.init.orthogonal_(
+        torch.empty(4, 16), generator=torch.Generator().manual_seed(0)
+    )
+    torch.testing.assert_close(haar, expected, atol=1e-5, rtol=0)
+    uniform = make_task_encoder(16, 4, torch.Generator().manual_seed(0), "uniform").weight.detach()
+    assert not torch.allclose(haar, uniform, atol=1e-3)
+    torch.testing.assert_close(uniform @ uniform.T, torch.eye(4), atol=1e-5, rtol=0)
+
+
+def test_unknown_encoder_init_names_the_key():
+    with pytest.raises(InputError, match=r"config hume.encoder_init='gaussian': expected one of"):
+        HumeConfig(num_classes=3, encoder_init="gaussian")

@@ -15,6 +15,7 @@ rule select_runs:
         runtime=10,
     params:
         top_n=config["aggregation"]["top_n"],
+        weights=config["aggregation"]["weights"],
     script:
         "../scripts/select_runs.py"
 

@@ -18,6 +18,7 @@ rule evaluate_pair:
         runtime=10,
     params:
         setting=config["setting"],
+        uncertainty=config["uncertainty"],
     script:
         "../scripts/evaluate_pair.py"
 

@@ -6,5 +6,7 @@ from hume_workflow.formats.selection import write_selection
 from hume_workflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])
-selection = select_runs(read_runs(snakemake.input), snakemake.params.top_n)
+runs = read_runs(snakemake.input, arrays=("labels",))  # labels: which runs collapsed
+k, params = int(snakemake.wildcards.k), snakemake.params
+selection = select_runs(runs, params.top_n, k, params.weights)
 write_selection(snakemake.output[0], selection)

@@ -5,24 +5,42 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from hume_workflow.aggregate.vote import select_top
-from hume_workflow.formats.run import RunInfo
+from hume_workflow.aggregate.vote import VOTE_WEIGHTS, VoteWeights, select_top
+from hume_workflow.formats.run import (
+    RunInfo,
+    clusters_used,
+    largest_share_of_collapsed,
+    most_clusters_of_collapsed,
+)
 from hume_workflow.formats.selection import RankedRun, Selection
+from hume_workflow.hume.config import check_choice
 
 log = logging.getLogger(__name__)
 
 
-def select_runs(runs: Mapping[int, RunInfo], top_n: int | None) -> Selection:
-    """Rank runs ({seed: run}, e.g. :func:`~hume_workflow.formats.run.read_runs`) by
-    generalisation score and keep the top ``top_n`` (None: all).
+def select_runs(
+    runs: Mapping[int, RunInfo],
+    top_n: int | None,
+    num_classes: int,
+    weights: VoteWeights = "uniform",
+) -> Selection:
+    """Rank runs ({seed: run}, read with their labels: ``read_runs(paths, arrays=("labels",))``)
+    of K = ``num_classes`` by generalisation score and keep the top ``top_n`` (None: all), to
+    vote with ``weights`` (:func:`~hume_workflow.aggregate.vote.run_weights`).
 
     Degenerate runs (fewer than two clusters used; score 0) are ranked like the others, so
-    last, and counted; fewer runs than ``top_n`` keeps them all. Either is logged in one line
-    and written to ``note``.
+    last, and counted; so are collapsed runs (:func:`~hume_workflow.formats.run.collapsed`),
+    which still vote. Fewer runs than ``top_n`` keeps them all. Each of these is logged in one
+    line and written to ``note``, and so is :func:`collapse_warning` when most runs collapsed.
+
+    Raises:
+        ValueError: a run's labels were not read.
     """
+    check_choice("aggregation.weights", weights, VOTE_WEIGHTS)
     scores = {seed: run.score for seed, run in runs.items()}
     selected, ranked = select_top(scores, top_n), select_top(scores, None)
     degenerate = [seed for seed in ranked if runs[seed].degenerate]
+    collapsed = [seed for seed in ranked if runs[seed].is_collapsed(num_classes)]
     notes = []
     if top_n is not None and top_n > len(runs):
         notes.append(f"top_n={top_n} but only {len(runs)} runs: voting all of them")
@@ -32,6 +50,11 @@ def select_runs(runs: Mapping[int, RunInfo], top_n: int | None) -> Selection:
             f"{len(degenerate)} of {len(runs)} runs degenerate (fewer than two clusters used, "
             f"score 0), {in_vote} of them voting: seeds {degenerate}"
         )
+    if collapsed:
+        notes.append(collapse_count(collapsed, len(runs), num_classes))
+    used = [clusters_used(runs[seed].labels) for seed in collapsed]
+    if warning := collapse_warning(len(collapsed), len(runs), num_classes, used):
+        notes.append(warning)
     for note in notes:
         log.warning(note)
     return Selection(
@@ -41,8 +64,42 @@ def select_runs(runs: Mapping[int, RunInfo], top_n: int | None) -> Selection:
         n_degenerate=len(degenerate),
         note="; ".join(notes) or None,
         selected=selected,
-        ranked=[
-            RankedRun(seed, runs[seed].score, runs[seed].degenerate, runs[seed].n_clusters)
-            for seed in ranked
-        ],
+        ranked=[ranked_run(seed, runs[seed], seed in collapsed) for seed in ranked],
+        n_collapsed=len(collapsed),
+        weights=weights,
+    )
+
+
+def ranked_run(seed: int, run: RunInfo, collapsed: bool) -> RankedRun:
+    """The manifest's entry of ``run``."""
+    return RankedRun(seed, run.score, run.degenerate, run.n_clusters, collapsed, run.kappa)
+
+
+def collapse_count(seeds: list[int], n_runs: int, num_classes: int) -> str:
+    """One line counting the collapsed runs ``seeds`` of ``n_runs`` and stating the rule."""
+    most, share = most_clusters_of_collapsed(num_classes), largest_share_of_collapsed(num_classes)
+    return (
+        f"{len(seeds)} of {n_runs} runs collapsed (at most {most} of {num_classes} clusters "
+        f"used, or one cluster holding more than {float(share):.0%} of the samples): "
+        f"seeds {seeds}"
+    )
+
+
+def collapse_warning(
+    n_collapsed: int, n_runs: int, num_classes: int, clusters_used: list[int]
+) -> str | None:
+    """One plain sentence when most runs (more than half) collapsed, else None.
+
+    ``clusters_used``: how many clusters each collapsed run uses (one entry per run).
+    """
+    if 2 * n_collapsed <= n_runs:
+        return None
+    low, high = min(clusters_used), max(clusters_used)
+    span = str(low) if low == high else f"{low}-{high}"
+    return (
+        f"{n_collapsed} of {n_runs} runs collapsed (they use {span} of K = {num_classes} "
+        "clusters): the labels are not trustworthy; the likely cause is step sizes too large "
+        "or too small for the feature scale (hume.inner_lr, hume.outer_lr against phi2's "
+        "scale; try the paper's values, or PCA / L2-normalised features) — see "
+        "docs/algorithm.md#collapsed-runs"
     )

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import numpy as np
 
 from hume_workflow.aggregate.metrics import match_labels
 from hume_workflow.errors import InputError
+
+# How much each selected run counts in the vote (config aggregation.weights): "uniform" is the
+# paper's plain majority; "score" weighs a run by its generalisation score; "kappa" by its
+# chance-corrected score max(kappa, 0), so a run no better than chance counts for nothing.
+VoteWeights = Literal["uniform", "score", "kappa"]
+VOTE_WEIGHTS: tuple[VoteWeights, ...] = get_args(VoteWeights)
 
 
 def select_top(scores: dict[int, float], top_n: int | None) -> list[int]:
@@ -42,27 +50,69 @@ def align_to(labels: np.ndarray, reference: np.ndarray, num_classes: int) -> np.
     return alignment(labels, reference, num_classes)[labels]
 
 
-def majority_vote(labelings: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample majority vote of runs aligned to the first (best-scoring) one.
+def run_weights(scores: np.ndarray, kappas: np.ndarray, weights: VoteWeights) -> np.ndarray:
+    """(n_runs,) non-negative vote weights of runs with these ``scores`` and ``kappas``.
+
+    "kappa" weighs by max(kappa, 0); when no run is above chance every weight is 1.
+    """
+    if weights == "uniform":
+        return np.ones(len(scores))
+    if weights == "score":
+        return np.asarray(scores, dtype=np.float64).copy()
+    if weights == "kappa":
+        kappas = np.asarray(kappas, dtype=np.float64)
+        if np.isnan(kappas).any():
+            raise InputError(
+                "config aggregation.weights='kappa': a run file has no kappa (written before "
+                "runs recorded it); expected runs of this version, or weights uniform or score"
+            )
+        clipped = np.clip(kappas, 0.0, None)
+        return clipped if clipped.sum() > 0 else np.ones(len(clipped))
+    raise InputError(
+        f"config aggregation.weights={weights!r}: expected one of {', '.join(VOTE_WEIGHTS)}"
+    )
+
+
+def majority_vote(
+    labelings: np.ndarray, num_classes: int, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample (weighted) majority vote of runs aligned to the first (best-scoring) one.
 
     Args:
         labelings: (n_runs, n_samples) hard labels in [0, num_classes), best-scoring run first.
+        weights: (n_runs,) non-negative weight of each run's vote (:func:`run_weights`);
+            None counts every run once.
 
     Returns:
         (votes, agreement): votes (n_samples,) int64 in the first run's ids; agreement
-        (n_samples,) float, the fraction of runs whose aligned label equals the vote.
-        Ties go to the first run's label when it is among the tied, else to the smallest id.
+        (n_samples,) float, the (unweighted) fraction of runs whose aligned label equals the
+        vote. Ties go to the first run's label when it is among the tied, else to the
+        smallest id.
     """
     labelings = np.asarray(labelings, dtype=np.int64)
     reference = labelings[0]
     aligned = np.stack(
         [reference] + [align_to(lab, reference, num_classes) for lab in labelings[1:]]
     )
+    votes = weighted_votes(aligned, num_classes, weights)
+    return votes, (aligned == votes).mean(axis=0)
+
+
+def weighted_votes(
+    aligned: np.ndarray, num_classes: int, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """(n_samples,) the label with the largest total weight per sample, of runs ``aligned``
+    (n_runs, n_samples) to a common reference, the first row; ties as :func:`majority_vote`."""
     n_runs, n_samples = aligned.shape
-    counts = np.zeros((n_samples, num_classes), dtype=np.float64)
-    for row in aligned:
-        counts[np.arange(n_samples), row] += 1
-    counts[np.arange(n_samples), reference] += 0.5  # breaks ties only: counts are integers
-    votes = counts.argmax(axis=1)
-    agreement = (aligned == votes).sum(axis=0) / n_runs
-    return votes, agreement
+    weights = np.ones(n_runs) if weights is None else np.asarray(weights, dtype=np.float64)
+    cells = (np.arange(n_samples) * num_classes + aligned).ravel()  # run-major, like weights
+    counts = np.bincount(cells, weights.repeat(n_samples), n_samples * num_classes)
+    return tie_broken_argmax(counts.reshape(n_samples, num_classes), aligned[0])
+
+
+def tie_broken_argmax(counts: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(n_samples,) the column of the largest of ``counts`` (n_samples, K) per row; among tied
+    columns the ``reference`` (n_samples,) label when it is one, else the smallest."""
+    tied = counts >= counts.max(axis=1, keepdims=True) * (1 - 1e-12)
+    rows = np.arange(len(counts))
+    return np.where(tied[rows, reference], reference, tied.argmax(axis=1))

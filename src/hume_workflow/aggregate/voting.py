@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from hume_workflow.aggregate.vote import majority_vote
+from hume_workflow.aggregate.vote import majority_vote, run_weights
 from hume_workflow.errors import InputError
 from hume_workflow.formats.run import read_run, read_runs
 from hume_workflow.formats.selection import Selection
@@ -37,7 +37,7 @@ def vote_selected(
     absent = sorted(set(selection.selected) - set(paths))
     if absent:
         raise InputError(f"selected seeds {absent} have no run file among the {len(paths)} given")
-    labelings, indices, short = [], None, []
+    labelings, indices, short, scored = [], None, [], []
     for seed in selection.selected:  # best first
         path = paths[seed]
         run = read_run(path)
@@ -51,6 +51,7 @@ def vote_selected(
             raise InputError(f"{path}: labels a different set of samples than the other runs")
         indices = run.eval_indices
         labelings.append(labels)
+        scored.append((run.score, run.kappa))
         if (used := len(np.unique(labels))) < num_classes:
             short.append(f"seed {seed}: {used}")
     if selection.note:
@@ -63,11 +64,14 @@ def vote_selected(
             num_classes,
             ", ".join(short),
         )
-    votes, agreement = majority_vote(np.stack(labelings), num_classes)
+    scores, kappas = np.array(scored, dtype=np.float64).T
+    weights = run_weights(scores, kappas, selection.weights)
+    votes, agreement = majority_vote(np.stack(labelings), num_classes, weights)
     log.info(
-        "vote of %d runs (top_n=%s): mean agreement %.3f",
+        "vote of %d runs (top_n=%s, weights %s): mean agreement %.3f",
         len(labelings),
         selection.top_n,
+        selection.weights,
         agreement.mean(),
     )
     return pd.DataFrame({"sample_index": indices, "label": votes, "agreement": agreement})

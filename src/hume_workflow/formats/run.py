@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +28,44 @@ if TYPE_CHECKING:
 RUN_ARRAYS = ("labels", "eval_indices", "confidence", "mean_soft_label", "theta", "trace")
 #: What :func:`read_run` reads unless told otherwise: the labels and whom they label.
 LABELS = ("labels", "eval_indices")
+
+#: A run has collapsed when it leaves at least half its K clusters empty: HUME's objective
+#: rewards using all K, so a run using so few has failed (step sizes against the feature
+#: scale, see docs/algorithm.md#collapsed-runs), not found fewer classes.
+MAX_USED_FRACTION_COLLAPSED = 0.5
+#: ... or when one cluster holds this many times its fair share 1/K of the samples ...
+FAIR_SHARE_MULTIPLE_COLLAPSED = 3
+#: ... and more than this fraction of them: at small K (2, 3) three fair shares is all the
+#: samples, and an uneven split such as 70/30 is data, not a collapse.
+MAJORITY_COLLAPSED = Fraction(1, 2)
+
+
+def clusters_used(labels: np.ndarray) -> int:
+    """How many distinct clusters ``labels`` (n,) uses."""
+    return int(np.unique(labels).size)
+
+
+def most_clusters_of_collapsed(num_classes: int) -> int:
+    """The most clusters of K = ``num_classes`` a collapsed run uses (K // 2)."""
+    return int(num_classes * MAX_USED_FRACTION_COLLAPSED)
+
+
+def largest_share_of_collapsed(num_classes: int) -> Fraction:
+    """The share of the samples that, exceeded by one cluster, makes a run collapsed:
+    max(1/2, 3/K), exact."""
+    return max(MAJORITY_COLLAPSED, Fraction(FAIR_SHARE_MULTIPLE_COLLAPSED, num_classes))
+
+
+def collapsed(labels: np.ndarray, num_classes: int) -> bool:
+    """Whether a run with hard labels ``labels`` (n,) of its labelled samples, cluster ids
+    in [0, ``num_classes``), has collapsed: it uses at most K // 2 of the K clusters, or its
+    largest cluster holds more than max(1/2, 3/K) of the samples. A degenerate run (one
+    cluster, or no samples) is collapsed too.
+    """
+    sizes = np.unique(labels, return_counts=True)[1]  # (n_used,)
+    if sizes.size <= most_clusters_of_collapsed(num_classes):
+        return True
+    return Fraction(int(sizes.max()), len(labels)) > largest_share_of_collapsed(num_classes)
 
 
 @dataclass
@@ -60,6 +99,18 @@ class RunInfo:
     eval_indices: np.ndarray | None = None  # (n_eval,) int64
     trace: dict[str, np.ndarray] | None = None  # part -> (num_iters,)
     theta: np.ndarray | None = None  # (K, d1) the task encoder
+
+    def is_collapsed(self, num_classes: int) -> bool:
+        """Whether this run collapsed at K = ``num_classes`` (:func:`collapsed`).
+
+        Raises:
+            ValueError: its labels were not read (``read_runs(paths, arrays=("labels",))``).
+        """
+        if self.labels is None:
+            raise ValueError(
+                f"{self.path}: labels not read; expected the run read with arrays=('labels',)"
+            )
+        return collapsed(self.labels, num_classes)
 
 
 #: Attributes every run file has (older files may lack ``n_clusters`` and ``kappa``).

@@ -1,7 +1,9 @@
 """The selection manifest (JSON): a pair's runs ranked by generalisation score, by seed.
 
 It names runs by seed only; the rules pass the run files themselves (``snakemake.input``),
-so every step opens only files its rule declares.
+so every step opens only files its rule declares. Keys added later (``n_collapsed``, ``weights``,
+and ``collapsed`` and ``kappa`` of each ranked run) read as 0 / "uniform" / False / None from
+manifests written before them.
 """
 
 from __future__ import annotations
@@ -9,8 +11,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from typing import Any
 
-from hume_workflow.formats.io import read_json_fields, write_json
+from hume_workflow.aggregate.vote import VoteWeights
+from hume_workflow.errors import InputError
+from hume_workflow.formats.io import read_json, write_json
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,8 @@ class RankedRun:
     score: float
     degenerate: bool
     n_clusters: int | None
+    collapsed: bool = False  # see hume_workflow.formats.run.collapsed; False in older files
+    kappa: float | None = None  # the run's chance-corrected score; None in older files
 
 
 @dataclass(frozen=True)
@@ -31,9 +38,11 @@ class Selection:
     n_runs: int
     n_selected: int
     n_degenerate: int
-    note: str | None  # fewer runs than top_n, degenerate runs; None when nothing to say
+    note: str | None  # fewer runs than top_n, degenerate or collapsed runs; None: nothing to say
     selected: list[int]
     ranked: list[RankedRun]
+    n_collapsed: int = 0  # 0 in older files
+    weights: VoteWeights = "uniform"  # how the selected runs vote (aggregation.weights)
 
 
 def write_selection(path: str | os.PathLike, selection: Selection) -> None:
@@ -42,15 +51,26 @@ def write_selection(path: str | os.PathLike, selection: Selection) -> None:
 
 
 def read_selection(path: str | os.PathLike) -> Selection:
-    """The manifest written by :func:`write_selection`.
+    """The manifest written by :func:`write_selection` (or before ``n_collapsed`` existed).
 
     Raises:
         InputError: not JSON, or not a selection manifest (naming the missing keys).
     """
-    data = read_json_fields(path, Selection, "select_runs")
-    keys = [f.name for f in dataclasses.fields(Selection)]
-    ranked = [
-        RankedRun(**{f.name: r[f.name] for f in dataclasses.fields(RankedRun)})
-        for r in data["ranked"]
-    ]
-    return Selection(**{**{k: data[k] for k in keys}, "ranked": ranked})
+    data = fields_of(Selection, read_json(path), path, "")
+    ranked = [fields_of(RankedRun, r, path, " in a ranked run") for r in data["ranked"]]
+    return Selection(**{**data, "ranked": [RankedRun(**r) for r in ranked]})
+
+
+def fields_of(cls: type, data: Any, path: str | os.PathLike, where: str) -> dict[str, Any]:
+    """The values of the dataclass ``cls``'s fields in the JSON object ``data``, a field with
+    a default taking it when absent (a manifest written before the field existed).
+
+    Raises:
+        InputError: a field without a default is absent (one line naming them and ``where``).
+    """
+    given = data if isinstance(data, dict) else {}
+    values = {f.name: given.get(f.name, f.default) for f in dataclasses.fields(cls)}
+    missing = [name for name, value in values.items() if value is dataclasses.MISSING]
+    if missing:
+        raise InputError(f"{path}: no {missing} keys{where}; expected a select_runs output")
+    return values

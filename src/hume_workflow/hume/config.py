@@ -28,6 +28,13 @@ HYPERGRADIENTS: tuple[Hypergradient, ...] = get_args(Hypergradient)
 ScoreBackend = Literal["sklearn", "torch"]
 SCORE_BACKENDS: tuple[ScoreBackend, ...] = get_args(ScoreBackend)
 
+# How the task encoder's K x d1 weight starts (hume/objective.py): "uniform" draws nn.Linear's
+# default U(-1/sqrt(d1), 1/sqrt(d1)) entries and orthonormalises them (QR), as the reference
+# implementation's orthogonal parametrisation does; "haar" draws a Haar-uniform orthonormal
+# frame (nn.init.orthogonal_).
+EncoderInit = Literal["uniform", "haar"]
+ENCODER_INITS: tuple[EncoderInit, ...] = get_args(EncoderInit)
+
 
 def check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
     """Raise a one-line :class:`InputError` naming ``config <key>`` unless ``value`` is one of
@@ -70,11 +77,13 @@ class HumeConfig:
     hypergradient: Hypergradient = "closed_form"
     shared_subsets: bool = False  # runs of one process draw common subsets (run_hume_many)
     inner_form: InnerForm = "auto"  # where the inner descent runs: inner_forms.py
+    encoder_init: EncoderInit = "uniform"  # the task encoder's start: ENCODER_INITS
 
     def __post_init__(self) -> None:
         """Raises InputError naming the config key (``hume.<field>``, ``dataset.num_classes``)."""
         check_choice("hume.hypergradient", self.hypergradient, HYPERGRADIENTS)
         check_choice("hume.inner_form", self.inner_form, INNER_FORMS)
+        check_choice("hume.encoder_init", self.encoder_init, ENCODER_INITS)
         check_inner_form(self.inner_form, self.hypergradient)
         if self.num_classes < 2:
             raise InputError(f"config dataset.num_classes={self.num_classes}: expected at least 2")

@@ -4,12 +4,14 @@ cross-entropy, minus the entropy of the mean label.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
 from hume_workflow.errors import InputError
-from hume_workflow.hume.config import HumeConfig
+from hume_workflow.hume.config import EncoderInit, HumeConfig
 from hume_workflow.hume.descent import (
     GramUnrolledDescent,
     UnrolledDescent,
@@ -25,8 +27,16 @@ def l2_normalise(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def make_task_encoder(d1: int, num_classes: int, generator: torch.Generator) -> nn.Linear:
-    """A bias-free linear map d1 -> K whose K x d1 weight has orthonormal rows."""
+def make_task_encoder(
+    d1: int, num_classes: int, generator: torch.Generator, init: EncoderInit = "uniform"
+) -> nn.Linear:
+    """A bias-free linear map d1 -> K whose K x d1 weight has orthonormal rows.
+
+    ``init`` "uniform" (the reference implementation's start): nn.Linear's default entries,
+    U(-1/sqrt(d1), 1/sqrt(d1)), orthonormalised by registering the orthogonal
+    parametrisation (a QR of the weight); "haar": a Haar-uniform frame (nn.init.orthogonal_).
+    Both draw from ``generator`` only.
+    """
     if d1 < num_classes:
         raise InputError(
             f"phi1 has dimension {d1} < dataset.num_classes={num_classes}: the orthogonal task "
@@ -34,9 +44,13 @@ def make_task_encoder(d1: int, num_classes: int, generator: torch.Generator) -> 
         )
     encoder = nn.Linear(d1, num_classes, bias=False)
     with torch.no_grad():
-        nn.init.orthogonal_(encoder.weight, generator=generator)
-    # Registering completes the K x d1 weight to a d1 x d1 orthogonal base with torch.randn
-    # from the global RNG; seed it from the run's generator so the run is reproducible.
+        if init == "haar":
+            nn.init.orthogonal_(encoder.weight, generator=generator)
+        else:  # nn.Linear.reset_parameters' weight, from the run's generator
+            nn.init.kaiming_uniform_(encoder.weight, a=math.sqrt(5), generator=generator)
+    # Registering orthonormalises the weight (QR) and completes it to a d1 x d1 orthogonal
+    # base with torch.randn from the global RNG; seed it from the run's generator so the run
+    # is reproducible.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
         return parametrizations.orthogonal(encoder)

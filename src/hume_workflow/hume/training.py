@@ -129,7 +129,9 @@ def run_hume_many(
     gram = gram_matrix(x2) if form == "gram" else None
 
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-    encoders = [make_task_encoder(x1.shape[1], k, g).to(device) for g in generators]
+    encoders = [
+        make_task_encoder(x1.shape[1], k, g, config.encoder_init).to(device) for g in generators
+    ]
     optimizers = [torch.optim.Adam(e.parameters(), lr=config.outer_lr) for e in encoders]
     milestones = list(config.anneal_milestones) if config.anneal else []
     schedulers = [torch.optim.lr_scheduler.MultiStepLR(o, milestones, 0.1) for o in optimizers]

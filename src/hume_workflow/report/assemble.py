@@ -15,6 +15,7 @@ from hume_workflow.formats.io import read_h5, read_json
 from hume_workflow.formats.k_choice import read_k_choice
 from hume_workflow.formats.run import RunInfo, read_run, read_runs
 from hume_workflow.report.evaluate import reliable_metrics
+from hume_workflow.report.headline import make_headline
 from hume_workflow.report.k_sweep import k_sweep_figure, k_sweep_table
 from hume_workflow.report.page import write_report
 from hume_workflow.report.panels import (
@@ -138,4 +139,5 @@ def make_report(
     if sweeps:
         heading = "K sweep: label-free criteria per K (higher is better), the chosen K"
         beside[heading] = drop_unknown_truth(k_sweep_table(sweeps, every))
-    write_report(tables, outputs, f"HUME on {facts.dataset}", figures, extra, beside)
+    top = make_headline(pairs, baselines)
+    write_report(tables, outputs, f"HUME on {facts.dataset}", figures, extra, beside, top)

@@ -13,10 +13,12 @@ import pandas as pd
 from scipy.stats import pearsonr, spearmanr
 
 from hume_workflow.aggregate.metrics import compute_metrics, match_labels
-from hume_workflow.aggregate.vote import majority_vote
+from hume_workflow.aggregate.selection import collapse_warning
+from hume_workflow.aggregate.vote import majority_vote, run_weights
 from hume_workflow.errors import InputError
-from hume_workflow.formats.run import read_runs
+from hume_workflow.formats.run import clusters_used, read_runs
 from hume_workflow.formats.selection import Selection
+from hume_workflow.report.uncertainty import Bootstrap, PairRuns, bootstrap_pair
 
 
 def evaluate_pair(
@@ -24,31 +26,39 @@ def evaluate_pair(
     run_paths: Iterable[str | os.PathLike],
     votes: pd.DataFrame,
     truth: np.ndarray,
+    num_classes: int,
+    bootstrap: Bootstrap | None = None,
 ) -> dict:
-    """Metrics of a pair's vote and of every run, and the score-vs-ACC correlation.
+    """Metrics of a pair's vote and of every run, the score-vs-ACC correlation, the collapsed
+    runs and (unless ``bootstrap`` is None) the intervals of :func:`bootstrap_pair`.
 
     Args:
         selection: the manifest of :func:`hume_workflow.aggregate.selection.select_runs`.
         run_paths: the pair's run files (the rule's inputs).
         votes: the vote table (``sample_index``, ``label``, ``agreement``).
         truth: (N,) true labels of the whole dataset.
+        num_classes: the runs' K.
     """
     selected = set(selection.selected)
     by_seed = read_runs(run_paths, arrays=("labels", "eval_indices"))
     absent = sorted({r.seed for r in selection.ranked} - set(by_seed))
     if absent:
         raise InputError(f"ranked seeds {absent} have no run file among the {len(by_seed)} given")
-    runs, labelings = [], []
+    runs, labelings, kappas = [], [], []
     for entry in selection.ranked:
         run = by_seed[entry.seed]
         labelings.append(run.labels)
+        kappas.append(run.kappa)
         runs.append(
             {
                 "seed": entry.seed,
                 "score": entry.score,
+                "kappa": run.kappa,
                 **compute_metrics(run.labels, truth[run.eval_indices]),
                 "selected": entry.seed in selected,
                 "degenerate": entry.degenerate,
+                "collapsed": entry.collapsed,
+                "clusters_used": clusters_used(run.labels),
                 "wall_time_s": run.wall_time_s,
             }
         )
@@ -62,10 +72,22 @@ def evaluate_pair(
     vote = compute_metrics(vote_labels, vote_truth)
     eval_truth = truth[run.eval_indices]  # every run labels the same samples
     sizes = votes.groupby("label")["agreement"].agg(["size", "mean"])
-    return {
+    ranked = PairRuns(
+        np.stack(labelings),
+        scores,
+        np.array(kappas, dtype=np.float64),
+        num_classes,
+        selection.top_n,
+        selection.weights,
+    )
+    collapsed = [r["clusters_used"] for r in runs if r["collapsed"]]
+    metrics = {
         "n_runs": selection.n_runs,
         "n_selected": len(selected),
         "selection_note": selection.note,
+        "aggregation": {"top_n": selection.top_n, "weights": selection.weights},
+        "n_collapsed": len(collapsed),
+        "collapse_warning": collapse_warning(len(collapsed), len(runs), num_classes, collapsed),
         "vote": {
             **vote,
             "mean_agreement": float(votes["agreement"].mean()),
@@ -77,24 +99,32 @@ def evaluate_pair(
         "score_acc_pearson": float(pearson.statistic) if pearson else None,
         "score_acc_pearson_p": float(pearson.pvalue) if pearson else None,
         "score_acc_spearman": float(spearman.statistic) if spearman else None,
-        "vote_by_n": vote_by_n(np.stack(labelings), eval_truth),
+        "vote_by_n": vote_by_n(ranked, eval_truth),
         "coverage": coverage_curve(vote_labels, votes["agreement"].to_numpy(), vote_truth),
         "confusion": confusion(vote_labels, vote_truth),
         "runs": runs,
     }
+    if bootstrap is not None:
+        known = labelled and (eval_truth >= 0).any()
+        spread = bootstrap_pair(ranked, eval_truth, accs if known else None, bootstrap)
+        for point, bounds in zip(metrics["vote_by_n"], spread.pop("vote_by_n"), strict=True):
+            point.update({k: v for k, v in bounds.items() if k != "n"})
+        metrics["uncertainty"] = spread
+    return metrics
 
 
-def vote_by_n(labelings: np.ndarray, truth: np.ndarray) -> list[dict]:
-    """The majority vote of the top n runs, n = 1..all: its ACC and mean agreement.
+def vote_by_n(runs: PairRuns, truth: np.ndarray) -> list[dict]:
+    """The vote of the top n runs by score, n = 1..all, each counted with its weight
+    (``runs.weights``): its ACC and mean agreement.
 
     Args:
-        labelings: (n_runs, n_samples) labels of the runs ranked best score first.
+        runs: the runs ranked best score first.
         truth: (n_samples,) true labels of those samples (-1 unknown).
     """
-    num_classes = int(labelings.max()) + 1
+    weights = run_weights(runs.scores, runs.kappas, runs.weights)
     curve = []
-    for n in range(1, len(labelings) + 1):
-        labels, agreement = majority_vote(labelings[:n], num_classes)
+    for n in range(1, len(runs.labels) + 1):
+        labels, agreement = majority_vote(runs.labels[:n], runs.num_classes, weights[:n])
         acc = compute_metrics(labels, truth)["acc"]
         curve.append({"n": n, "acc": acc, "mean_agreement": float(agreement.mean())})
     return curve

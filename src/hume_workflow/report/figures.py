@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from hume_workflow.report.tables import interval, interval_level
+
 # Okabe-Ito, safe for the common colour-vision deficiencies
 BLUE, ORANGE, GREEN, VERMILION, GREY = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#999999"
 DPI = 80
@@ -31,31 +33,51 @@ def _axes(width: float = 4.2, height: float = 3.2) -> tuple[plt.Figure, plt.Axes
 
 
 def score_vs_acc(metrics: dict) -> str:
-    """Generalisation score against ACC, one point per run, the voting runs highlighted."""
+    """Generalisation score against ACC, one point per run, the voting runs highlighted and
+    the collapsed ones crossed; the title gives the correlations with their intervals."""
     runs = pd.DataFrame(metrics["runs"])
+    collapsed = runs.get("collapsed", pd.Series(False, index=runs.index)).astype(bool)
     fig, ax = _axes()
     for selected, colour, label in ((False, GREY, "not voting"), (True, BLUE, "voting (top-n)")):
-        part = runs[runs.selected == selected]
+        part = runs[(runs.selected == selected) & ~collapsed]
         if len(part):
             ax.scatter(part.score, part.acc, c=colour, label=label, s=28, edgecolors="k", lw=0.4)
-    r, rho = metrics.get("score_acc_pearson"), metrics.get("score_acc_spearman")
-    fmt = "n/a" if r is None else f"{r:.2f}"
-    ax.set_title(f"Pearson r = {fmt}, Spearman ρ = {'n/a' if rho is None else f'{rho:.2f}'}")
+    if collapsed.any():
+        part = runs[collapsed]
+        ax.scatter(part.score, part.acc, c=VERMILION, marker="x", s=36, label="collapsed")
+    pearson = _with_interval(metrics.get("score_acc_pearson"), interval(metrics, "pearson"))
+    spearman = _with_interval(metrics.get("score_acc_spearman"), interval(metrics, "spearman"))
+    ax.set_title(f"Pearson r = {pearson}\nSpearman ρ = {spearman}", fontsize=10)
     ax.set_xlabel("generalisation score (label-free)")
     ax.set_ylabel("ACC of the run")
     ax.legend(fontsize=8)
     return _png(fig)
 
 
+def _with_interval(value: float | None, bounds: tuple[float | None, float | None]) -> str:
+    """ "0.89 [0.61, 0.98]", "0.89" without an interval, "n/a" without a value."""
+    if value is None:
+        return "n/a"
+    low, high = bounds
+    return f"{value:.2f}" if low is None or high is None else f"{value:.2f} [{low:.2f}, {high:.2f}]"
+
+
 def vote_by_n(metrics: dict, labelled: bool) -> str:
-    """Vote ACC (or, without truth, mean agreement) of the top-n runs by score."""
+    """Vote ACC (or, without truth, mean agreement) of the top-n runs by score, with its
+    bootstrap band."""
     curve = pd.DataFrame(metrics["vote_by_n"])
     fig, ax = _axes()
-    column = "acc" if labelled else "mean_agreement"
+    column, band = ("acc", "acc") if labelled else ("mean_agreement", "agreement")
     ax.plot(curve.n, curve[column], "o-", c=BLUE)
+    low, high = (curve.get(f"{band}_{end}") for end in ("low", "high"))
+    if low is not None and high is not None and low.notna().any():
+        label = f"{interval_level(metrics)} bootstrap band"
+        ax.fill_between(curve.n, low.astype(float), high.astype(float), color=BLUE, alpha=0.2,
+                        lw=0, label=label)  # fmt: skip
     if labelled:
         runs = pd.DataFrame(metrics["runs"])
         ax.axhline(runs.acc.max(), c=ORANGE, ls="--", label="best single run")
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     ax.set_xlabel("n (top runs by score in the vote)")
     ax.set_ylabel("vote ACC" if labelled else "mean agreement of the vote")
@@ -211,5 +233,43 @@ def k_sweep(
     ax.set_xlabel("K (number of classes)")
     ax.set_ylabel("value (higher is better)")
     ax.set_xticks(ks)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _png(fig)
+
+
+# the headline figure's marks: (column, interval prefix or None, legend label, marker, colour)
+LABELLED_MARKS = [
+    ("vote_acc", "vote_acc", "vote ACC (interval)", "o", BLUE),
+    ("kmeans_acc_phi1", None, "k-means on φ1", "<", ORANGE),
+    ("kmeans_acc_phi2", None, "k-means on φ2", ">", VERMILION),
+    ("probe_acc_phi1", None, "linear probe on φ1 (supervised)", "s", GREEN),
+    ("probe_acc_phi2", None, "linear probe on φ2 (supervised)", "D", GREY),
+]
+UNLABELLED_MARKS = [
+    ("vote_agreement", "agreement", "mean agreement with the vote (interval)", "o", BLUE),
+    ("best_score", "best_score", "best label-free score (interval)", "s", VERMILION),
+]
+
+
+def overview(rows: pd.DataFrame) -> str:
+    """One row per pair: the vote's ACC with its interval beside k-means and the supervised
+    linear probe on both spaces; without truth, the mean agreement and the best score with
+    their intervals.
+
+    ``rows``: the summary's columns (:func:`~hume_workflow.report.tables.summary_row`).
+    """
+    labelled = "vote_acc" in rows and rows["vote_acc"].notna().any()
+    fig, ax = _axes(5.6, 1.0 + 0.45 * len(rows))
+    y = np.arange(len(rows))
+    for column, prefix, label, marker, colour in LABELLED_MARKS if labelled else UNLABELLED_MARKS:
+        if prefix is not None:  # the interval as a bar (a percentile one may miss the value)
+            low, high = (rows[f"{prefix}_{end}"].astype(float) for end in ("low", "high"))
+            known = (low.notna() & high.notna()).to_numpy()
+            ax.hlines(y[known], low[known], high[known], colors=colour, lw=2.5, alpha=0.6)
+        value = rows[column].astype(float)
+        ax.scatter(value, y, marker=marker, c=colour, s=40, label=label, zorder=3)
+    ax.set_yticks(y, [f"{a} → {b}" for a, b in zip(rows.phi1, rows.phi2, strict=True)])
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # the first pair on top
+    ax.set_xlabel("ACC" if labelled else "agreement / label-free score")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _png(fig)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from hume_workflow.formats.io import atomic_path
+from hume_workflow.report.headline import Headline
 from hume_workflow.report.tables import TITLES
 
 
@@ -19,6 +20,7 @@ def write_report(
     figures: dict[str, list[tuple[str, str]]] | None = None,
     extra: dict[str, pd.DataFrame] | None = None,
     beside_summary: dict[str, pd.DataFrame] | None = None,
+    headline: Headline | None = None,
 ) -> None:
     """Write ``summary.csv``, ``runs.csv``, a Markdown file and an HTML page (each atomically).
 
@@ -27,6 +29,8 @@ def write_report(
         figures: section title -> [(caption, base64 PNG)], inlined in the page.
         extra: further tables (heading -> table) at the end: provenance, wall times.
         beside_summary: tables (heading -> table) right after the summary: the paper's numbers.
+        headline: did it work, per pair (:func:`~hume_workflow.report.headline.make_headline`),
+            first on the page and in the Markdown.
     """
     for key, name in (("summary_csv", "summary"), ("runs_csv", "runs")):
         with atomic_path(out[key]) as tmp:
@@ -36,10 +40,19 @@ def write_report(
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
+    ]
+    if headline is not None:
+        markdown.append(headline.markdown)
+        figure = _figure(headline.caption, headline.png)
+        page += ["<section class='headline'>", headline.html, figure, "</section>"]
+    page.append(
         "<p>ACC is computed after Hungarian matching of clusters to classes. "
         "<code>pearson_score_acc</code> is the correlation, across runs, between the "
-        "label-free generalisation score and ACC: HUME's central claim is that it is high.</p>",
-    ]
+        "label-free generalisation score and ACC: HUME's central claim is that it is high. "
+        "Every interval (the <code>_low</code> and <code>_high</code> columns, the bands and "
+        "bars of the figures) is a bootstrap interval (95 % unless the headline says otherwise), "
+        "made as the headline says.</p>"
+    )
     if "vote_acc" not in tables["summary"].columns:
         page.append(
             "<p><b>No ground truth</b> (an unlabelled dataset): the panels and columns that "
@@ -71,13 +84,17 @@ def _figure_sections(figures: dict[str, list[tuple[str, str]]]) -> str:
     parts = []
     for heading, panels in figures.items():
         parts += [f"<h2>{html.escape(heading)}</h2>", "<div class='figs'>"]
-        for caption, png in panels:
-            parts.append(
-                f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{png}'>"
-                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-            )
+        parts += [_figure(caption, png) for caption, png in panels]
         parts.append("</div>")
     return "\n".join(parts)
+
+
+def _figure(caption: str, png: str) -> str:
+    """A captioned figure, its base64 PNG inlined."""
+    return (
+        f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{png}'>"
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
 
 
 STYLE = (
@@ -87,4 +104,7 @@ STYLE = (
     ".wide{overflow-x:auto}.figs{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}"
     "figure{margin:0;border:1px solid #e3e3e3;padding:6px;background:#fff}"
     "figcaption{font-size:12px;color:#555;max-width:420px}img{display:block;max-width:100%}"
+    ".headline{max-width:1000px}.headline figure{display:inline-block}"
+    ".warn{background:#fdecea;border-left:4px solid #D55E00;padding:6px 10px}"
+    ".method{font-size:13px;color:#555}"
 )

@@ -1,0 +1,253 @@
+"""Bootstrap intervals of a pair's results: how much of a number is luck of the seeds (runs)
+and of the samples.
+
+One replicate draws the runs with replacement (R of R) and the samples with replacement (N of
+N), then repeats the aggregation on them exactly as configured: the drawn runs are ranked by
+score, the top n kept, aligned to the best one and voted with their weights. Each quantity is
+computed on the replicate; its interval is the percentile interval of the replicates. Run-level
+quantities (mean and best run ACC, r(score, ACC), best score) vary with the drawn runs only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.stats import rankdata
+
+from hume_workflow.aggregate.vote import (
+    VoteWeights,
+    alignment,
+    run_weights,
+    tie_broken_argmax,
+    weighted_votes,
+)
+
+#: Replicates of the vote-ACC-by-n band: n runs cost n votes per replicate, so fewer.
+CURVE_RESAMPLES = 200
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """How the intervals are made (config ``report.bootstrap``)."""
+
+    resamples: int = 1000
+    level: float = 0.95
+    seed: int = 0
+
+    def method(self) -> str:
+        """One sentence saying how the intervals were made, for the report."""
+        return (
+            f"{100 * self.level:g} % percentile bootstrap intervals: {self.resamples} resamples "
+            "of the runs (with replacement; each resample re-ranked by score and re-voted as "
+            f"configured) and of the samples; the vote-by-n band from {self.curve_resamples} "
+            "of them"
+        )
+
+    @property
+    def curve_resamples(self) -> int:
+        """Replicates of the vote-by-n band."""
+        return min(self.resamples, CURVE_RESAMPLES)
+
+
+def percentile_interval(replicates: np.ndarray, level: float) -> list[float] | None:
+    """[low, high]: the central ``level`` percentile interval of the finite ``replicates``;
+    None when there are none."""
+    values = np.asarray(replicates, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return [float(low), float(high)]
+
+
+def confusion_counts(labels: np.ndarray, truth: np.ndarray, num_classes: int) -> np.ndarray:
+    """(num_classes, C) counts of (label, true class) of ``labels`` (n,) in [0, num_classes)
+    and ``truth`` (n,) in [0, C)."""
+    n_truth = int(truth.max()) + 1
+    counts = np.bincount(labels * n_truth + truth, minlength=num_classes * n_truth)
+    return counts.reshape(num_classes, n_truth)
+
+
+def matched_accuracy(overlap: np.ndarray) -> float:
+    """ACC from a confusion ``overlap`` (K, C) after the best one-to-one matching of clusters
+    to classes (unmatched clusters count wrong), as the report's ACC."""
+    rows, cols = linear_sum_assignment(overlap, maximize=True)
+    return float(overlap[rows, cols].sum() / overlap.sum())
+
+
+def ari_nmi(overlap: np.ndarray) -> tuple[float, float]:
+    """Adjusted Rand index and NMI (arithmetic normalisation) from a confusion ``overlap``
+    (K, C): scikit-learn's definitions, without its per-call input checks."""
+    n = overlap.sum()
+    pairs = lambda x: (x * (x - 1) / 2).sum()  # noqa: E731
+    index, rows, cols = pairs(overlap), pairs(overlap.sum(1)), pairs(overlap.sum(0))
+    expected = rows * cols / pairs(np.array([n]))
+    top = (rows + cols) / 2
+    ari = 1.0 if top == expected else float((index - expected) / (top - expected))
+    p_joint, p_rows, p_cols = overlap / n, overlap.sum(1) / n, overlap.sum(0) / n
+    nz = p_joint > 0
+    mi = float((p_joint[nz] * np.log(p_joint[nz] / np.outer(p_rows, p_cols)[nz])).sum())
+    h_rows = -float((p_rows[p_rows > 0] * np.log(p_rows[p_rows > 0])).sum())
+    h_cols = -float((p_cols[p_cols > 0] * np.log(p_cols[p_cols > 0])).sum())
+    if h_rows == h_cols == 0:
+        return ari, 1.0
+    return ari, max(mi, 0.0) / max((h_rows + h_cols) / 2, np.finfo(float).eps)
+
+
+@dataclass(frozen=True)
+class PairRuns:
+    """A pair's runs, ranked best score first, and the aggregation that votes them."""
+
+    labels: np.ndarray  # (R, N) hard labels in [0, num_classes)
+    scores: np.ndarray  # (R,) generalisation scores, decreasing
+    kappas: np.ndarray  # (R,) Cohen's kappa of the scores' held-out predictions
+    num_classes: int
+    top_n: int | None
+    weights: VoteWeights
+
+    def alignments(self) -> np.ndarray:
+        """(R, R, K) lookups: ``[i, j]`` takes run i's cluster ids to run j's
+        (:func:`~hume_workflow.aggregate.vote.alignment`)."""
+        r = len(self.labels)
+        return np.stack(
+            [
+                np.stack(
+                    [alignment(self.labels[i], self.labels[j], self.num_classes) for j in range(r)]
+                )
+                for i in range(r)
+            ]
+        )
+
+    def ranked(self, drawn: np.ndarray, top_n: int | None) -> np.ndarray:
+        """The ``drawn`` run indices ranked by score (ties: smaller index), the first
+        ``top_n`` kept (None: all)."""
+        order = np.sort(drawn)
+        return order[np.argsort(-self.scores[order], kind="stable")][:top_n]
+
+    def aligned(self, runs: np.ndarray, lookups: np.ndarray) -> np.ndarray:
+        """(len(runs), N) labels of ``runs`` in the ids of the first of them."""
+        table = lookups[runs, runs[0]]  # (n, K)
+        return np.take_along_axis(table, self.labels[runs], axis=1)
+
+
+def bootstrap_pair(
+    runs: PairRuns, truth: np.ndarray | None, run_acc: np.ndarray | None, setup: Bootstrap
+) -> dict:
+    """Intervals of a pair's vote and runs (the ``uncertainty`` of metrics.json) and the
+    band of its vote-by-n curve.
+
+    Args:
+        runs: the ranked runs and how they are voted.
+        truth: (N,) true labels of the labelled samples (-1 unknown), or None.
+        run_acc: (R,) each run's ACC, or None without truth.
+
+    Returns:
+        ``{"method", "resamples", "level", "intervals": {name: [low, high] or None},
+        "vote_by_n": [{"n", "acc_low", "acc_high", "agreement_low", "agreement_high"}]}``
+        with the names of :data:`INTERVALS`.
+    """
+    rng = np.random.default_rng(setup.seed)
+    n_runs, n_samples = runs.labels.shape
+    lookups = runs.alignments()
+    known = None if truth is None else truth >= 0
+    if known is not None and not known.any():
+        known = None
+    replicates: dict[str, list[float]] = {name: [] for name in INTERVALS}
+    by_n = np.full((setup.curve_resamples, n_runs, 2), np.nan)  # (acc, agreement) per n
+    for b in range(setup.resamples):
+        drawn = rng.integers(n_runs, size=n_runs)
+        samples = rng.integers(n_samples, size=n_samples)
+        kept = None if known is None else known[samples]
+        true = None if kept is None else truth[samples][kept]
+        ranked = runs.ranked(drawn, None)
+        aligned = runs.aligned(ranked, lookups)[:, samples]  # every drawn run, best first
+        weights = run_weights(runs.scores[ranked], runs.kappas[ranked], runs.weights)
+        n_vote = len(ranked) if runs.top_n is None else min(runs.top_n, len(ranked))
+        votes = weighted_votes(aligned[:n_vote], runs.num_classes, weights[:n_vote])
+        replicates["mean_agreement"].append(float((aligned[:n_vote] == votes).mean()))
+        replicates["best_score"].append(float(runs.scores[drawn].max()))
+        if true is not None:
+            overlap = confusion_counts(votes[kept], true, runs.num_classes)
+            ari, nmi = ari_nmi(overlap)
+            replicates["vote_acc"].append(matched_accuracy(overlap))
+            replicates["vote_ari"].append(ari)
+            replicates["vote_nmi"].append(nmi)
+        if run_acc is not None:
+            run_statistics(replicates, runs.scores[drawn], run_acc[drawn])
+        if b < setup.curve_resamples:
+            by_n[b] = vote_curve(aligned, weights, runs.num_classes, kept, true)
+    return {
+        "method": setup.method(),
+        "resamples": setup.resamples,
+        "level": setup.level,
+        "intervals": {
+            name: percentile_interval(np.array(values), setup.level)
+            for name, values in replicates.items()
+        },
+        "vote_by_n": [
+            {
+                "n": n + 1,
+                **band("acc", by_n[:, n, 0], setup.level),
+                **band("agreement", by_n[:, n, 1], setup.level),
+            }
+            for n in range(n_runs)
+        ],
+    }
+
+
+def run_statistics(replicates: dict[str, list[float]], scores: np.ndarray, acc: np.ndarray) -> None:
+    """Append the run-level quantities of one replicate's runs (``scores``, ``acc``: (R,))."""
+    replicates["run_acc_mean"].append(float(acc.mean()))
+    replicates["run_acc_max"].append(float(acc.max()))
+    varies = len(acc) > 2 and scores.std() > 0 and acc.std() > 0
+    pearson = np.corrcoef(scores, acc)[0, 1] if varies else np.nan
+    ranks = rankdata(scores), rankdata(acc)  # Spearman: Pearson of the (average) ranks
+    spearman = np.corrcoef(*ranks)[0, 1] if varies else np.nan
+    replicates["pearson"].append(float(pearson))
+    replicates["spearman"].append(float(spearman))
+
+
+def vote_curve(
+    aligned: np.ndarray,
+    weights: np.ndarray,
+    num_classes: int,
+    kept: np.ndarray | None,
+    truth: np.ndarray | None,
+) -> np.ndarray:
+    """(R, 2): the ACC (NaN without truth) and mean agreement of the vote of the first n runs
+    of ``aligned`` (R, N; best first, aligned to the first), n = 1..R, each counted with its
+    weight. ``kept`` (N,) selects the samples whose truth (``truth``) is known."""
+    n_runs, n_samples = aligned.shape
+    counts = np.zeros((n_samples, num_classes))
+    rows = np.arange(n_samples)
+    curve = np.full((n_runs, 2), np.nan)
+    for n in range(n_runs):
+        counts[rows, aligned[n]] += weights[n]
+        votes = tie_broken_argmax(counts, aligned[0])
+        if truth is not None:
+            curve[n, 0] = matched_accuracy(confusion_counts(votes[kept], truth, num_classes))
+        curve[n, 1] = (aligned[: n + 1] == votes).mean()
+    return curve
+
+
+def band(name: str, replicates: np.ndarray, level: float) -> dict[str, float | None]:
+    """``{name}_low`` and ``{name}_high``: the percentile interval of ``replicates``."""
+    interval = percentile_interval(replicates, level) or [None, None]
+    return {f"{name}_low": interval[0], f"{name}_high": interval[1]}
+
+
+#: The quantities :func:`bootstrap_pair` gives intervals for.
+INTERVALS = (
+    "vote_acc",
+    "vote_ari",
+    "vote_nmi",
+    "run_acc_mean",
+    "run_acc_max",
+    "pearson",
+    "spearman",
+    "mean_agreement",
+    "best_score",
+)
