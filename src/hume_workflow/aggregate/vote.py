@@ -11,9 +11,14 @@ from hume_workflow.errors import InputError
 
 # How much each selected run counts in the vote (config aggregation.weights): "uniform" is the
 # paper's plain majority; "score" weighs a run by its generalisation score; "kappa" by its
-# chance-corrected score max(kappa, 0), so a run no better than chance counts for nothing.
+# chance-corrected score, max(kappa, KAPPA_FLOOR), so a run no better than chance counts
+# (almost) nothing.
 VoteWeights = Literal["uniform", "score", "kappa"]
 VOTE_WEIGHTS: tuple[VoteWeights, ...] = get_args(VoteWeights)
+#: The weight of a run at or below chance under "kappa": tiny, so any run above chance
+#: outvotes it, yet equal, so runs that are all at chance still vote as a plain majority. A
+#: run's weight depends on the run alone, so a vote of any subset of runs weighs it the same.
+KAPPA_FLOOR = 1e-6
 
 
 def select_top(scores: dict[int, float], top_n: int | None) -> list[int]:
@@ -53,7 +58,7 @@ def align_to(labels: np.ndarray, reference: np.ndarray, num_classes: int) -> np.
 def run_weights(scores: np.ndarray, kappas: np.ndarray, weights: VoteWeights) -> np.ndarray:
     """(n_runs,) non-negative vote weights of runs with these ``scores`` and ``kappas``.
 
-    "kappa" weighs by max(kappa, 0); when no run is above chance every weight is 1.
+    "kappa" weighs by max(kappa, :data:`KAPPA_FLOOR`).
     """
     if weights == "uniform":
         return np.ones(len(scores))
@@ -66,8 +71,7 @@ def run_weights(scores: np.ndarray, kappas: np.ndarray, weights: VoteWeights) ->
                 "config aggregation.weights='kappa': a run file has no kappa (written before "
                 "runs recorded it); expected runs of this version, or weights uniform or score"
             )
-        clipped = np.clip(kappas, 0.0, None)
-        return clipped if clipped.sum() > 0 else np.ones(len(clipped))
+        return np.maximum(kappas, KAPPA_FLOOR)
     raise InputError(
         f"config aggregation.weights={weights!r}: expected one of {', '.join(VOTE_WEIGHTS)}"
     )

@@ -65,7 +65,7 @@ def evaluate_pair(
     scores = np.array([r["score"] for r in runs])
     accs = np.array([np.nan if r["acc"] is None else r["acc"] for r in runs])
     labelled = not np.isnan(accs).any()
-    varies = labelled and len(runs) > 2 and scores.std() > 0 and accs.std() > 0
+    varies = labelled and len(runs) > 2 and np.ptp(scores) > 0 and np.ptp(accs) > 0
     pearson = pearsonr(scores, accs) if varies else None
     spearman = spearmanr(scores, accs) if varies else None
     vote_labels, vote_truth = votes["label"].to_numpy(), truth[votes["sample_index"].to_numpy()]

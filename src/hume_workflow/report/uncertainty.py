@@ -202,7 +202,7 @@ def run_statistics(replicates: dict[str, list[float]], scores: np.ndarray, acc: 
     """Append the run-level quantities of one replicate's runs (``scores``, ``acc``: (R,))."""
     replicates["run_acc_mean"].append(float(acc.mean()))
     replicates["run_acc_max"].append(float(acc.max()))
-    varies = len(acc) > 2 and scores.std() > 0 and acc.std() > 0
+    varies = len(acc) > 2 and np.ptp(scores) > 0 and np.ptp(acc) > 0
     pearson = np.corrcoef(scores, acc)[0, 1] if varies else np.nan
     ranks = rankdata(scores), rankdata(acc)  # Spearman: Pearson of the (average) ranks
     spearman = np.corrcoef(*ranks)[0, 1] if varies else np.nan

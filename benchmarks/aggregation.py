@@ -1,0 +1,215 @@
+"""How to aggregate HUME runs, and how the task encoder should start: measured on pools of runs.
+
+    python benchmarks/aggregation.py                       # every pool under benchmarks/out/pools
+    python benchmarks/aggregation.py --pools digits_efficientnet_lite0--pixels_uniform
+
+Reads the pools of ``benchmarks/run_pool.py`` (R runs of one (dataset, phi1--phi2, encoder
+start) at the demo's budget). Three tables, each printed as markdown and written as CSV:
+
+``aggregation.csv``: for m runs per vote (8, 16, 32), ``--draws`` random sets of m runs of the
+pool (without replacement); on each set every aggregation of :data:`METHODS` votes (the set
+ranked by score, the top n kept, aligned to the best, weighted): the vote's ACC, mean and 95 %
+interval over the sets, and its paired difference to voting all m with equal weights. Sets
+drawn from a finite pool overlap, so for m near R the spread understates a fresh draw's.
+
+``aggregation_by_n.csv``: vote ACC against the number of runs: ``all`` of m random runs for
+m = 1..R and ``top`` n of 32 random runs by score, mean and 95 % band over the sets.
+
+``encoder_init.csv``: per pool (both encoder starts of a dataset and direction side by side),
+the mean and best run ACC, Pearson and Spearman r(score, ACC) and the all-run vote's ACC,
+each with a 95 % bootstrap interval over the runs (``--resamples``), and the difference of
+the mean run ACC between the two starts with its interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from hume_workflow.aggregate.vote import run_weights, weighted_votes
+from hume_workflow.report.uncertainty import (
+    PairRuns,
+    confusion_counts,
+    matched_accuracy,
+    percentile_interval,
+)
+
+POOLS = Path(__file__).parent / "out" / "pools"
+OUT = Path(__file__).parent / "out"
+#: name -> (top_n as a function of m or None for all, weights)
+METHODS = {
+    "all": (None, "uniform"),
+    "top 1": (lambda m: 1, "uniform"),
+    "top 2": (lambda m: 2, "uniform"),
+    "top 4": (lambda m: 4, "uniform"),
+    "top half": (lambda m: m // 2, "uniform"),
+    "score-weighted": (None, "score"),
+    "kappa-weighted": (None, "kappa"),
+    "top half, kappa-weighted": (lambda m: m // 2, "kappa"),
+}
+
+
+class Pool:
+    """A pool of runs with every pairwise alignment computed once."""
+
+    def __init__(self, path: Path) -> None:
+        with np.load(path) as pool:
+            labels, truth = pool["labels"].astype(np.int64), pool["truth"].astype(np.int64)
+            self.scores, self.kappas = pool["scores"], pool["kappas"]
+        self.name, self.truth = path.stem, truth
+        self.k = int(truth.max()) + 1
+        self.runs = PairRuns(labels, self.scores, self.kappas, self.k, None, "uniform")
+        self.lookups = self.runs.alignments()
+        self.acc = np.array([accuracy(row, truth, self.k) for row in labels])
+
+    def vote_acc(self, members: np.ndarray, top_n: int | None, weights: str) -> float:
+        """ACC of the vote of the runs ``members`` (indices into the pool) aggregated so."""
+        voting = self.runs.ranked(members, top_n)
+        aligned = self.runs.aligned(voting, self.lookups)
+        votes = weighted_votes(
+            aligned, self.k, run_weights(self.scores[voting], self.kappas[voting], weights)
+        )
+        return accuracy(votes, self.truth, self.k)
+
+
+def accuracy(labels: np.ndarray, truth: np.ndarray, k: int) -> float:
+    """Hungarian-matched ACC (the report's)."""
+    return matched_accuracy(confusion_counts(labels, truth, k))
+
+
+def summary(values: np.ndarray) -> dict[str, float]:
+    """Mean and 95 % percentile interval of ``values``."""
+    low, high = percentile_interval(values, 0.95)
+    return {"mean": float(np.mean(values)), "low": low, "high": high}
+
+
+def aggregation_table(pool: Pool, draws: int, rng: np.random.Generator) -> list[dict]:
+    """Rows of aggregation.csv for one pool."""
+    rows, n_pool = [], len(pool.acc)
+    for m in (8, 16, 32):
+        if m > n_pool:
+            continue
+        sets = [rng.choice(n_pool, size=m, replace=False) for _ in range(draws)]
+        accs = {
+            name: np.array([pool.vote_acc(s, top(m) if top else None, w) for s in sets])
+            for name, (top, w) in METHODS.items()
+        }
+        for name, values in accs.items():
+            diff = summary(values - accs["all"])
+            rows.append(
+                {
+                    "pool": pool.name,
+                    "m": m,
+                    "method": name,
+                    **{f"acc_{k}": v for k, v in summary(values).items()},
+                    **{f"vs_all_{k}": v for k, v in diff.items()},
+                }
+            )
+    return rows
+
+
+def by_n_table(pool: Pool, draws: int, rng: np.random.Generator) -> list[dict]:
+    """Rows of aggregation_by_n.csv for one pool."""
+    rows, n_pool = [], len(pool.acc)
+    for m in range(1, n_pool + 1):
+        values = [
+            pool.vote_acc(rng.choice(n_pool, m, replace=False), None, "uniform")
+            for _ in range(draws)
+        ]
+        rows.append(
+            {
+                "pool": pool.name,
+                "curve": "all of m random runs",
+                "n": m,
+                **summary(np.array(values)),
+            }
+        )
+    base = min(32, n_pool)
+    sets = [rng.choice(n_pool, base, replace=False) for _ in range(draws)]
+    for n in range(1, base + 1):
+        values = np.array([pool.vote_acc(s, n, "uniform") for s in sets])
+        rows.append(
+            {"pool": pool.name, "curve": f"top n of {base} by score", "n": n, **summary(values)}
+        )
+    return rows
+
+
+def run_bootstrap(pool: Pool, resamples: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Replicates over runs (with replacement) of the run-level quantities and the all-run vote."""
+    n_pool, out = (
+        len(pool.acc),
+        {k: [] for k in ("run_acc_mean", "run_acc_max", "pearson", "spearman", "vote_acc")},
+    )
+    for _ in range(resamples):
+        drawn = rng.integers(n_pool, size=n_pool)
+        scores, acc = pool.scores[drawn], pool.acc[drawn]
+        out["run_acc_mean"].append(acc.mean())
+        out["run_acc_max"].append(acc.max())
+        out["pearson"].append(np.corrcoef(scores, acc)[0, 1])
+        out["spearman"].append(np.corrcoef(rankdata(scores), rankdata(acc))[0, 1])
+        out["vote_acc"].append(pool.vote_acc(drawn, None, "uniform"))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def encoder_table(pools: dict[str, Pool], resamples: int, rng: np.random.Generator) -> list[dict]:
+    """Rows of encoder_init.csv: each pool's quantities, then uniform minus haar."""
+    rows, replicates = [], {}
+    for name, pool in pools.items():
+        reps = replicates[name] = run_bootstrap(pool, resamples, rng)
+        point = {
+            "run_acc_mean": pool.acc.mean(),
+            "run_acc_max": pool.acc.max(),
+            "pearson": np.corrcoef(pool.scores, pool.acc)[0, 1],
+            "spearman": np.corrcoef(rankdata(pool.scores), rankdata(pool.acc))[0, 1],
+            "vote_acc": pool.vote_acc(np.arange(len(pool.acc)), None, "uniform"),
+        }
+        row = {"pool": name, "runs": len(pool.acc)}
+        for key, value in point.items():
+            low, high = percentile_interval(reps[key], 0.95)
+            row |= {key: float(value), f"{key}_low": low, f"{key}_high": high}
+        rows.append(row)
+    for name in pools:
+        other = name.replace("_uniform", "_haar")
+        if name.endswith("_uniform") and other in pools:
+            row = {"pool": f"{name.removesuffix('_uniform')}: uniform - haar", "runs": None}
+            for key in ("run_acc_mean", "pearson", "vote_acc"):
+                diff = replicates[name][key] - replicates[other][key]
+                low, high = percentile_interval(diff, 0.95)
+                point = next(r[key] for r in rows if r["pool"] == name) - next(
+                    r[key] for r in rows if r["pool"] == other
+                )
+                row |= {key: point, f"{key}_low": low, f"{key}_high": high}
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pools", nargs="+", help="pool names (default: every pool)")
+    parser.add_argument("--draws", type=int, default=200, help="random run sets per m")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    names = args.pools or sorted(p.stem for p in POOLS.glob("*.npz") if not p.stem.endswith(".tmp"))
+    pools = {name: Pool(POOLS / f"{name}.npz") for name in names}
+    rng = np.random.default_rng(args.seed)
+    default = [p for name, p in pools.items() if not name.endswith("_haar")]  # the default start
+    tables = {
+        "aggregation": [r for p in default for r in aggregation_table(p, args.draws, rng)],
+        "aggregation_by_n": [r for p in default for r in by_n_table(p, args.draws, rng)],
+        "encoder_init": encoder_table(pools, args.resamples, rng),
+    }
+    for name, rows in tables.items():
+        table = pd.DataFrame(rows)
+        table.to_csv(OUT / f"{name}.csv", index=False)
+        if name != "aggregation_by_n":
+            print(f"\n## {name}\n")
+            print(table.to_markdown(index=False, floatfmt=".3f"))
+
+
+if __name__ == "__main__":
+    main()
