@@ -66,14 +66,23 @@ class Pool:
         self.lookups = self.runs.alignments()
         self.acc = np.array([accuracy(row, truth, self.k) for row in labels])
 
-    def vote_acc(self, members: np.ndarray, top_n: int | None, weights: str) -> float:
-        """ACC of the vote of the runs ``members`` (indices into the pool) aggregated so."""
+    def vote(
+        self, members: np.ndarray, top_n: int | None = None, weights: str = "uniform"
+    ) -> np.ndarray:
+        """(N,) the vote of the runs ``members`` (indices into the pool) aggregated so."""
         voting = self.runs.ranked(members, top_n)
         aligned = self.runs.aligned(voting, self.lookups)
-        votes = weighted_votes(
+        return weighted_votes(
             aligned, self.k, run_weights(self.scores[voting], self.kappas[voting], weights)
         )
-        return accuracy(votes, self.truth, self.k)
+
+    def accuracy_of(self, labels: np.ndarray) -> float:
+        """Hungarian-matched ACC of ``labels`` (N,) against the pool's truth."""
+        return accuracy(labels, self.truth, self.k)
+
+    def vote_acc(self, members: np.ndarray, top_n: int | None, weights: str) -> float:
+        """ACC of the vote of the runs ``members`` (indices into the pool) aggregated so."""
+        return self.accuracy_of(self.vote(members, top_n, weights))
 
 
 def accuracy(labels: np.ndarray, truth: np.ndarray, k: int) -> float:

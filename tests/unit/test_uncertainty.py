@@ -14,8 +14,9 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from hume_workflow.aggregate.metrics import cluster_accuracy
 from hume_workflow.aggregate.selection import select_runs
-from hume_workflow.aggregate.vote import majority_vote, run_weights
+from hume_workflow.aggregate.vote import KAPPA_FLOOR, majority_vote, run_weights
 from hume_workflow.aggregate.voting import vote_selected
+from hume_workflow.errors import InputError
 from hume_workflow.formats.io import write_h5
 from hume_workflow.formats.run import LABELS, read_runs
 from hume_workflow.report.evaluate import evaluate_pair, vote_by_n
@@ -24,12 +25,50 @@ from hume_workflow.report.uncertainty import (
     Bootstrap,
     PairRuns,
     ari_nmi,
+    bias_corrected_interval,
     bootstrap_pair,
     confusion_counts,
     matched_accuracy,
     percentile_interval,
     run_statistics,
 )
+
+# ---- bias-corrected intervals -----------------------------------------------------------------
+
+
+def test_bias_corrected_interval_by_hand():
+    """BC: z0 = Phi^-1(share of replicates below the point, ties half); the interval is the
+    replicates' Phi(2 z0 -+ z) quantiles. Computed here with the standard library."""
+    from statistics import NormalDist
+
+    rng = np.random.default_rng(5)
+    replicates = rng.normal(0.7, 0.05, size=400)
+    for point in (0.7, 0.72, 0.66):
+        share = ((replicates < point).sum() + 0.5 * (replicates == point).sum()) / 400
+        z0, z = NormalDist().inv_cdf(share), NormalDist().inv_cdf(0.975)
+        quantiles = [NormalDist().cdf(2 * z0 - z), NormalDist().cdf(2 * z0 + z)]
+        expected = np.percentile(replicates, [100 * q for q in quantiles])
+        got = bias_corrected_interval(replicates, point, 0.95)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    # the point at the replicates' median: the percentile interval
+    median = float(np.median(replicates))
+    np.testing.assert_allclose(
+        bias_corrected_interval(replicates, median, 0.95),
+        percentile_interval(replicates, 0.95),
+        atol=1e-3,
+    )
+    # replicates all below the point: moved up, yet within the replicates
+    low, high = bias_corrected_interval(replicates, 1.0, 0.95)
+    assert percentile_interval(replicates, 0.95)[0] < low <= high <= replicates.max()
+    assert bias_corrected_interval(replicates, float("nan"), 0.95) == percentile_interval(
+        replicates, 0.95
+    )
+
+
+def test_unknown_interval_kind_names_the_key():
+    with pytest.raises(InputError, match=r"config uncertainty.interval_kind='bca'"):
+        Bootstrap(interval_kind="bca")
+
 
 # ---- metrics from a confusion matrix ----------------------------------------------------------
 
@@ -116,14 +155,12 @@ def brute_votes(aligned: list[np.ndarray], weights: np.ndarray, k: int) -> np.nd
 
 
 def brute_weights(scores: np.ndarray, kappas: np.ndarray, weights: str) -> np.ndarray:
-    """The vote weights of the voting runs: 1, the score, or max(kappa, 0) (all 1 if none
-    is positive)."""
+    """The vote weights of the voting runs: 1, the score, or max(kappa, KAPPA_FLOOR)."""
     if weights == "uniform":
         return np.ones(len(scores))
     if weights == "score":
         return np.array(scores, dtype=float)
-    clipped = np.array([max(x, 0.0) for x in kappas])
-    return clipped if clipped.sum() > 0 else np.ones(len(scores))
+    return np.array([max(x, KAPPA_FLOOR) for x in kappas])
 
 
 def reference_bootstrap(runs: PairRuns, truth: np.ndarray, run_acc: np.ndarray, setup):
@@ -435,7 +472,5 @@ def test_vote_by_n_at_top_n_is_the_vote():
 
 def test_pearson_of_equal_accuracies_is_undefined():
     """Runs drawn with equal ACC have no score-ACC correlation (NaN, left out)."""
-    replicates = {name: [] for name in INTERVALS}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        run_statistics(replicates, np.array([0.9, 0.8, 0.7]), np.full(3, 0.8))
-    assert np.isnan(replicates["pearson"][0]) and np.isnan(replicates["spearman"][0])
+    values = run_statistics(np.array([0.9, 0.8, 0.7]), np.full(3, 0.8))
+    assert np.isnan(values["pearson"]) and np.isnan(values["spearman"])

@@ -11,10 +11,11 @@ quantities (mean and best run ACC, r(score, ACC), best score) vary with the draw
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.stats import rankdata
+from scipy.stats import norm, rankdata
 
 from hume_workflow.aggregate.vote import (
     VoteWeights,
@@ -23,32 +24,50 @@ from hume_workflow.aggregate.vote import (
     tie_broken_argmax,
     weighted_votes,
 )
+from hume_workflow.hume.config import check_choice
 
 #: Replicates of the vote-ACC-by-n band: n runs cost n votes per replicate, so fewer.
 CURVE_RESAMPLES = 200
 
 
+IntervalKind = Literal["percentile", "bias_corrected"]
+INTERVAL_KINDS: tuple[IntervalKind, ...] = get_args(IntervalKind)
+
+
 @dataclass(frozen=True)
 class Bootstrap:
-    """How the intervals are made (config ``report.bootstrap``)."""
+    """How the intervals are made (config ``uncertainty``)."""
 
     resamples: int = 1000
     level: float = 0.95
     seed: int = 0
+    interval_kind: IntervalKind = "percentile"
+
+    def __post_init__(self) -> None:
+        """Raises InputError naming the config key (``uncertainty.interval_kind``)."""
+        check_choice("uncertainty.interval_kind", self.interval_kind, INTERVAL_KINDS)
 
     def method(self) -> str:
         """One sentence saying how the intervals were made, for the report."""
+        kind = "percentile" if self.interval_kind == "percentile" else "bias-corrected (BC)"
         return (
-            f"{100 * self.level:g} % percentile bootstrap intervals: {self.resamples} resamples "
-            "of the runs (with replacement; each resample re-ranked by score and re-voted as "
-            f"configured) and of the samples; the vote-by-n band from {self.curve_resamples} "
-            "of them"
+            f"{100 * self.level:g} % {kind} bootstrap intervals from {self.resamples} "
+            "resamples of the runs (with replacement; each resample re-ranked by score and "
+            f"re-voted as configured) and of the samples; the vote-by-n band from "
+            f"{self.curve_resamples} of them"
         )
 
     @property
     def curve_resamples(self) -> int:
         """Replicates of the vote-by-n band."""
         return min(self.resamples, CURVE_RESAMPLES)
+
+    def interval(self, replicates: np.ndarray, point: float) -> list[float] | None:
+        """The interval of a quantity whose value on the data is ``point``, from its
+        ``replicates`` (:func:`percentile_interval` or :func:`bias_corrected_interval`)."""
+        if self.interval_kind == "percentile":
+            return percentile_interval(replicates, self.level)
+        return bias_corrected_interval(replicates, point, self.level)
 
 
 def percentile_interval(replicates: np.ndarray, level: float) -> list[float] | None:
@@ -69,6 +88,24 @@ def confusion_counts(labels: np.ndarray, truth: np.ndarray, num_classes: int) ->
     n_truth = int(truth.max()) + 1
     counts = np.bincount(labels * n_truth + truth, minlength=num_classes * n_truth)
     return counts.reshape(num_classes, n_truth)
+
+
+def bias_corrected_interval(
+    replicates: np.ndarray, point: float, level: float
+) -> list[float] | None:
+    """Efron's bias-corrected (BC) percentile interval: the percentiles moved by how far the
+    replicates sit off ``point`` (z0, from the share below it, ties counting half). It is
+    the percentile interval when half the replicates lie below ``point``; a NaN ``point``
+    gives the percentile interval."""
+    values = np.asarray(replicates, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values) or not np.isfinite(point):
+        return percentile_interval(values, level)
+    below = ((values < point).sum() + 0.5 * (values == point).sum()) / len(values)
+    below = np.clip(below, 1 / (len(values) + 1), len(values) / (len(values) + 1))
+    z0, z = norm.ppf(below), norm.ppf((1 + level) / 2)
+    low, high = np.percentile(values, 100 * norm.cdf([2 * z0 - z, 2 * z0 + z]))
+    return [float(low), float(high)]
 
 
 def matched_accuracy(overlap: np.ndarray) -> float:
@@ -151,63 +188,90 @@ def bootstrap_pair(
     """
     rng = np.random.default_rng(setup.seed)
     n_runs, n_samples = runs.labels.shape
-    lookups = runs.alignments()
-    known = None if truth is None else truth >= 0
-    if known is not None and not known.any():
-        known = None
+    known = None if truth is None or not (truth >= 0).any() else truth >= 0
+    one = Replicate(runs, runs.alignments(), known, truth, run_acc)
+    point, point_curve = one(np.arange(n_runs), np.arange(n_samples), curve=True)
     replicates: dict[str, list[float]] = {name: [] for name in INTERVALS}
     by_n = np.full((setup.curve_resamples, n_runs, 2), np.nan)  # (acc, agreement) per n
     for b in range(setup.resamples):
         drawn = rng.integers(n_runs, size=n_runs)
         samples = rng.integers(n_samples, size=n_samples)
-        kept = None if known is None else known[samples]
-        true = None if kept is None else truth[samples][kept]
-        ranked = runs.ranked(drawn, None)
-        aligned = runs.aligned(ranked, lookups)[:, samples]  # every drawn run, best first
-        weights = run_weights(runs.scores[ranked], runs.kappas[ranked], runs.weights)
-        n_vote = len(ranked) if runs.top_n is None else min(runs.top_n, len(ranked))
-        votes = weighted_votes(aligned[:n_vote], runs.num_classes, weights[:n_vote])
-        replicates["mean_agreement"].append(float((aligned[:n_vote] == votes).mean()))
-        replicates["best_score"].append(float(runs.scores[drawn].max()))
-        if true is not None:
-            overlap = confusion_counts(votes[kept], true, runs.num_classes)
-            ari, nmi = ari_nmi(overlap)
-            replicates["vote_acc"].append(matched_accuracy(overlap))
-            replicates["vote_ari"].append(ari)
-            replicates["vote_nmi"].append(nmi)
-        if run_acc is not None:
-            run_statistics(replicates, runs.scores[drawn], run_acc[drawn])
-        if b < setup.curve_resamples:
-            by_n[b] = vote_curve(aligned, weights, runs.num_classes, kept, true)
+        values, curve = one(drawn, samples, curve=b < setup.curve_resamples)
+        for name, value in values.items():
+            replicates[name].append(value)
+        if curve is not None:
+            by_n[b] = curve
     return {
         "method": setup.method(),
         "resamples": setup.resamples,
         "level": setup.level,
         "intervals": {
-            name: percentile_interval(np.array(values), setup.level)
+            name: setup.interval(np.array(values), point[name])
             for name, values in replicates.items()
         },
         "vote_by_n": [
             {
                 "n": n + 1,
-                **band("acc", by_n[:, n, 0], setup.level),
-                **band("agreement", by_n[:, n, 1], setup.level),
+                **band("acc", setup.interval(by_n[:, n, 0], point_curve[n, 0])),
+                **band("agreement", setup.interval(by_n[:, n, 1], point_curve[n, 1])),
             }
             for n in range(n_runs)
         ],
     }
 
 
-def run_statistics(replicates: dict[str, list[float]], scores: np.ndarray, acc: np.ndarray) -> None:
-    """Append the run-level quantities of one replicate's runs (``scores``, ``acc``: (R,))."""
-    replicates["run_acc_mean"].append(float(acc.mean()))
-    replicates["run_acc_max"].append(float(acc.max()))
+@dataclass(frozen=True)
+class Replicate:
+    """The quantities of one bootstrap replicate of a pair: its drawn runs re-ranked and
+    re-voted as configured, on its drawn samples."""
+
+    runs: PairRuns
+    lookups: np.ndarray  # (R, R, K) runs.alignments()
+    known: np.ndarray | None  # (N,) samples whose truth is known; None without truth
+    truth: np.ndarray | None  # (N,)
+    run_acc: np.ndarray | None  # (R,)
+
+    def __call__(
+        self, drawn: np.ndarray, samples: np.ndarray, curve: bool
+    ) -> tuple[dict[str, float], np.ndarray | None]:
+        """({name: value} of :data:`INTERVALS`, NaN where not defined; the (R, 2) vote-by-n
+        curve of :func:`vote_curve` when ``curve``) of the runs ``drawn`` (R,) and the
+        ``samples`` (N,), indices with repeats."""
+        runs = self.runs
+        kept = None if self.known is None else self.known[samples]
+        true = None if kept is None else self.truth[samples][kept]
+        ranked = runs.ranked(drawn, None)
+        aligned = runs.aligned(ranked, self.lookups)[:, samples]  # every drawn run, best first
+        weights = run_weights(runs.scores[ranked], runs.kappas[ranked], runs.weights)
+        n_vote = len(ranked) if runs.top_n is None else min(runs.top_n, len(ranked))
+        votes = weighted_votes(aligned[:n_vote], runs.num_classes, weights[:n_vote])
+        values = dict.fromkeys(INTERVALS, np.nan)
+        values["mean_agreement"] = float((aligned[:n_vote] == votes).mean())
+        values["best_score"] = float(runs.scores[drawn].max())
+        if true is not None:
+            overlap = confusion_counts(votes[kept], true, runs.num_classes)
+            values["vote_acc"] = matched_accuracy(overlap)
+            values["vote_ari"], values["vote_nmi"] = ari_nmi(overlap)
+        if self.run_acc is not None:
+            values |= run_statistics(runs.scores[drawn], self.run_acc[drawn])
+        if not curve:
+            return values, None
+        return values, vote_curve(aligned, weights, runs.num_classes, kept, true)
+
+
+def run_statistics(scores: np.ndarray, acc: np.ndarray) -> dict[str, float]:
+    """Run-level quantities of runs with these ``scores`` and ``acc`` (R,): mean and best
+    ACC, Pearson and Spearman r(score, ACC) (NaN when either is constant or R < 3)."""
     varies = len(acc) > 2 and np.ptp(scores) > 0 and np.ptp(acc) > 0
     pearson = np.corrcoef(scores, acc)[0, 1] if varies else np.nan
     ranks = rankdata(scores), rankdata(acc)  # Spearman: Pearson of the (average) ranks
     spearman = np.corrcoef(*ranks)[0, 1] if varies else np.nan
-    replicates["pearson"].append(float(pearson))
-    replicates["spearman"].append(float(spearman))
+    return {
+        "run_acc_mean": float(acc.mean()),
+        "run_acc_max": float(acc.max()),
+        "pearson": float(pearson),
+        "spearman": float(spearman),
+    }
 
 
 def vote_curve(
@@ -233,10 +297,10 @@ def vote_curve(
     return curve
 
 
-def band(name: str, replicates: np.ndarray, level: float) -> dict[str, float | None]:
-    """``{name}_low`` and ``{name}_high``: the percentile interval of ``replicates``."""
-    interval = percentile_interval(replicates, level) or [None, None]
-    return {f"{name}_low": interval[0], f"{name}_high": interval[1]}
+def band(name: str, interval: list[float] | None) -> dict[str, float | None]:
+    """``{name}_low`` and ``{name}_high`` of ``interval`` (None, None when there is none)."""
+    low, high = interval or (None, None)
+    return {f"{name}_low": low, f"{name}_high": high}
 
 
 #: The quantities :func:`bootstrap_pair` gives intervals for.
