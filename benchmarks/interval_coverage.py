@@ -5,12 +5,13 @@
 
 A pool of ``benchmarks/run_pool.py`` (64 runs of one pair) stands in for the population of
 seeds. For m runs per pair (8, 16), ``--sets`` random sets of m runs of the pool are each
-given to :func:`~hume_workflow.report.uncertainty.bootstrap_pair` (all runs voted with equal
-weights, ``--resamples`` resamples) with each interval kind; an interval covers when it holds
-the population value: for the vote's ACC and mean agreement, their mean over ``--targets``
-random m-run sets of the pool (the expected result of m fresh seeds); for the mean run ACC
-and Pearson r(score, ACC), their value over the whole pool. The samples are the pool's own,
-so resampling them too makes every interval a little wider than this target needs.
+resampled as :func:`~hume_workflow.report.uncertainty.bootstrap_pair` does (all runs voted
+with equal weights, ``--resamples`` resamples) and given each kind of interval. An interval
+covers when it holds the population value: for the vote's ACC and mean agreement, their mean
+over ``--targets`` random m-run sets of the pool (the expected result of m fresh seeds); for
+the mean run ACC and Pearson r(score, ACC), their value over the whole pool. The samples are
+the pool's own, so resampling them too makes every interval a little wider than this target
+needs.
 Writes benchmarks/out/interval_coverage.csv and prints it as markdown.
 """
 
@@ -23,7 +24,12 @@ import numpy as np
 import pandas as pd
 from aggregation import POOLS, Pool  # benchmarks/aggregation.py
 
-from hume_workflow.report.uncertainty import INTERVAL_KINDS, Bootstrap, PairRuns, bootstrap_pair
+from hume_workflow.report.uncertainty import (
+    INTERVAL_KINDS,
+    Bootstrap,
+    PairRuns,
+    bootstrap_replicates,
+)
 
 QUANTITIES = ("vote_acc", "mean_agreement", "run_acc_mean", "pearson")
 
@@ -72,11 +78,14 @@ def main() -> None:
                     None,
                     "uniform",
                 )
+                seed = int(rng.integers(2**31))
+                setup = Bootstrap(args.resamples, 0.95, seed)
+                reps = bootstrap_replicates(runs, pool.truth, pool.acc[order], setup, curve=False)
                 for kind in INTERVAL_KINDS:
-                    setup = Bootstrap(args.resamples, 0.95, int(rng.integers(2**31)), kind)
-                    found = bootstrap_pair(runs, pool.truth, pool.acc[order], setup)["intervals"]
+                    setup = Bootstrap(args.resamples, 0.95, seed, kind)
                     for q in QUANTITIES:
-                        low, high = found[q] or (np.nan, np.nan)
+                        found = setup.interval(np.array(reps.values[q]), reps.point[q])
+                        low, high = found or (np.nan, np.nan)
                         hits[kind, q].append(low <= target[q] <= high)
                         widths[kind, q].append(high - low)
             for (kind, q), covered in hits.items():

@@ -142,7 +142,7 @@ def test_labelled_headline_in_words():
         assert "4 runs, 3 voted (top 3, kappa weights)" in text
         assert "r(score, ACC) = 0.89 (interval [0.61, 0.98])" in text
         assert text.count("1 of 4 runs collapsed") == 2
-        assert text.count(METHOD) == 1 and text.count("1000 resamples)") == 1
+        assert text.count(METHOD) == 1 and text.count("Intervals: ") == 1
     assert "class='warn'" not in top.html and "Warning" not in top.markdown
     assert is_png(top.png)
 

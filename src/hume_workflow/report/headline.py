@@ -123,12 +123,10 @@ def _runs(row: dict) -> str:
 
 def method_text(pairs: list[dict]) -> str | None:
     """How the intervals were made (each distinct method once), None when not recorded."""
-    methods = dict.fromkeys(
-        (u["method"].rstrip("."), u["resamples"]) for p in pairs if (u := p.get("uncertainty"))
-    )
+    methods = dict.fromkeys(u["method"].rstrip(".") for p in pairs if (u := p.get("uncertainty")))
     if not methods:
         return None
-    return " ".join(f"Intervals ({n} resamples): {method}." for method, n in methods)
+    return " ".join(f"Intervals: {method}." for method in methods)
 
 
 def pct(value: float | None) -> str:

@@ -186,38 +186,61 @@ def bootstrap_pair(
         "vote_by_n": [{"n", "acc_low", "acc_high", "agreement_low", "agreement_high"}]}``
         with the names of :data:`INTERVALS`.
     """
-    rng = np.random.default_rng(setup.seed)
-    n_runs, n_samples = runs.labels.shape
-    known = None if truth is None or not (truth >= 0).any() else truth >= 0
-    one = Replicate(runs, runs.alignments(), known, truth, run_acc)
-    point, point_curve = one(np.arange(n_runs), np.arange(n_samples), curve=True)
-    replicates: dict[str, list[float]] = {name: [] for name in INTERVALS}
-    by_n = np.full((setup.curve_resamples, n_runs, 2), np.nan)  # (acc, agreement) per n
-    for b in range(setup.resamples):
-        drawn = rng.integers(n_runs, size=n_runs)
-        samples = rng.integers(n_samples, size=n_samples)
-        values, curve = one(drawn, samples, curve=b < setup.curve_resamples)
-        for name, value in values.items():
-            replicates[name].append(value)
-        if curve is not None:
-            by_n[b] = curve
+    reps = bootstrap_replicates(runs, truth, run_acc, setup)
     return {
         "method": setup.method(),
         "resamples": setup.resamples,
         "level": setup.level,
         "intervals": {
-            name: setup.interval(np.array(values), point[name])
-            for name, values in replicates.items()
+            name: setup.interval(np.array(values), reps.point[name])
+            for name, values in reps.values.items()
         },
         "vote_by_n": [
             {
                 "n": n + 1,
-                **band("acc", setup.interval(by_n[:, n, 0], point_curve[n, 0])),
-                **band("agreement", setup.interval(by_n[:, n, 1], point_curve[n, 1])),
+                **band("acc", setup.interval(reps.by_n[:, n, 0], reps.point_curve[n, 0])),
+                **band("agreement", setup.interval(reps.by_n[:, n, 1], reps.point_curve[n, 1])),
             }
-            for n in range(n_runs)
+            for n in range(len(runs.labels))
         ],
     }
+
+
+@dataclass(frozen=True)
+class Replicates:
+    """A pair's quantities on the data and on each bootstrap resample."""
+
+    point: dict[str, float]  # name -> value on the data (NaN where not defined)
+    values: dict[str, list[float]]  # name -> its value on each resample
+    point_curve: np.ndarray  # (R, 2) the vote-by-n ACC and agreement on the data
+    by_n: np.ndarray  # (curve resamples, R, 2) the same on the first resamples
+
+
+def bootstrap_replicates(
+    runs: PairRuns,
+    truth: np.ndarray | None,
+    run_acc: np.ndarray | None,
+    setup: Bootstrap,
+    curve: bool = True,
+) -> Replicates:
+    """The resamples behind :func:`bootstrap_pair` (arguments as there); without ``curve``
+    the vote-by-n curve is left out of the resamples (``by_n`` empty)."""
+    rng = np.random.default_rng(setup.seed)
+    n_runs, n_samples = runs.labels.shape
+    known = None if truth is None or not (truth >= 0).any() else truth >= 0
+    one = Replicate(runs, runs.alignments(), known, truth, run_acc)
+    point, point_curve = one(np.arange(n_runs), np.arange(n_samples), curve=True)
+    values: dict[str, list[float]] = {name: [] for name in INTERVALS}
+    by_n = np.full((setup.curve_resamples if curve else 0, n_runs, 2), np.nan)
+    for b in range(setup.resamples):
+        drawn = rng.integers(n_runs, size=n_runs)
+        samples = rng.integers(n_samples, size=n_samples)
+        found, points = one(drawn, samples, curve=b < len(by_n))
+        for name, value in found.items():
+            values[name].append(value)
+        if points is not None:
+            by_n[b] = points
+    return Replicates(point, values, point_curve, by_n)
 
 
 @dataclass(frozen=True)
