@@ -12,8 +12,9 @@ ranked by score, the top n kept, aligned to the best, weighted): the vote's ACC,
 interval over the sets, and its paired difference to voting all m with equal weights. Sets
 drawn from a finite pool overlap, so for m near R the spread understates a fresh draw's.
 
-``aggregation_by_n.csv``: vote ACC against the number of runs: ``all`` of m random runs for
-m = 1..R and ``top`` n of 32 random runs by score, mean and 95 % band over the sets.
+``aggregation_by_n.csv`` (and its figure ``.png``): vote ACC against the number of runs:
+``all`` of m random runs for m = 1..R and ``top`` n of 32 random runs by score, mean and 95 %
+band over the sets.
 
 ``encoder_init.csv``: per pool (both encoder starts of a dataset and direction side by side),
 the mean and best run ACC, Pearson and Spearman r(score, ACC) and the all-run vote's ACC,
@@ -196,6 +197,34 @@ def encoder_table(pools: dict[str, Pool], resamples: int, rng: np.random.Generat
     return rows
 
 
+def plot_by_n(table: pd.DataFrame, path: Path) -> None:
+    """One panel per pool: vote ACC against the number of runs, mean and 95 % band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pools = list(dict.fromkeys(table.pool))
+    fig, axes = plt.subplots(1, len(pools), figsize=(3.6 * len(pools), 3.0), squeeze=False)
+    for ax, pool in zip(axes[0], pools, strict=True):
+        for (curve, part), colour in zip(
+            table[table.pool == pool].groupby("curve", sort=False),
+            ("#0072B2", "#D55E00"),
+            strict=False,
+        ):
+            ax.plot(part.n, part["mean"], c=colour, label=curve)
+            ax.fill_between(part.n, part.low, part.high, color=colour, alpha=0.2)
+        ax.set_title(
+            pool.removesuffix("_uniform").replace("efficientnet_lite0", "effnet"), fontsize=9
+        )
+        ax.set_xlabel("runs in the vote")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("vote ACC (mean, 95 % of sets)")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pools", nargs="+", help="pool names (default: every pool)")
@@ -215,6 +244,8 @@ def main() -> None:
     for name, rows in tables.items():
         table = pd.DataFrame(rows)
         table.to_csv(OUT / f"{name}.csv", index=False)
+        if name == "aggregation_by_n":
+            plot_by_n(table, OUT / f"{name}.png")
         if name != "aggregation_by_n":
             print(f"\n## {name}\n")
             print(table.to_markdown(index=False, floatfmt=".3f"))
