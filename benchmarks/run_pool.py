@@ -8,8 +8,9 @@ A pool is ``--runs`` seeds (0, 1, ...) of HUME at the demo's budget (config/conf
 ``hume:``), transductive, on a workflow's results/<dataset>/ (its data.h5 and embeddings),
 run ``--batch`` seeds at a time as ``compute.runs_per_job`` runs them. Each run's labels,
 generalisation score, kappa and clusters used are written with the truth to
-``benchmarks/out/pools/<case>_<phi1>--<phi2>_<init>.npz``; seeds already there are kept, so
-a pool grows across calls. ``benchmarks/aggregation.py`` reads the pools.
+``benchmarks/out/pools/<case>_<phi1>--<phi2>_<init>[_<tag>].npz`` (``--set`` changes other
+hume settings, ``--tag`` names them); seeds already there are kept, so a pool grows across
+calls. ``benchmarks/aggregation.py`` reads the pools.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ DEMO_BUDGET = {  # config/config.yaml's hume: section; the rest at the schema's 
 }
 
 
-def pool_path(case: str, direction: str, init: str) -> Path:
-    """Where the pool of (case, phi1--phi2, encoder start) lives."""
-    return POOLS / f"{case}_{direction}_{init}.npz"
+def pool_path(case: str, direction: str, init: str, tag: str | None = None) -> Path:
+    """Where the pool of (case, phi1--phi2, encoder start[, tag of other settings]) lives."""
+    return POOLS / f"{case}_{direction}_{init}{f'_{tag}' if tag else ''}.npz"
 
 
 def read_pool(path: Path) -> dict[str, np.ndarray]:
@@ -99,6 +100,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="seeds run together")
     parser.add_argument("--encoder-init", choices=ENCODER_INITS, default="uniform")
     parser.add_argument("--threads", type=int, default=1, help="torch, BLAS and OpenMP threads")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="hume settings over the demo's, e.g. inner_lr_mode=relative inner_lr=1 (YAML values)",
+    )
+    parser.add_argument("--tag", help="names the pool of --set settings (required with --set)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads)  # scikit-learn's OpenMP: see benchmarks/k_selection.py
@@ -106,10 +115,15 @@ def main() -> None:
     names = args.direction.split("--")
     phi1, phi2 = read_spaces(root / "data.h5", [root / "embeddings" / f"{n}.h5" for n in names])
     truth = read_h5(root / "data.h5", ["labels"])[0]["labels"].astype(np.int64)
+    if args.set and not args.tag:
+        parser.error("--set needs --tag, so the pool's name says what differs")
+    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     config = HumeConfig(
-        num_classes=len(np.unique(truth)), encoder_init=args.encoder_init, **DEMO_BUDGET
+        num_classes=len(np.unique(truth)),
+        encoder_init=args.encoder_init,
+        **{**DEMO_BUDGET, **overrides},
     )
-    path = pool_path(args.case, args.direction, args.encoder_init)
+    path = pool_path(args.case, args.direction, args.encoder_init, args.tag)
     grow_pool(path, phi1, phi2, truth, config, list(range(args.runs)), args.batch)
 
 

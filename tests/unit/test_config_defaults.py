@@ -34,6 +34,7 @@ from hume_workflow.formats.dataset import SETTINGS
 from hume_workflow.hume.config import (
     ENCODER_INITS,
     HYPERGRADIENTS,
+    INNER_LR_MODES,
     SCORE_BACKENDS,
     HumeConfig,
     ScoreConfig,
@@ -141,6 +142,10 @@ def test_enums_outside_the_dataclasses_are_the_schema_ones(schema):
             _properties(schema, "hume")["hypergradient"]["enum"],
         ),
         "hume.inner_form": (INNER_FORMS, _properties(schema, "hume")["inner_form"]["enum"]),
+        "hume.inner_lr_mode": (
+            INNER_LR_MODES,
+            _properties(schema, "hume")["inner_lr_mode"]["enum"],
+        ),
         "hume.encoder_init": (
             ENCODER_INITS,
             _properties(schema, "hume")["encoder_init"]["enum"],

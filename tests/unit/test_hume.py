@@ -10,7 +10,11 @@ from reference_hume import reference_outer_loss
 from hume_workflow.aggregate.metrics import cluster_accuracy
 from hume_workflow.errors import InputError
 from hume_workflow.hume.config import HumeConfig
-from hume_workflow.hume.descent import adapt_inner_classifiers, init_inner_classifiers
+from hume_workflow.hume.descent import (
+    adapt_inner_classifiers,
+    init_inner_classifiers,
+    largest_curvature,
+)
 from hume_workflow.hume.objective import l2_normalise, make_task_encoder, outer_loss
 from hume_workflow.hume.score import generalisation_score
 from hume_workflow.hume.sparsemax import sparsemax
@@ -272,3 +276,32 @@ def test_haar_encoder_init_is_orthogonal_init_and_differs_from_uniform():
 def test_unknown_encoder_init_names_the_key():
     with pytest.raises(InputError, match=r"config hume.encoder_init='gaussian': expected one of"):
         HumeConfig(num_classes=3, encoder_init="gaussian")
+
+
+def test_largest_curvature_is_the_top_eigenvalue_with_a_bias_column():
+    rng = np.random.default_rng(1)
+    x = rng.normal(2.0, 3.0, size=(200, 7))
+    with_bias = np.c_[x, np.ones(200)]
+    expected = np.linalg.eigvalsh(with_bias.T @ with_bias / 200)[-1]
+    assert largest_curvature(torch.as_tensor(x, dtype=torch.float32)) == pytest.approx(
+        expected, rel=1e-5
+    )
+
+
+def test_relative_inner_lr_is_the_absolute_step_over_lambda_max():
+    """inner_lr_mode relative with c runs exactly as absolute with c / lambda_max; with c
+    unchanged, phi2 ten times larger gives the same labels here (the step follows the scale;
+    only the bias column does not scale)."""
+    rng = np.random.default_rng(2)
+    phi1, phi2 = rng.normal(size=(90, 6)), rng.normal(1.0, 1.0, size=(90, 5))
+    base = dict(num_classes=3, num_iters=4, adaptation_steps=3, num_subsets=2, subset_size=60)
+    relative = HumeConfig(**base, inner_lr=0.5, inner_lr_mode="relative")
+    curvature = largest_curvature(torch.as_tensor(phi2, dtype=torch.float32))
+    absolute = HumeConfig(**base, inner_lr=0.5 / curvature)
+    run_rel = run_hume(phi1, phi2, relative, seed=3, progress=False)
+    run_abs = run_hume(phi1, phi2, absolute, seed=3, progress=False)
+    np.testing.assert_allclose(run_rel.theta, run_abs.theta, atol=1e-5)
+    scaled = run_hume(phi1, 10 * phi2, relative, seed=3, progress=False)
+    np.testing.assert_array_equal(scaled.labels, run_rel.labels)
+    with pytest.raises(InputError, match=r"config hume.inner_lr_mode='fixed'"):
+        HumeConfig(num_classes=3, inner_lr_mode="fixed")

@@ -33,6 +33,12 @@ SCORE_BACKENDS: tuple[ScoreBackend, ...] = get_args(ScoreBackend)
 # implementation's orthogonal parametrisation does; "haar" draws a Haar-uniform orthonormal
 # frame (nn.init.orthogonal_).
 EncoderInit = Literal["uniform", "haar"]
+# How hume.inner_lr is read (hume/descent.py largest_curvature): "absolute" is the step itself,
+# the paper's; "relative" is a multiple of 1 / lambda_max, lambda_max the largest eigenvalue of
+# [phi2, 1]^T [phi2, 1] / n, twice the largest curvature of the inner loss, so the same value
+# means the same step relative to stability (below 4) whatever the feature scale.
+InnerLrMode = Literal["absolute", "relative"]
+INNER_LR_MODES: tuple[InnerLrMode, ...] = get_args(InnerLrMode)
 ENCODER_INITS: tuple[EncoderInit, ...] = get_args(EncoderInit)
 
 
@@ -78,12 +84,14 @@ class HumeConfig:
     shared_subsets: bool = False  # runs of one process draw common subsets (run_hume_many)
     inner_form: InnerForm = "auto"  # where the inner descent runs: inner_forms.py
     encoder_init: EncoderInit = "uniform"  # the task encoder's start: ENCODER_INITS
+    inner_lr_mode: InnerLrMode = "absolute"  # how inner_lr is read: INNER_LR_MODES
 
     def __post_init__(self) -> None:
         """Raises InputError naming the config key (``hume.<field>``, ``dataset.num_classes``)."""
         check_choice("hume.hypergradient", self.hypergradient, HYPERGRADIENTS)
         check_choice("hume.inner_form", self.inner_form, INNER_FORMS)
         check_choice("hume.encoder_init", self.encoder_init, ENCODER_INITS)
+        check_choice("hume.inner_lr_mode", self.inner_lr_mode, INNER_LR_MODES)
         check_inner_form(self.inner_form, self.hypergradient)
         if self.num_classes < 2:
             raise InputError(f"config dataset.num_classes={self.num_classes}: expected at least 2")

@@ -10,6 +10,16 @@ from __future__ import annotations
 import torch
 
 
+def largest_curvature(phi2: torch.Tensor) -> float:
+    """lambda_max of [phi2, 1]^T [phi2, 1] / n for ``phi2`` (n, d2): the inner loss (mean
+    softmax cross-entropy of a linear classifier with bias) has curvature at most
+    lambda_max / 2, so gradient descent on it is stable for steps below 4 / lambda_max."""
+    x = torch.cat(
+        [phi2.double(), torch.ones(len(phi2), 1, dtype=torch.float64, device=phi2.device)], 1
+    )
+    return float(torch.linalg.eigvalsh(x.T @ x / len(x))[-1])
+
+
 def init_inner_classifiers(
     num_subsets: int, d2: int, num_classes: int, generator: torch.Generator, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from torch import nn
 from tqdm import tqdm
 
 from hume_workflow.hume.config import HumeConfig
-from hume_workflow.hume.descent import gram_matrix, init_inner_classifiers
+from hume_workflow.hume.descent import gram_matrix, init_inner_classifiers, largest_curvature
 from hume_workflow.hume.objective import (
     inner_form_for,
     l2_normalise,
@@ -121,6 +121,16 @@ def run_hume_many(
     x1 = l2_normalise(torch.as_tensor(phi1, dtype=dtype)).to(device)
     x2 = torch.as_tensor(phi2, dtype=dtype).to(device)
     n, d2 = x2.shape
+    if config.inner_lr_mode == "relative":  # the step as a multiple of 1 / lambda_max
+        curvature = largest_curvature(x2)
+        step = config.inner_lr / curvature
+        log.info(
+            "inner step %.4g = inner_lr %g / lambda_max %.4g of phi2",
+            step,
+            config.inner_lr,
+            curvature,
+        )
+        config = replace(config, inner_lr=step, inner_lr_mode="absolute")
     s, k = config.num_subsets, config.num_classes
     if config.subset_size > n:
         log.info("subset_size=%d capped at the %d training samples", config.subset_size, n)
