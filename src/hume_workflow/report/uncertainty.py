@@ -134,6 +134,24 @@ def ari_nmi(overlap: np.ndarray) -> tuple[float, float]:
     return ari, max(mi, 0.0) / max((h_rows + h_cols) / 2, np.finfo(float).eps)
 
 
+class Alignments:
+    """Lookups taking every run's cluster ids to a reference run's
+    (:func:`~hume_workflow.aggregate.vote.alignment`), computed the first time a run is the
+    reference: a resample's reference is its best-scoring run, mostly one of the first few."""
+
+    def __init__(self, labels: np.ndarray, num_classes: int) -> None:
+        self.labels, self.num_classes = labels, num_classes  # (R, N), K
+        self._to: dict[int, np.ndarray] = {}
+
+    def to(self, reference: int) -> np.ndarray:
+        """(R, K): row i takes run i's cluster ids to run ``reference``'s."""
+        if reference not in self._to:
+            self._to[reference] = np.stack(
+                [alignment(row, self.labels[reference], self.num_classes) for row in self.labels]
+            )
+        return self._to[reference]
+
+
 @dataclass(frozen=True)
 class PairRuns:
     """A pair's runs, ranked best score first, and the aggregation that votes them."""
@@ -145,18 +163,9 @@ class PairRuns:
     top_n: int | None
     weights: VoteWeights
 
-    def alignments(self) -> np.ndarray:
-        """(R, R, K) lookups: ``[i, j]`` takes run i's cluster ids to run j's
-        (:func:`~hume_workflow.aggregate.vote.alignment`)."""
-        r = len(self.labels)
-        return np.stack(
-            [
-                np.stack(
-                    [alignment(self.labels[i], self.labels[j], self.num_classes) for j in range(r)]
-                )
-                for i in range(r)
-            ]
-        )
+    def alignments(self) -> Alignments:
+        """The lookups between these runs' cluster ids (computed as they are needed)."""
+        return Alignments(self.labels, self.num_classes)
 
     def ranked(self, drawn: np.ndarray, top_n: int | None) -> np.ndarray:
         """The ``drawn`` run indices ranked by score (ties: smaller index), the first
@@ -164,9 +173,9 @@ class PairRuns:
         order = np.sort(drawn)
         return order[np.argsort(-self.scores[order], kind="stable")][:top_n]
 
-    def aligned(self, runs: np.ndarray, lookups: np.ndarray) -> np.ndarray:
+    def aligned(self, runs: np.ndarray, lookups: Alignments) -> np.ndarray:
         """(len(runs), N) labels of ``runs`` in the ids of the first of them."""
-        table = lookups[runs, runs[0]]  # (n, K)
+        table = lookups.to(int(runs[0]))[runs]  # (n, K)
         return np.take_along_axis(table, self.labels[runs], axis=1)
 
 
@@ -249,7 +258,7 @@ class Replicate:
     re-voted as configured, on its drawn samples."""
 
     runs: PairRuns
-    lookups: np.ndarray  # (R, R, K) runs.alignments()
+    lookups: Alignments  # runs.alignments()
     known: np.ndarray | None  # (N,) samples whose truth is known; None without truth
     truth: np.ndarray | None  # (N,)
     run_acc: np.ndarray | None  # (R,)
