@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from tiny_workflow import REPO, planned_requests, side_by_side
 
 from hume_workflow.plan.resources import STARTUP_MIN
@@ -59,6 +60,13 @@ def planned(proc: subprocess.CompletedProcess) -> str:
     return proc.stdout
 
 
+def demo_jobs() -> int:
+    """run_hume jobs of the demo as shipped: per pair, num_runs / compute.runs_per_job."""
+    demo = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    per_job = demo.get("compute", {}).get("runs_per_job", 1)
+    return len(demo["pairs"]) * demo["num_runs"] // per_job
+
+
 @pytest.fixture(scope="module")
 def demo_plan(plans):
     return planned(plans["demo"])
@@ -66,7 +74,7 @@ def demo_plan(plans):
 
 def test_demo_asks_slurm_for_small_cpu_jobs(demo_plan):
     hume = planned_requests(demo_plan, "run_hume")
-    assert len(hume) == 16
+    assert len(hume) == demo_jobs()
     assert all(r["gpu"] == 0 and 1000 <= r["mem_mb"] <= 4000 and r["runtime"] <= 60 for r in hume)
     assert all(r["gpu"] == 0 for r in planned_requests(demo_plan, "extract_embeddings"))
 
@@ -88,4 +96,4 @@ def test_cifar10_preset_asks_for_gpus_and_more(plans, demo_plan):
 
 def test_local_profile_plans_the_demo(plans):
     plan = planned(plans["local"])
-    assert len(planned_requests(plan, "run_hume")) == 16
+    assert len(planned_requests(plan, "run_hume")) == demo_jobs()
