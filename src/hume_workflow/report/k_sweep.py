@@ -6,20 +6,22 @@ import pandas as pd
 
 from hume_workflow.formats.k_choice import KChoice
 from hume_workflow.report import figures
+from hume_workflow.report.tables import bounds
 
 
 def k_sweep_table(
     choices: list[KChoice], metrics: dict[tuple[str, str, int], dict]
 ) -> pd.DataFrame:
-    """One row per (pair, K): the label-free criteria, the runs, the vote's ACC and ARI
-    (None without truth) and whether the pair's criterion chose that K.
+    """One row per (pair, K): the label-free criteria, the runs, the vote's ACC with its
+    bootstrap interval and ARI (None without truth) and whether the pair's criterion chose that K.
 
     ``metrics``: (phi1, phi2, K) -> that K's evaluation (metrics.json).
     """
     rows = []
     for choice in choices:
         for k, values in sorted(choice.evidence.items()):
-            vote = metrics[choice.phi1, choice.phi2, k]["vote"]
+            evaluation = metrics[choice.phi1, choice.phi2, k]
+            vote = evaluation["vote"]
             rows.append(
                 {
                     "phi1": choice.phi1,
@@ -29,6 +31,7 @@ def k_sweep_table(
                     "runs": choice.n_runs[k],
                     **values,
                     "vote_acc": vote["acc"],
+                    **bounds(evaluation, "vote_acc"),
                     "vote_ari": vote["ari"],
                 }
             )

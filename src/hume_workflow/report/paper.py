@@ -27,7 +27,8 @@ REPORTED = {
 
 
 def reported_beside_ours(dataset: str, summary: pd.DataFrame) -> pd.DataFrame | None:
-    """The paper's rows for ``dataset`` then ours (vote ACC/ARI per pair, in %); None when
+    """The paper's rows for ``dataset`` then ours (vote ACC/ARI per pair, in %, with the
+    vote ACC's interval where the summary has it: ``acc_pct_low``, ``acc_pct_high``); None when
     the paper reports nothing for it or our data has no truth."""
     key = dataset.lower().replace("-", "_")
     rows = [
@@ -45,6 +46,11 @@ def reported_beside_ours(dataset: str, summary: pd.DataFrame) -> pd.DataFrame | 
                 "source": "this run",
                 "acc_pct": 100 * pair.vote_acc,
                 "ari_pct": 100 * pair.vote_ari,
+                **{
+                    f"acc_pct_{end}": 100 * pair[f"vote_acc_{end}"]
+                    for end in ("low", "high")
+                    if pd.notna(pair.get(f"vote_acc_{end}"))
+                },
             }
         )
     return pd.DataFrame(rows)
