@@ -95,18 +95,32 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def read_json_fields(path: str | os.PathLike, cls: type, step: str) -> dict[str, Any]:
-    """The JSON object in ``path`` with every field of the dataclass ``cls``, as written by
-    the rule ``step``.
+    """The fields of the dataclass ``cls`` in the JSON object in ``path``, as written by the
+    rule ``step`` (:func:`json_fields`).
 
     Raises:
         InputError: not JSON, or missing fields (one line naming them and ``step``).
     """
-    data = read_json(path)
-    keys = [f.name for f in dataclasses.fields(cls)]
-    missing = [k for k in keys if not isinstance(data, dict) or k not in data]
+    return json_fields(read_json(path), cls, path, step)
+
+
+def json_fields(
+    data: Any, cls: type, path: str | os.PathLike, step: str, where: str = ""
+) -> dict[str, Any]:
+    """{field: value} of the dataclass ``cls``'s fields in the JSON object ``data`` (read from
+    ``path``, written by the rule ``step``); a field with a default takes it when absent (a
+    file written before the field existed).
+
+    Raises:
+        InputError: a field without a default is absent (one line naming them, ``where`` in
+            the file, and ``step``).
+    """
+    given = data if isinstance(data, dict) else {}
+    values = {f.name: given.get(f.name, f.default) for f in dataclasses.fields(cls)}
+    missing = [name for name, value in values.items() if value is dataclasses.MISSING]
     if missing:
-        raise InputError(f"{path}: no {missing} keys; expected a {step} output")
-    return data
+        raise InputError(f"{path}: no {missing} keys{where}; expected a {step} output")
+    return values
 
 
 def write_h5(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:

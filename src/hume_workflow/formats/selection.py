@@ -11,11 +11,9 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from hume_workflow.aggregate.vote import VoteWeights
-from hume_workflow.errors import InputError
-from hume_workflow.formats.io import read_json, write_json
+from hume_workflow.formats.io import json_fields, read_json, write_json
 
 
 @dataclass(frozen=True)
@@ -56,21 +54,8 @@ def read_selection(path: str | os.PathLike) -> Selection:
     Raises:
         InputError: not JSON, or not a selection manifest (naming the missing keys).
     """
-    data = fields_of(Selection, read_json(path), path, "")
-    ranked = [fields_of(RankedRun, r, path, " in a ranked run") for r in data["ranked"]]
+    data = json_fields(read_json(path), Selection, path, "select_runs")
+    ranked = [
+        json_fields(r, RankedRun, path, "select_runs", " in a ranked run") for r in data["ranked"]
+    ]
     return Selection(**{**data, "ranked": [RankedRun(**r) for r in ranked]})
-
-
-def fields_of(cls: type, data: Any, path: str | os.PathLike, where: str) -> dict[str, Any]:
-    """The values of the dataclass ``cls``'s fields in the JSON object ``data``, a field with
-    a default taking it when absent (a manifest written before the field existed).
-
-    Raises:
-        InputError: a field without a default is absent (one line naming them and ``where``).
-    """
-    given = data if isinstance(data, dict) else {}
-    values = {f.name: given.get(f.name, f.default) for f in dataclasses.fields(cls)}
-    missing = [name for name, value in values.items() if value is dataclasses.MISSING]
-    if missing:
-        raise InputError(f"{path}: no {missing} keys{where}; expected a select_runs output")
-    return values
