@@ -8,6 +8,7 @@ import numpy as np
 
 from hume_workflow.aggregate.metrics import match_labels
 from hume_workflow.errors import InputError
+from hume_workflow.hume.config import check_choice
 
 # How much each selected run counts in the vote (config aggregation.weights): "uniform" is the
 # paper's plain majority; "score" weighs a run by its generalisation score; "kappa" by its
@@ -60,21 +61,18 @@ def run_weights(scores: np.ndarray, kappas: np.ndarray, weights: VoteWeights) ->
 
     "kappa" weighs by max(kappa, :data:`KAPPA_FLOOR`).
     """
+    check_choice("aggregation.weights", weights, VOTE_WEIGHTS)
     if weights == "uniform":
         return np.ones(len(scores))
     if weights == "score":
         return np.asarray(scores, dtype=np.float64).copy()
-    if weights == "kappa":
-        kappas = np.asarray(kappas, dtype=np.float64)
-        if np.isnan(kappas).any():
-            raise InputError(
-                "config aggregation.weights='kappa': a run file has no kappa (written before "
-                "runs recorded it); expected runs of this version, or weights uniform or score"
-            )
-        return np.maximum(kappas, KAPPA_FLOOR)
-    raise InputError(
-        f"config aggregation.weights={weights!r}: expected one of {', '.join(VOTE_WEIGHTS)}"
-    )
+    kappas = np.asarray(kappas, dtype=np.float64)  # "kappa"
+    if np.isnan(kappas).any():
+        raise InputError(
+            "config aggregation.weights='kappa': a run file has no kappa (written before "
+            "runs recorded it); expected runs of this version, or weights uniform or score"
+        )
+    return np.maximum(kappas, KAPPA_FLOOR)
 
 
 def majority_vote(
