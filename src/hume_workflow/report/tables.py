@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hume_workflow.report import uncertainty
+
 
 def summary_tables(
     pairs: list[dict], baselines: dict[str, dict], every_k: list[dict] | None = None
@@ -143,13 +145,9 @@ def drop_unknown_truth(table: pd.DataFrame) -> pd.DataFrame:
 RELIABLE_COLUMNS = ("reliable_coverage", "reliable_acc")
 
 # metrics.json's interval name -> the prefix of its two summary columns
-INTERVALS = {
-    **{n: n for n in ("vote_acc", "vote_ari", "vote_nmi", "run_acc_mean", "run_acc_max")},
-    **{n: n for n in ("pearson", "spearman", "best_score")},
-    "mean_agreement": "agreement",
-}
-# the intervals that need the truth: all but the agreement's and the best score's
-TRUTH_INTERVALS = [n for n in INTERVALS if n not in ("mean_agreement", "best_score")]
+INTERVALS = {n: "agreement" if n == "mean_agreement" else n for n in uncertainty.INTERVALS}
+# the intervals that need the truth
+TRUTH_INTERVALS = [n for n in INTERVALS if n not in uncertainty.LABEL_FREE_INTERVALS]
 
 TRUTH_COLUMNS = {
     *("acc", "ari", "nmi", "vote_acc", "vote_ari", "vote_nmi", "pearson_score_acc"),

@@ -335,7 +335,8 @@ def band(name: str, interval: list[float] | None) -> dict[str, float | None]:
     return {f"{name}_low": low, f"{name}_high": high}
 
 
-#: The quantities :func:`bootstrap_pair` gives intervals for.
+#: The quantities :func:`bootstrap_pair` gives intervals for; all but
+#: :data:`LABEL_FREE_INTERVALS` need the truth.
 INTERVALS = (
     "vote_acc",
     "vote_ari",
@@ -347,3 +348,4 @@ INTERVALS = (
     "mean_agreement",
     "best_score",
 )
+LABEL_FREE_INTERVALS = ("mean_agreement", "best_score")
