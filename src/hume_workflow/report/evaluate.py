@@ -14,11 +14,11 @@ from scipy.stats import pearsonr, spearmanr
 
 from hume_workflow.aggregate.metrics import compute_metrics, match_labels
 from hume_workflow.aggregate.selection import collapse_warning
-from hume_workflow.aggregate.vote import majority_vote, run_weights
+from hume_workflow.aggregate.vote import run_weights
 from hume_workflow.errors import InputError
 from hume_workflow.formats.run import clusters_used, read_runs
 from hume_workflow.formats.selection import Selection
-from hume_workflow.report.uncertainty import Bootstrap, PairRuns, bootstrap_pair
+from hume_workflow.report.uncertainty import Bootstrap, PairRuns, bootstrap_pair, vote_curve
 
 
 def evaluate_pair(
@@ -122,12 +122,14 @@ def vote_by_n(runs: PairRuns, truth: np.ndarray) -> list[dict]:
         truth: (n_samples,) true labels of those samples (-1 unknown).
     """
     weights = run_weights(runs.scores, runs.kappas, runs.weights)
-    curve = []
-    for n in range(1, len(runs.labels) + 1):
-        labels, agreement = majority_vote(runs.labels[:n], runs.num_classes, weights[:n])
-        acc = compute_metrics(labels, truth)["acc"]
-        curve.append({"n": n, "acc": acc, "mean_agreement": float(agreement.mean())})
-    return curve
+    aligned = runs.aligned(np.arange(len(runs.labels)), runs.alignments())  # to the best
+    known = truth >= 0
+    true = truth[known] if known.any() else None
+    curve = vote_curve(aligned, weights, runs.num_classes, known, true)
+    return [
+        {"n": n, "acc": None if np.isnan(acc) else float(acc), "mean_agreement": float(agreed)}
+        for n, (acc, agreed) in enumerate(curve, start=1)
+    ]
 
 
 def coverage_curve(labels: np.ndarray, agreement: np.ndarray, truth: np.ndarray) -> list[dict]:
