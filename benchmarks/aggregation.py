@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from hume_workflow.aggregate.vote import run_weights, weighted_votes
 from hume_workflow.report.uncertainty import (
@@ -37,6 +36,7 @@ from hume_workflow.report.uncertainty import (
     confusion_counts,
     matched_accuracy,
     percentile_interval,
+    run_statistics,
 )
 
 POOLS = Path(__file__).parent / "out" / "pools"
@@ -148,38 +148,25 @@ def by_n_table(pool: Pool, draws: int, rng: np.random.Generator) -> list[dict]:
     return rows
 
 
-def run_bootstrap(pool: Pool, resamples: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Replicates over runs (with replacement) of the run-level quantities and the all-run vote."""
-    n_pool, out = (
-        len(pool.acc),
-        {k: [] for k in ("run_acc_mean", "run_acc_max", "pearson", "spearman", "vote_acc")},
-    )
-    for _ in range(resamples):
-        drawn = rng.integers(n_pool, size=n_pool)
-        scores, acc = pool.scores[drawn], pool.acc[drawn]
-        out["run_acc_mean"].append(acc.mean())
-        out["run_acc_max"].append(acc.max())
-        out["pearson"].append(np.corrcoef(scores, acc)[0, 1])
-        out["spearman"].append(np.corrcoef(rankdata(scores), rankdata(acc))[0, 1])
-        out["vote_acc"].append(pool.vote_acc(drawn, None, "uniform"))
-    return {k: np.array(v) for k, v in out.items()}
+def run_quantities(pool: Pool, drawn: np.ndarray) -> dict[str, float]:
+    """The runs ``drawn`` (indices, with repeats): :func:`run_statistics` and the all-run
+    vote's ACC."""
+    vote = pool.vote_acc(drawn, None, "uniform")
+    return {**run_statistics(pool.scores[drawn], pool.acc[drawn]), "vote_acc": vote}
 
 
 def encoder_table(pools: dict[str, Pool], resamples: int, rng: np.random.Generator) -> list[dict]:
-    """Rows of encoder_init.csv: each pool's quantities, then uniform minus haar."""
-    rows, replicates = [], {}
+    """Rows of encoder_init.csv: each pool's quantities with intervals over resamples of its
+    runs (with replacement), then uniform minus haar."""
+    rows, points, replicates = [], {}, {}
     for name, pool in pools.items():
-        reps = replicates[name] = run_bootstrap(pool, resamples, rng)
-        point = {
-            "run_acc_mean": pool.acc.mean(),
-            "run_acc_max": pool.acc.max(),
-            "pearson": np.corrcoef(pool.scores, pool.acc)[0, 1],
-            "spearman": np.corrcoef(rankdata(pool.scores), rankdata(pool.acc))[0, 1],
-            "vote_acc": pool.vote_acc(np.arange(len(pool.acc)), None, "uniform"),
-        }
-        row = {"pool": name, "runs": len(pool.acc)}
-        for key, value in point.items():
-            low, high = percentile_interval(reps[key], 0.95)
+        n_pool = len(pool.acc)
+        points[name] = run_quantities(pool, np.arange(n_pool))
+        draws = [run_quantities(pool, rng.integers(n_pool, size=n_pool)) for _ in range(resamples)]
+        replicates[name] = {key: np.array([d[key] for d in draws]) for key in points[name]}
+        row = {"pool": name, "runs": n_pool}
+        for key, value in points[name].items():
+            low, high = percentile_interval(replicates[name][key], 0.95)
             row |= {key: float(value), f"{key}_low": low, f"{key}_high": high}
         rows.append(row)
     for name in pools:
@@ -189,10 +176,11 @@ def encoder_table(pools: dict[str, Pool], resamples: int, rng: np.random.Generat
             for key in ("run_acc_mean", "pearson", "vote_acc"):
                 diff = replicates[name][key] - replicates[other][key]
                 low, high = percentile_interval(diff, 0.95)
-                point = next(r[key] for r in rows if r["pool"] == name) - next(
-                    r[key] for r in rows if r["pool"] == other
-                )
-                row |= {key: point, f"{key}_low": low, f"{key}_high": high}
+                row |= {
+                    key: points[name][key] - points[other][key],
+                    f"{key}_low": low,
+                    f"{key}_high": high,
+                }
             rows.append(row)
     return rows
 
