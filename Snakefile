@@ -33,9 +33,15 @@ include: "workflow/rules/predict.smk"
 
 rule all:
     input:
-        f"results/{DATASET}/report/index.html",
+        layout.fill(f"{layout.REPORT}/index.html", dataset=DATASET),
         [
-            f"results/{DATASET}/predict/{phi1}--{phi2}/{new}.csv"
-            for phi1, phi2 in PAIRS
+            layout.fill(
+                layout.PREDICTION,
+                dataset=DATASET,
+                method=t.method,
+                task=t.name,
+                new=new,
+            )
+            for t in TASKS
             for new in PREDICT["batches"]
         ],

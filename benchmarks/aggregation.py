@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hume_workflow.aggregate.vote import run_weights, weighted_votes
+from hume_workflow.aggregate.alignment import weighted_votes
+from hume_workflow.aggregate.weights import run_weights
 from hume_workflow.report.uncertainty import (
     PairRuns,
     confusion_counts,

@@ -23,10 +23,10 @@ import torch
 from run_pool import DEMO_BUDGET  # benchmarks/run_pool.py
 from threadpoolctl import threadpool_limits
 
+from hume_workflow.aggregate.collapse import collapsed
 from hume_workflow.aggregate.metrics import cluster_accuracy
 from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.io import read_h5
-from hume_workflow.formats.run import collapsed
 from hume_workflow.hume.config import HumeConfig
 from hume_workflow.hume.inner_forms import pick_inner_form
 from hume_workflow.hume.runs import execute_runs
@@ -76,7 +76,7 @@ def main() -> None:
                 progress=False,
             )
             wall = time.perf_counter() - start
-            labels = [r.result.labels for r in records]
+            labels = [r.labels for r in records]
             rows.append(
                 {
                     "effnet": width,

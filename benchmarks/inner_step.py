@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from aggregation import POOLS, Pool  # benchmarks/aggregation.py
 
-from hume_workflow.formats.run import collapsed
+from hume_workflow.aggregate.collapse import collapsed
 from hume_workflow.report.uncertainty import percentile_interval
 
 

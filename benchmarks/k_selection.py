@@ -44,13 +44,13 @@ import yaml
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
+from hume_workflow.aggregate.alignment import majority_vote
 from hume_workflow.aggregate.k_choice import K_CRITERIA, choose_k, k_evidence
 from hume_workflow.aggregate.metrics import cluster_accuracy
-from hume_workflow.aggregate.vote import majority_vote, select_top
+from hume_workflow.aggregate.ranking import select_top
 from hume_workflow.data.synthetic import gaussian_two_spaces
 from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.io import read_h5
-from hume_workflow.formats.run import run_info
 from hume_workflow.hume.config import HumeConfig, ScoreConfig
 from hume_workflow.hume.runs import execute_runs
 
@@ -128,7 +128,7 @@ def evaluate_k(data: Data, k: int, runs: int, budget: dict) -> dict[str, float]:
     records = execute_runs(
         phi1, phi2, split, "transductive", config, list(range(runs)), ScoreConfig(), progress=False
     )
-    infos = {r.seed: run_info(r, f"seed{r.seed}") for r in records}
+    infos = {r.seed: r for r in records}
     order = select_top({seed: info.score for seed, info in infos.items()}, None)
     vote, _ = majority_vote(np.stack([infos[seed].labels for seed in order]), k)
     evaluated = records[0].eval_indices  # every sample, the same for every run

@@ -23,8 +23,9 @@ import pandas as pd
 import yaml
 from threadpoolctl import threadpool_limits
 
+from hume_workflow.aggregate.alignment import majority_vote
 from hume_workflow.aggregate.metrics import cluster_accuracy
-from hume_workflow.aggregate.vote import majority_vote, select_top
+from hume_workflow.aggregate.ranking import select_top
 from hume_workflow.formats.dataset import TEST, TRAIN
 from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.io import read_h5
@@ -55,14 +56,14 @@ def one_direction(case: str, results: Path, phi1_name: str, phi2_name: str, runs
         ScoreConfig(),
         progress=False,
     )
-    order = select_top({r.seed: r.score.score for r in records}, None)
+    order = select_top({r.seed: r.score for r in records}, None)
     by_seed = {r.seed: r for r in records}
-    labelings = np.stack([by_seed[s].result.labels for s in order])
+    labelings = np.stack([by_seed[s].labels for s in order])
     votes, agreement = majority_vote(labelings, k)
     probe, _ = probe_labels(phi2[train], votes, phi2[test])
     weighted, _ = probe_labels(phi2[train], votes, phi2[test], weights=agreement)
     encoders, _ = encoder_labels(
-        [by_seed[s].result.theta for s in order], list(labelings), votes, phi1[test], k
+        [by_seed[s].encoders for s in order], list(labelings), votes, {"phi1": phi1[test]}, k
     )
     return {
         "case": case,

@@ -71,8 +71,8 @@ def grow_pool(
         )
         new = {
             "seeds": np.array([r.seed for r in records]),
-            "labels": np.stack([r.result.labels for r in records]).astype(np.int16),
-            "scores": np.array([r.score.score for r in records]),
+            "labels": np.stack([r.labels for r in records]).astype(np.int16),
+            "scores": np.array([r.score for r in records]),
             "kappas": np.array([r.score.kappa for r in records]),
             "clusters": np.array([r.score.n_clusters for r in records]),
         }

@@ -4,12 +4,13 @@ from itertools import permutations
 
 import numpy as np
 import pytest
+from fake_runs import write_fake_run
 
+from hume_workflow.aggregate.selected_vote import vote_selected
 from hume_workflow.aggregate.selection import select_runs
-from hume_workflow.aggregate.voting import vote_selected
-from hume_workflow.formats.io import read_h5, write_h5
+from hume_workflow.formats.io import read_h5
 from hume_workflow.formats.run import LABELS, read_runs
-from hume_workflow.report.evaluate import evaluate_pair
+from hume_workflow.report.evaluate import evaluate_task
 from hume_workflow.report.page import write_report
 from hume_workflow.report.tables import TRUTH_COLUMNS, summary_tables
 
@@ -26,12 +27,7 @@ def run_files(tmp_path):
         labels[: 3 * seed] = (labels[: 3 * seed] + 1) % 3
         labels = (labels + seed) % 3  # a different id permutation per run
         path = tmp_path / f"seed{seed}.h5"
-        write_h5(
-            path,
-            {"labels": labels, "eval_indices": eval_idx},
-            {"seed": seed, "setting": "x", "score": score, "degenerate": False, "wall_time_s": 1.0},
-        )
-        paths.append(path)
+        paths.append(write_fake_run(path, seed, labels, score, eval_indices=eval_idx))
     return paths, scores, truth
 
 
@@ -54,7 +50,7 @@ def test_vote_and_evaluation(run_files):
     manifest = select_runs(read_runs(paths, LABELS), top_n=None, num_classes=3)
     votes = vote_selected(manifest, paths, 3)
     assert votes.sample_index.tolist() == list(range(10, 30))
-    result = evaluate_pair(manifest, paths, votes, truth, 3)
+    result = evaluate_task(manifest, paths, votes, truth, 3)
     accs = {r["seed"]: r["acc"] for r in result["runs"]}
     assert accs[0] == 1.0 and accs[3] < accs[2] < accs[1] < 1.0
     expected_r = np.corrcoef([scores[s] for s in range(4)], [accs[s] for s in range(4)])[0, 1]
@@ -71,7 +67,7 @@ def test_unlabelled_data_gives_a_report_without_accuracy(run_files, tmp_path):
     paths, _, truth = run_files
     manifest = select_runs(read_runs(paths, LABELS), top_n=None, num_classes=3)
     votes = vote_selected(manifest, paths, 3)
-    result = evaluate_pair(manifest, paths, votes, np.full_like(truth, -1), 3)
+    result = evaluate_task(manifest, paths, votes, np.full_like(truth, -1), 3)
     assert result["vote"]["acc"] is None and result["score_acc_pearson"] is None
     assert sum(c["size"] for c in result["vote"]["clusters"]) == 20
     pair = {**result, "phi1": "a", "phi2": "b", "k": 3, "setting": "inductive"}
@@ -126,7 +122,7 @@ def test_vote_acc_by_n_coverage_and_spearman(run_files):
     paths, scores, truth = run_files
     manifest = select_runs(read_runs(paths, LABELS), top_n=None, num_classes=3)
     votes = vote_selected(manifest, paths, 3)
-    result = evaluate_pair(manifest, paths, votes, truth, 3)
+    result = evaluate_task(manifest, paths, votes, truth, 3)
     ranked = [r.seed for r in manifest.ranked]
     labelings = np.stack([read_h5(paths[s], ["labels"])[0]["labels"] for s in ranked])
     eval_truth = truth[10:30]
@@ -163,7 +159,7 @@ def test_report_page_inlines_figures_and_the_papers_numbers(run_files, tmp_path)
     manifest = select_runs(read_runs(paths, LABELS), top_n=2, num_classes=3)
     votes = vote_selected(manifest, paths, 3)
     pair = {
-        **evaluate_pair(manifest, paths, votes, truth, 3),
+        **evaluate_task(manifest, paths, votes, truth, 3),
         "phi1": "a",
         "phi2": "b",
         "k": 3,

@@ -8,17 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_runs import write_fake_run
 from tiny_workflow import fingerprint
 
+from hume_workflow.aggregate.selected_vote import vote_selected
 from hume_workflow.aggregate.selection import collapse_warning, select_runs
-from hume_workflow.aggregate.voting import vote_selected
 from hume_workflow.embed.pipeline import embed_dataset
 from hume_workflow.errors import InputError
 from hume_workflow.formats import embeddings as features
 from hume_workflow.formats.embeddings import SAMPLES_SHA256, read_features, read_spaces
 from hume_workflow.formats.io import read_h5, write_h5
 from hume_workflow.formats.run import LABELS, read_runs
-from hume_workflow.report.evaluate import evaluate_pair
+from hume_workflow.report.evaluate import evaluate_task
 from hume_workflow.report.page import write_report
 from hume_workflow.report.tables import summary_tables
 
@@ -200,20 +201,11 @@ K = 10
 
 
 def write_run(folder: Path, seed: int, labels: np.ndarray, score: float) -> Path:
-    """A run file with the attributes selection reads; degenerate when < 2 clusters are used."""
-    sizes = np.unique(labels, return_counts=True)[1]
+    """A run file of K = 10 labelling samples 10.. (degenerate when < 2 clusters are used)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    indices = np.arange(10, 10 + len(labels))
     path = folder / f"seed{seed}.h5"
-    attrs = {
-        "seed": seed,
-        "setting": "transductive",
-        "score": score,
-        "degenerate": bool(len(sizes) < 2),
-        "n_clusters": len(sizes),
-        "min_cluster_size": int(sizes.min()),
-        "wall_time_s": 1.0,
-    }
-    write_h5(path, {"labels": labels, "eval_indices": np.arange(10, 10 + len(labels))}, attrs)
-    return path
+    return write_fake_run(path, seed, labels, score, eval_indices=indices, num_classes=K)
 
 
 def test_all_runs_degenerate(tmp_path, caplog):
@@ -303,7 +295,7 @@ def test_fewer_runs_than_top_n_is_recorded_and_reported(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records] == [note]
     assert select_runs(read_runs(paths, LABELS), top_n=4, num_classes=3).note is None
     votes = vote_selected(manifest, paths, 3)
-    result = evaluate_pair(manifest, paths, votes, np.r_[np.zeros(10, np.int64), truth], 3)
+    result = evaluate_task(manifest, paths, votes, np.r_[np.zeros(10, np.int64), truth], 3)
     pair = {**result, "phi1": "a", "phi2": "b", "k": 3, "setting": "inductive"}
     space = {"dim": 4, "kmeans": {"acc": 0.5, "ari": 0.1, "nmi": 0.1}, "linear_probe_acc": 0.9}
     tables = summary_tables([pair], {"a": space, "b": space})
@@ -357,15 +349,15 @@ def test_selection_of_a_foreign_run_file(tmp_path):
     write_h5(foreign, {"labels": np.zeros(N, np.int64)}, {"seed": 3})
     with pytest.raises(
         InputError,
-        match=r"foreign\.h5: no run attributes \['setting', 'score', 'degenerate', "
-        r"'wall_time_s'\]; expected a run_hume",
+        match=r"foreign\.h5: no run attributes \['method', 'spaces', 'setting', 'score', "
+        r"'degenerate', 'wall_time_s'\]; expected a run job's output",
     ):
         read_runs([run, foreign])
 
 
 def test_selection_of_no_runs():
     with pytest.raises(
-        InputError, match=r"^no run files given; expected at least one run_hume output$"
+        InputError, match=r"^no run files given; expected at least one run job's output$"
     ):
         read_runs([])
 
@@ -373,6 +365,7 @@ def test_selection_of_no_runs():
 def test_run_without_labels(tmp_path):
     path = tmp_path / "seed0.h5"
     attrs = {"seed": 0, "setting": "transductive", "score": 0.5, "degenerate": False}
+    attrs |= {"method": "hume", "spaces": ["a", "b"], "hyperparameters": {"num_classes": 3}}
     write_h5(path, {"eval_indices": np.arange(N)}, attrs | {"wall_time_s": 1.0})
     with pytest.raises(
         InputError, match=r"seed0\.h5: no 'labels' in the file; it holds \['eval_indices'\]$"

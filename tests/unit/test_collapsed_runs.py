@@ -7,10 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from fake_runs import fake_run
 
+from hume_workflow.aggregate.collapse import collapsed
 from hume_workflow.aggregate.selection import collapse_warning
+from hume_workflow.aggregate.selection import labels_of as labels_read
 from hume_workflow.errors import InputError
-from hume_workflow.formats.run import RunInfo, collapsed
 from hume_workflow.formats.selection import RankedRun, Selection, read_selection, write_selection
 
 
@@ -43,11 +45,10 @@ def test_collapse_rule_at_its_edges(sizes, k, expected):
 
 
 def test_a_run_without_labels_cannot_tell_whether_it_collapsed():
-    run = RunInfo("r/seed3.h5", 3, "transductive", 0.5, False, None, None, 1.0)
+    run = dataclasses.replace(fake_run(3, labels_of([4] * 5 + [0] * 5), 0.5), path="r/seed3.h5")
     with pytest.raises(ValueError, match=r"^r/seed3\.h5: labels not read; expected the run read"):
-        run.is_collapsed(10)
-    with_labels = dataclasses.replace(run, labels=labels_of([4] * 5 + [0] * 5))
-    assert with_labels.is_collapsed(10) and not with_labels.is_collapsed(8)
+        labels_read(dataclasses.replace(run, labels=None))
+    assert collapsed(labels_read(run), 10) and not collapsed(labels_read(run), 8)
 
 
 def test_collapse_warning_only_when_most_runs_collapsed():

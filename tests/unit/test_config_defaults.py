@@ -21,16 +21,10 @@ import yaml
 
 import hume_workflow
 from hume_workflow.aggregate.k_choice import K_CRITERIA
-from hume_workflow.aggregate.vote import VOTE_WEIGHTS
-from hume_workflow.embed.settings import (
-    BACKBONE_KINDS,
-    CHECKPOINT_SOURCE,
-    IMAGE_KINDS,
-    MODEL_ZOOS,
-    PRECISIONS,
-    EmbedSettings,
-)
-from hume_workflow.formats.dataset import SETTINGS
+from hume_workflow.aggregate.weights import VOTE_WEIGHTS
+from hume_workflow.data.setting import SETTINGS
+from hume_workflow.data.sources import SOURCES
+from hume_workflow.embed.settings import PRECISIONS, EmbedSettings
 from hume_workflow.hume.config import (
     ENCODER_INITS,
     HYPERGRADIENTS,
@@ -41,14 +35,7 @@ from hume_workflow.hume.config import (
     field_defaults,
 )
 from hume_workflow.hume.inner_forms import INNER_FORMS
-from hume_workflow.plan.dataset import (
-    FILE_SOURCES,
-    FOLDER_SOURCES,
-    GRAY_SOURCES,
-    RANDOM_SPLIT_SOURCES,
-    SOURCE_CLASSES,
-    SOURCES,
-)
+from hume_workflow.plan.backbone_kinds import KINDS, MODEL_ZOOS
 from hume_workflow.predict.assign import PREDICT_METHODS
 from hume_workflow.report.uncertainty import Bootstrap
 
@@ -134,7 +121,7 @@ def test_enums_outside_the_dataclasses_are_the_schema_ones(schema):
             SOURCES,
             schema["properties"]["dataset"]["properties"]["source"]["enum"],
         ),
-        "backbones.<name>.kind": (BACKBONE_KINDS, spec["kind"]["enum"]),
+        "backbones.<name>.kind": (KINDS, spec["kind"]["enum"]),
         "backbones.<name>.source": (MODEL_ZOOS, spec["source"]["enum"]),
         "backbones.<name>.precision": (PRECISIONS, spec["precision"]["enum"]),
         "hume.hypergradient": (
@@ -173,57 +160,21 @@ def test_reliable_agreement_default_is_the_exports(schema):
     assert prop["default"] == DEFAULT_RELIABLE_AGREEMENT
 
 
-def test_source_tables_name_known_sources():
-    from hume_workflow.plan.resources import NATIVE_SIZES, SOURCE_SIZES
+def test_extraction_keys_are_kind_and_the_embed_settings():
+    """embed/pipeline.py passes a spec's other keys to the backbone's class."""
+    from hume_workflow.plan.backbone_kinds import EXTRACTION_KEYS
 
-    for table in (FOLDER_SOURCES, FILE_SOURCES, GRAY_SOURCES, RANDOM_SPLIT_SOURCES):
-        assert set(table) <= set(SOURCES)
-    assert set(SOURCE_CLASSES) <= set(SOURCES)
-    assert set(SOURCE_SIZES) <= set(SOURCES) and set(NATIVE_SIZES) <= set(SOURCES)
-    # the plan counts each source's samples and classes one way: a table, a scan, file headers
-    assert set(SOURCE_CLASSES) | set(FOLDER_SOURCES) | set(FILE_SOURCES) == set(SOURCES)
+    fields = tuple(field.name for field in dataclasses.fields(EmbedSettings))
+    assert EXTRACTION_KEYS == ("kind", *fields)
 
 
-def test_every_source_has_a_loader(monkeypatch):
-    """prepare_dataset dispatches each of SOURCES to one of its loaders."""
-    import numpy as np
-
-    from hume_workflow.data import prepare
-    from hume_workflow.formats.dataset import ImageDataset
-
-    called = []
-
-    def stub(name):
-        def load(*args, **kwargs):
-            called.append(name)
-            one = np.zeros(1, np.int64)
-            return ImageDataset(name, np.zeros((1, 1, 1, 1), np.uint8), one, one, ["a"])
-
-        return load
-
-    for name, value in vars(prepare).copy().items():
-        if name.startswith("load_") and callable(value):
-            monkeypatch.setattr(prepare, name, stub(name))
-    for source in SOURCES:
-        prepare.prepare_dataset(source)
-    assert len(called) == len(SOURCES)
-
-
-def test_registry_builds_exactly_the_listed_kinds():
+def test_model_zoos_checkpoint_source_and_precisions_are_the_code_ones():
     from hume_workflow.embed.extract import AUTOCAST_DTYPES
-    from hume_workflow.models.registry import BACKBONE_CLASSES, MODEL_OPTIONS
     from hume_workflow.models.zoo import CheckpointBackbone
-    from hume_workflow.plan.preflight import MODEL_LIBRARIES, REQUIRED_OPTIONS
+    from hume_workflow.plan.backbone_kinds import CHECKPOINT_SOURCE
+    from hume_workflow.plan.preflight import MODEL_LIBRARIES
 
-    # every kind but precomputed (features read from files) is a model class
-    assert list(BACKBONE_CLASSES) == list(IMAGE_KINDS)
-    assert set(BACKBONE_KINDS) - set(IMAGE_KINDS) == {"precomputed"}
-    for kind, cls in BACKBONE_CLASSES.items():
-        parameters = inspect.signature(cls).parameters.values()
-        required = tuple(p.name for p in parameters if p.default is p.empty)
-        assert REQUIRED_OPTIONS.get(kind, ()) == required, kind
-    assert set(MODEL_OPTIONS) <= set(BACKBONE_KINDS)
-    assert set(MODEL_LIBRARIES) == set(MODEL_ZOOS) <= set(BACKBONE_KINDS)
+    assert set(MODEL_LIBRARIES) == set(MODEL_ZOOS)
     assert inspect.signature(CheckpointBackbone).parameters["source"].default == CHECKPOINT_SOURCE
     assert set(AUTOCAST_DTYPES) == set(PRECISIONS)
 

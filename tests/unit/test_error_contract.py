@@ -320,19 +320,19 @@ def _source(tmp_path: Path):
 
 
 def _test_fraction(tmp_path: Path):
-    from hume_workflow.formats.dataset import random_split
+    from hume_workflow.data.subsets import random_split
 
     return lambda: random_split(10, 1.5, 0), "config dataset.test_fraction=1.5"
 
 
 def _setting(tmp_path: Path):
-    from hume_workflow.formats.dataset import setting_indices
+    from hume_workflow.data.setting import setting_indices
 
     return lambda: setting_indices(np.zeros(3, np.uint8), "semi"), "config setting='semi'"
 
 
 def _top_n(tmp_path: Path):
-    from hume_workflow.aggregate.vote import select_top
+    from hume_workflow.aggregate.ranking import select_top
 
     return lambda: select_top({0: 1.0}, 0), "config aggregation.top_n=0"
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from hume_workflow.aggregate.export import LABEL_COLUMNS, export_labels
+from hume_workflow.aggregate.export import export_labels
 from hume_workflow.data.prepare import prepare_dataset
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import (
@@ -23,6 +23,7 @@ from hume_workflow.formats.dataset import (
     write_dataset,
 )
 from hume_workflow.formats.io import write_h5
+from hume_workflow.formats.votes import LABEL_COLUMNS
 from hume_workflow.report.assemble import exported_reliability
 from hume_workflow.report.evaluate import reliable_metrics
 from hume_workflow.report.tables import summary_tables

@@ -5,14 +5,9 @@ import numpy as np
 import pytest
 
 from hume_workflow.data.prepare import prepare_dataset
+from hume_workflow.data.setting import setting_indices
 from hume_workflow.embed.pipeline import embed_dataset
-from hume_workflow.formats.dataset import (
-    TEST,
-    TRAIN,
-    read_dataset,
-    setting_indices,
-    write_dataset,
-)
+from hume_workflow.formats.dataset import TEST, TRAIN, read_dataset, write_dataset
 from hume_workflow.formats.io import atomic_path, current_umask, read_h5, write_h5
 
 

@@ -4,6 +4,7 @@ per-sample distances), not against the library's own helpers."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from itertools import combinations
 from math import comb
@@ -12,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from fake_runs import fake_run, write_fake_run
 from threadpoolctl import threadpool_limits
 
 from hume_workflow.aggregate.k_choice import (
@@ -24,10 +26,9 @@ from hume_workflow.aggregate.k_choice import (
     vote_silhouette,
 )
 from hume_workflow.errors import InputError
-from hume_workflow.formats.run import RUN_ARRAYS, RunInfo, RunRecord, read_run, write_run
-from hume_workflow.hume.score import Score, generalisation_score, held_out_predictions
+from hume_workflow.formats.run import RUN_ARRAYS, RunRecord, read_run
+from hume_workflow.hume.score import generalisation_score, held_out_predictions
 from hume_workflow.hume.score_torch import held_out_predictions_torch
-from hume_workflow.hume.training import HumeResult
 
 torch.set_num_threads(1)
 
@@ -186,20 +187,11 @@ def test_vote_silhouette_is_the_mean_per_sample_silhouette():
 # ---- k_evidence -------------------------------------------------------------------------------
 
 
-def run_info(seed, labels, score=0.9, kappa=0.8, trace=None, path=None) -> RunInfo:
+def run_info(seed, labels, score=0.9, kappa=0.8, trace=None) -> RunRecord:
     """A run as read from a file, with its labels and trace."""
-    return RunInfo(
-        path=path or f"runs/k/seed{seed}.h5",
-        seed=seed,
-        setting="transductive",
-        score=score,
-        degenerate=False,
-        kappa=kappa,
-        n_clusters=len(np.unique(labels)),
-        wall_time_s=1.0,
-        labels=labels,
-        trace={"cross_entropy": np.full(20, 0.5) if trace is None else trace},
-    )
+    trace = {"cross_entropy": np.full(20, 0.5) if trace is None else trace}
+    run = fake_run(seed, labels, score, kappa=kappa, trace=trace)
+    return dataclasses.replace(run, path=f"runs/k/seed{seed}.h5")
 
 
 def evidence_case(kappas):
@@ -250,11 +242,11 @@ def test_k_evidence_names_the_bad_run(fault):
     good = runs[1]
     bad_path = "results/k3/seed1.h5"
     if fault == "no trace":
-        runs[1] = RunInfo(**{**vars(good), "path": bad_path, "trace": None})
+        runs[1] = dataclasses.replace(good, path=bad_path, trace=None)
     elif fault == "no cross-entropy":
-        runs[1] = RunInfo(**{**vars(good), "path": bad_path, "trace": {"loss": np.ones(30)}})
+        runs[1] = dataclasses.replace(good, path=bad_path, trace={"loss": np.ones(30)})
     else:
-        runs[1] = RunInfo(**{**vars(good), "path": bad_path, "labels": good.labels[:-5]})
+        runs[1] = dataclasses.replace(good, path=bad_path, labels=good.labels[:-5])
     with pytest.raises(InputError) as err:
         k_evidence(runs, vote, x, 3)
     message = str(err.value)
@@ -302,28 +294,25 @@ def test_choose_k_without_any_value_is_an_input_error():
 # ---- run file ---------------------------------------------------------------------------------
 
 
-def record(kappa: float) -> RunRecord:
-    """A small run ready to be written."""
-    rng = np.random.default_rng(10)
-    labels = rng.integers(0, 3, 12)
-    result = HumeResult(
-        labels=labels,
-        confidence=rng.random(12).astype(np.float32),
-        mean_soft_label=np.full(3, 1 / 3, np.float32),
-        theta=rng.normal(size=(3, 4)).astype(np.float32),
-        loss_trace={"loss": np.ones(5, np.float32), "cross_entropy": np.arange(5.0)},
-        wall_time_s=2.5,
-    )
-    return RunRecord(7, "transductive", np.arange(12), result, Score(0.75, kappa, 3, 3, False))
-
-
 def test_run_file_keeps_kappa_and_reads_none_without_it(tmp_path):
-    path = tmp_path / "seed7.h5"
-    write_run(path, record(kappa=0.4321), {"phi1": "a", "phi2": "b", "dataset": "d"})
+    rng = np.random.default_rng(10)
+    trace = {"loss": np.ones(5, np.float32), "cross_entropy": np.arange(5.0)}
+    encoder = rng.normal(size=(3, 4)).astype(np.float32)
+    path = write_fake_run(
+        tmp_path / "seed7.h5",
+        7,
+        rng.integers(0, 3, 12),
+        0.75,
+        kappa=0.4321,
+        encoders={"a": encoder},
+        trace=trace,
+    )
     run = read_run(path, RUN_ARRAYS)
     assert run.kappa == pytest.approx(0.4321) and run.score == pytest.approx(0.75)
+    assert run.method == "hume" and run.spaces == ("a", "b")
     np.testing.assert_array_equal(run.trace["cross_entropy"], np.arange(5))
+    np.testing.assert_array_equal(run.encoders["a"], encoder)
     with h5py.File(path, "r+") as f:
-        del f.attrs["kappa"]  # as written before kappa was recorded
+        del f.attrs["kappa"]  # a run file without kappa
     old = read_run(path)
     assert old.kappa is None and old.score == pytest.approx(0.75) and old.n_clusters == 3

@@ -8,12 +8,11 @@ import yaml
 from tiny_workflow import REPO, TINY, changed, preflight
 
 from hume_workflow.errors import InputError
-from hume_workflow.formats.run import RunRecord, read_run, write_run
-from hume_workflow.hume.score import Score
-from hume_workflow.hume.training import HumeResult
-from hume_workflow.plan.migrate import migrate
+from hume_workflow.formats.io import read_h5, write_h5
+from hume_workflow.formats.run import RUN_ARRAYS, read_run
+from hume_workflow.plan.migrate import migrate, unmigrated
 from hume_workflow.plan.preflight import describe_config
-from hume_workflow.plan.sweep import class_counts, pair_class_counts, single_k, unmoved_runs
+from hume_workflow.plan.sweep import Task, class_counts, config_tasks, pair_class_counts, single_k
 
 
 @pytest.mark.parametrize(
@@ -58,35 +57,78 @@ def test_a_single_k_unlike_the_dataset_s_classes_is_still_refused(tmp_path, monk
         preflight(changed(TINY, "dataset.num_classes", 7))
 
 
+def test_tasks_are_the_pairs_with_their_k_values():
+    config = changed(TINY, "dataset.num_classes", 10)
+    config["pairs"] = [
+        {"phi1": "a", "phi2": "b"},
+        {"phi1": "b", "phi2": "a", "num_classes": [5, 3]},
+    ]
+    assert config_tasks(config) == [
+        Task("hume", ("a", "b"), (10,)),
+        Task("hume", ("b", "a"), (3, 5)),
+    ]
+    assert [t.name for t in config_tasks(config)] == ["a--b", "b--a"]
+
+
+def write_old_run(path, seed=0, k=7):
+    """A run file of HUME's own record (attributes phi1/phi2, the dataset theta)."""
+    arrays = {
+        "labels": np.array([0, 1, 1]),
+        "eval_indices": np.arange(3),
+        "confidence": np.ones(3, np.float32),
+        "mean_soft_label": np.full(2, 0.5, np.float32),
+        "theta": np.arange(8, dtype=np.float32).reshape(2, 4),
+        "trace/cross_entropy": np.ones(4, np.float32),
+    }
+    attrs = {"seed": seed, "setting": "inductive", "score": 0.5, "kappa": 0.2}
+    attrs |= {"n_clusters": 2, "min_cluster_size": 1, "degenerate": False, "wall_time_s": 1.0}
+    attrs |= {"phi1": "a", "phi2": "b", "dataset": "tiny", "hyperparameters": {"num_classes": k}}
+    write_h5(path, arrays, attrs)
+
+
+def test_a_run_file_of_hume_s_own_record_is_refused_naming_the_migration(tmp_path):
+    write_old_run(tmp_path / "seed0.h5")
+    with pytest.raises(InputError, match=r"older layout; to keep it, python -m hume_workflow"):
+        read_run(tmp_path / "seed0.h5")
+
+
+def test_the_migration_rewrites_run_files_with_the_same_numbers(tmp_path):
+    """Every array and attribute is kept; theta becomes phi1's encoder; the method and the
+    task's spaces are recorded; a second migration finds nothing."""
+    results = tmp_path / "results/tiny"
+    path = results / "hume/a--b/k7/runs/seed0.h5"
+    path.parent.mkdir(parents=True)
+    write_old_run(path)
+    before, before_attrs = read_h5(path)
+    assert migrate(results) == [f"rewrote {path} in the run file of every method"]
+    run = read_run(path, RUN_ARRAYS)
+    assert run.method == "hume" and run.spaces == ("a", "b") and run.num_classes == 7
+    np.testing.assert_array_equal(run.encoders["a"], before["theta"])
+    np.testing.assert_array_equal(run.labels, before["labels"])
+    np.testing.assert_array_equal(run.trace["cross_entropy"], before["trace"]["cross_entropy"])
+    assert (run.score, run.kappa, run.seed) == (0.5, 0.2, 0)
+    after_attrs = read_h5(path, [])[1]
+    kept = set(before_attrs) - {"phi1", "phi2"}
+    assert {key: after_attrs[key] for key in kept} == {key: before_attrs[key] for key in kept}
+    assert migrate(results) == []
+
+
 def test_runs_of_the_layout_without_k_folders_are_moved_and_kept(tmp_path):
     """A pair's runs (K read from the files), benchmarks and logs move into k<K>/; its
     derived files go; a second migration finds nothing; the plan warns before, not after."""
     results = tmp_path / "results/tiny"
     pair = results / "hume/a--b"
     (pair / "runs").mkdir(parents=True)
-    record = RunRecord(0, "inductive", np.arange(3), fake_result(), Score(0.5, 0.2, 2, 1, False))
-    write_run(pair / "runs/seed0.h5", record, {"phi1": "a", "hyperparameters": {"num_classes": 7}})
+    write_old_run(pair / "runs/seed0.h5")
     (pair / "vote.csv").write_text("sample_index,label,agreement\n")
     bench, logs = results / "benchmarks/run_hume/a--b", results / "logs/run_hume/a--b"
     bench.mkdir(parents=True), logs.mkdir(parents=True)
     (bench / "job0.tsv").write_text("s\n1\n")
     (logs / "job0.log").write_text("done\n")
-    [warning] = unmoved_runs(results)
+    [warning] = unmigrated(results)
     assert f"python -m hume_workflow.plan.migrate {results}" in warning
     migrate(results)
     assert read_run(pair / "k7/runs/seed0.h5").seed == 0
     assert (bench / "k7/job0.tsv").read_text() == "s\n1\n" and (logs / "k7/job0.log").exists()
     assert not (pair / "runs").exists() and not (pair / "vote.csv").exists()
-    assert unmoved_runs(results) == [] and migrate(results) == []
-
-
-def fake_result():
-    """A HUME result of three samples, two classes (what a run file stores of a run)."""
-    return HumeResult(
-        labels=np.array([0, 1, 1]),
-        confidence=np.ones(3, np.float32),
-        mean_soft_label=np.full(2, 0.5, np.float32),
-        theta=np.zeros((2, 4), np.float32),
-        wall_time_s=1.0,
-        loss_trace={"cross_entropy": np.ones(4, np.float32)},
-    )
+    assert unmigrated(results) == [] and migrate(results) == []

@@ -16,10 +16,10 @@ import yaml
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
+from hume_workflow.aggregate.alignment import majority_vote
 from hume_workflow.aggregate.k_choice import K_CRITERIA, choose_k, k_evidence
-from hume_workflow.aggregate.vote import majority_vote, select_top
+from hume_workflow.aggregate.ranking import select_top
 from hume_workflow.data.synthetic import gaussian_two_spaces
-from hume_workflow.formats.run import run_info
 from hume_workflow.hume.config import HumeConfig, ScoreConfig
 from hume_workflow.hume.runs import execute_runs
 
@@ -60,7 +60,7 @@ def sweep() -> tuple[dict[int, dict[str, float]], dict[int, float]]:
         records = execute_runs(
             phi1, phi2, split, "transductive", config, SEEDS, ScoreConfig(), progress=False
         )
-        runs = {r.seed: run_info(r, f"k{k}/seed{r.seed}.h5") for r in records}
+        runs = {r.seed: r for r in records}
         order = select_top({seed: run.score for seed, run in runs.items()}, None)
         votes, _ = majority_vote(np.stack([runs[seed].labels for seed in order]), k)
         evidence[k] = k_evidence(runs, votes, phi2, k)

@@ -16,16 +16,13 @@ import yaml
 from snakemake.utils import validate
 from tiny_workflow import REPO, TINY, plan_files
 
+from hume_workflow.data.digits import load_sklearn_digits
 from hume_workflow.data.prepare import prepare_dataset
+from hume_workflow.data.sources import SOURCES
 from hume_workflow.errors import InputError
-from hume_workflow.formats.dataset import ImageDataset, load_sklearn_digits, write_dataset
-from hume_workflow.plan.dataset import (
-    SOURCE_CLASSES,
-    dataset_identity,
-    planned_data,
-)
+from hume_workflow.formats.dataset import ImageDataset, write_dataset
+from hume_workflow.plan.dataset import dataset_identity, planned_data
 from hume_workflow.plan.preflight import check_schema, check_sources, check_values
-from hume_workflow.plan.resources import SOURCE_SIZES
 
 SCHEMA_PATH = REPO / "workflow/schemas/config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -74,11 +71,11 @@ def write_digits(path, max_samples: int | None, identity: dict | None) -> None:
     write_dataset(path, dataset, identity)
 
 
-def test_source_tables_cover_the_same_sources():
-    assert set(SOURCE_CLASSES) == set(SOURCE_SIZES)
-    sources = set(SCHEMA["properties"]["dataset"]["properties"]["source"]["enum"])
+def test_published_sizes_and_classes_cover_the_same_sources():
+    published = {name for name, source in SOURCES.items() if source.sizes is not None}
+    assert published == {name for name, source in SOURCES.items() if source.classes is not None}
     # the user's own data is counted from its files: a folder's scan, feature files' headers
-    assert set(SOURCE_CLASSES) == sources - {"image_folder", "features_only"}
+    assert published == set(SOURCES) - {"image_folder", "features_only"}
 
 
 def test_a_dataset_name_holds_one_dataset(in_tmp):

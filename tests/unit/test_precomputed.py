@@ -507,3 +507,25 @@ def test_the_plan_records_the_files_and_sizes_the_jobs(folder):
     )  # filled by the schema in a run
     request = embed_request(1000, {"kind": "precomputed"}, gpu=True, native_size=224)
     assert request["mem_mb"] < 2000
+
+
+def test_every_embedding_writer_records_the_same_attributes(folder):
+    """Images (embed_dataset), the user's features (embed_precomputed) and a batch of new
+    samples' features (embed_feature_batch) write one set of attributes."""
+    from hume_workflow.data.digits import load_sklearn_digits
+    from hume_workflow.embed.pipeline import embed_dataset
+    from hume_workflow.formats.dataset import write_dataset
+    from hume_workflow.predict.feature_batches import embed_feature_batch, prepare_feature_batch
+
+    cfg = config()
+    prepared(cfg)
+    keys = {"precomputed": set(read_h5(embed(cfg, "a"), [])[1])}
+    write_dataset("digits.h5", load_sklearn_digits())
+    embed_dataset("digits.h5", "pixels.h5", "pixels", {"kind": "pixels"})
+    keys["images"] = set(read_h5("pixels.h5", [])[1])
+    spec = {"features": {"a": "a_val.npy"}}
+    write_dataset("batch.h5", prepare_feature_batch("new", spec))
+    embed_feature_batch("batch.h5", "new.h5", "a", cfg["backbones"]["a"], "a_val.npy")
+    keys["feature batch"] = set(read_h5("new.h5", [])[1])
+    assert keys["precomputed"] == keys["images"] == keys["feature batch"], keys
+    assert {"backbone_spec", "extraction", "split_encoding", "samples_sha256"} <= keys["images"]

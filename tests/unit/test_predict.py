@@ -11,13 +11,12 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from hume_workflow.embed.pca import read_pca
 from hume_workflow.embed.pipeline import embed_dataset
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import ImageDataset, read_sample_ids, write_dataset
-from hume_workflow.formats.embeddings import read_features
+from hume_workflow.formats.embeddings import read_features, read_pca
 from hume_workflow.formats.io import read_h5
-from hume_workflow.predict.assign import encoder_labels, probe_labels
+from hume_workflow.predict.assign import encoded_labels, encoder_labels, probe_labels
 from hume_workflow.predict.images import prepare_batch
 
 
@@ -71,16 +70,38 @@ def test_encoders_vote_the_runs_mapped_onto_the_vote_s_ids():
     thetas = [(base + rng.normal(scale=0.3, size=(k, d)))[rng.permutation(k)] for _ in range(5)]
     run_labels = [(phi1 @ t.T).argmax(1) for t in thetas]
     votes = run_labels[0]
-    labels, confidence = encoder_labels(thetas, run_labels, votes, new, k)
+    encoders = [{"phi1": theta} for theta in thetas]
+    labels, confidence = encoder_labels(encoders, run_labels, votes, {"phi1": new}, k)
     expected, expected_confidence = brute_force_encoders(thetas, run_labels, votes, new, k)
     np.testing.assert_array_equal(labels, expected)
     np.testing.assert_allclose(confidence, expected_confidence)
 
 
+def test_a_run_with_encoders_in_several_spaces_labels_by_their_summed_logits():
+    """A run's own label of a new sample is the argmax of its logits summed over its
+    encoders' spaces, computed here sample by sample and class by class."""
+    rng = np.random.default_rng(4)
+    k, widths = 4, {"a": 3, "b": 5}
+    encoders = {space: rng.normal(size=(k, d)) for space, d in widths.items()}
+    new = {space: rng.normal(size=(30, d)) for space, d in widths.items()}
+    expected = [
+        max(
+            range(k),
+            key=lambda c, i=i: sum(
+                sum(new[s][i, j] * encoders[s][c, j] for j in range(widths[s])) for s in widths
+            ),
+        )
+        for i in range(30)
+    ]
+    np.testing.assert_array_equal(encoded_labels(encoders, new), expected)
+
+
 def test_encoders_refuse_new_samples_of_another_width():
     theta = np.zeros((3, 4))
     with pytest.raises(InputError, match="5 phi1 dimensions"):
-        encoder_labels([theta], [np.zeros(2, int)], np.zeros(2, int), np.zeros((1, 5)), 3)
+        encoder_labels(
+            [{"phi1": theta}], [np.zeros(2, int)], np.zeros(2, int), {"phi1": np.zeros((1, 5))}, 3
+        )
 
 
 def test_new_images_are_projected_with_the_dataset_s_pca(tmp_path):
@@ -127,9 +148,9 @@ def test_a_batch_folder_takes_the_dataset_s_size_and_greyscale(tmp_path):
 def test_a_feature_batch_gets_the_features_the_dataset_s_own_rows_got(tmp_path, monkeypatch):
     """New samples given as a feature file: the rows of the dataset's own file come out of the
     batch's embedding exactly as the dataset's embedding holds them (same PCA, same L2)."""
-    from hume_workflow.data.features import load_features_only
+    from hume_workflow.data.features_only import load_features_only
     from hume_workflow.embed.precomputed import embed_precomputed
-    from hume_workflow.predict.features import embed_feature_batch, prepare_feature_batch
+    from hume_workflow.predict.feature_batches import embed_feature_batch, prepare_feature_batch
 
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(4)

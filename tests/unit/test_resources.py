@@ -13,7 +13,9 @@ from hume_workflow.hume.inner_forms import pick_inner_form
 from hume_workflow.plan import resources
 from hume_workflow.plan.resources import (
     dataset_samples,
+    embed_gpus,
     embed_request,
+    embed_threads,
     feature_dim,
     fit_samples,
     hume_request,
@@ -133,6 +135,18 @@ def test_embed_request_grows_with_n_and_pca():
     fashion = embed_request(70000, native, False, image_side({"source": "fashion_mnist"}))
     stl = embed_request(70000, native, False, image_side({"source": "stl10"}))
     assert fashion["mem_mb"] < stl["mem_mb"]
+
+
+def test_embed_threads_and_gpus_follow_the_kinds_cost():
+    files, model = {"kind": "precomputed", "num_workers": 4}, {"kind": "timm", "num_workers": 4}
+    assert (embed_threads(files), embed_threads(model)) == (1, 6)
+    assert (embed_gpus(files, True), embed_gpus(model, True), embed_gpus(model, False)) == (0, 1, 0)
+    assert embed_gpus({"kind": "pixels"}, True) == 1
+
+
+def test_image_side_is_the_sources_or_the_configs():
+    assert image_side({"source": "stl10", "image_size": 224}) == 96
+    assert image_side({"source": "imagenet", "image_size": 160}) == 160
 
 
 def test_import_does_not_load_torch():

@@ -1,7 +1,7 @@
 """Bootstrap intervals of a pair's results (report/uncertainty.py): the metrics they are made
 of against scikit-learn, the replicates against a plain re-implementation drawing the same
 random numbers, the coverage of the intervals on synthetic runs with a known answer, and what
-evaluate_pair writes."""
+evaluate_task writes."""
 
 import json
 import math
@@ -9,17 +9,18 @@ from itertools import permutations
 
 import numpy as np
 import pytest
+from fake_runs import write_fake_run
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from hume_workflow.aggregate.alignment import majority_vote
 from hume_workflow.aggregate.metrics import cluster_accuracy
+from hume_workflow.aggregate.selected_vote import vote_selected
 from hume_workflow.aggregate.selection import select_runs
-from hume_workflow.aggregate.vote import KAPPA_FLOOR, majority_vote, run_weights
-from hume_workflow.aggregate.voting import vote_selected
+from hume_workflow.aggregate.weights import KAPPA_FLOOR, run_weights
 from hume_workflow.errors import InputError
-from hume_workflow.formats.io import write_h5
 from hume_workflow.formats.run import LABELS, read_runs
-from hume_workflow.report.evaluate import evaluate_pair, vote_by_n
+from hume_workflow.report.evaluate import evaluate_task, vote_by_n
 from hume_workflow.report.uncertainty import (
     INTERVALS,
     Bootstrap,
@@ -380,7 +381,7 @@ def test_run_bootstrap_covers_the_population_mean_run_acc(repetitions, resamples
     assert 0.045 < np.mean(widths) < 0.095
 
 
-# ---- evaluate_pair ----------------------------------------------------------------------------
+# ---- evaluate_task ----------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -396,24 +397,19 @@ def run_files(tmp_path):
         labels[: 3 * seed] = (labels[: 3 * seed] + 1) % 3
         labels = (labels + seed) % 3
         path = tmp_path / f"seed{seed}.h5"
-        attrs = {"seed": seed, "setting": "x", "score": score, "kappa": kappa}
-        write_h5(
-            path,
-            {"labels": labels, "eval_indices": eval_idx},
-            {**attrs, "degenerate": False, "wall_time_s": 1.0},
-        )
+        write_fake_run(path, seed, labels, score, kappa=kappa, eval_indices=eval_idx)
         paths.append(path)
     return paths, truth
 
 
 def evaluate(paths, truth, top_n, weights, bootstrap):
-    """evaluate_pair of the runs selected and voted as configured."""
+    """evaluate_task of the runs selected and voted as configured."""
     manifest = select_runs(read_runs(paths, LABELS), top_n=top_n, num_classes=3, weights=weights)
     votes = vote_selected(manifest, paths, 3)
-    return evaluate_pair(manifest, paths, votes, truth, 3, bootstrap)
+    return evaluate_task(manifest, paths, votes, truth, 3, bootstrap)
 
 
-def test_evaluate_pair_writes_the_intervals(run_files):
+def test_evaluate_task_writes_the_intervals(run_files):
     """metrics["uncertainty"] holds every interval, JSON-clean, and each vote-by-n point its
     band; without a Bootstrap there is none."""
     paths, truth = run_files
@@ -438,7 +434,7 @@ def test_evaluate_pair_writes_the_intervals(run_files):
     assert "uncertainty" not in evaluate(paths, truth, 3, "kappa", None)
 
 
-def test_evaluate_pair_unlabelled_intervals(run_files):
+def test_evaluate_task_unlabelled_intervals(run_files):
     """Without any known label the intervals needing truth are None; the label-free ones
     (agreement, best score) are still there."""
     paths, truth = run_files

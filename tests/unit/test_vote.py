@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from hume_workflow.aggregate.vote import align_to, majority_vote, select_top
+from hume_workflow.aggregate.alignment import align_to, majority_vote
+from hume_workflow.aggregate.ranking import select_top
 
 
 def test_permuted_copies_vote_back_exactly():

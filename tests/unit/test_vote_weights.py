@@ -5,12 +5,13 @@ from itertools import permutations
 
 import numpy as np
 import pytest
+from fake_runs import write_fake_run
 
+from hume_workflow.aggregate.alignment import majority_vote
+from hume_workflow.aggregate.selected_vote import vote_selected
 from hume_workflow.aggregate.selection import select_runs
-from hume_workflow.aggregate.vote import KAPPA_FLOOR, VOTE_WEIGHTS, majority_vote, run_weights
-from hume_workflow.aggregate.voting import vote_selected
+from hume_workflow.aggregate.weights import KAPPA_FLOOR, VOTE_WEIGHTS, run_weights
 from hume_workflow.errors import InputError
-from hume_workflow.formats.io import write_h5
 from hume_workflow.formats.run import LABELS, read_runs
 
 # ---- brute force ------------------------------------------------------------------------------
@@ -215,14 +216,8 @@ def test_vote_selected_by_kappa_refuses_run_files_without_kappa(tmp_path):
     rng = np.random.default_rng(0)
     paths = []
     for seed in range(3):
-        path = tmp_path / f"seed{seed}.h5"
-        attrs = {"seed": seed, "setting": "x", "score": 0.5 + seed / 10}
-        write_h5(
-            path,
-            {"labels": rng.integers(0, 3, 12), "eval_indices": np.arange(12)},
-            {**attrs, "degenerate": False, "wall_time_s": 1.0},
-        )
-        paths.append(path)
+        labels = rng.integers(0, 3, 12)
+        paths.append(write_fake_run(tmp_path / f"seed{seed}.h5", seed, labels, 0.5 + seed / 10))
     manifest = select_runs(read_runs(paths, LABELS), None, 3, weights="kappa")
     with pytest.raises(InputError, match=r"aggregation\.weights"):
         vote_selected(manifest, paths, 3)

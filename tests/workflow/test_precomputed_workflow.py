@@ -101,7 +101,7 @@ def test_a_feature_batch_of_the_voted_rows_gets_their_agreed_vote(background):
     """The batch is the test rows the pair voted on: where both runs agree, the encoders give
     each row the vote's label."""
     results = background.result(features_only_run) / "results/byo"
-    labels = pd.read_csv(results / "predict/proj--pixels/new.csv")
+    labels = pd.read_csv(results / "predict/hume/proj--pixels/new.csv")
     assert labels.sample_id.tolist() == [f"row:{i}" for i in range(N_TEST)]
     votes = pd.read_csv(results / "hume/proj--pixels/vote.csv")
     assert votes.sample_index.tolist() == list(range(N_TRAIN, N_TRAIN + N_TEST))

@@ -32,7 +32,7 @@ def predicted(workdir: Path, finished: Path) -> Path:
     for i in PICKED:
         Image.fromarray(images[i, ..., 0]).save(folder / f"sample{i:03d}.png")
     config = {**TINY, "predict": {"batches": {"new": {"root": str(folder)}}, "method": "probe"}}
-    targets = [f"results/tiny/predict/{pair}/new.csv" for pair in PAIRS]
+    targets = [f"results/tiny/predict/hume/{pair}/new.csv" for pair in PAIRS]
     snakemake(workdir, config, "--cores", "2", *targets)
     return workdir
 
@@ -42,7 +42,7 @@ def predicted(workdir: Path, finished: Path) -> Path:
 def test_new_images_get_the_probe_s_labels_of_the_same_samples(background, pair):
     workdir = background.result(predicted)
     results = workdir / "results/tiny"
-    labels = pd.read_csv(results / f"predict/{pair}/new.csv")
+    labels = pd.read_csv(results / f"predict/hume/{pair}/new.csv")
     assert labels.columns.tolist() == ["sample_id", "label", "confidence"]
     assert labels.sample_id.tolist() == [f"sample{i:03d}.png" for i in PICKED]
     phi2_name = pair.split("--")[1]

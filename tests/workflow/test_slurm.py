@@ -24,7 +24,7 @@ SWEEP = {**TINY, "pairs": [TINY["pairs"][0], {**TINY["pairs"][1], "num_classes":
 RUNS = {PAIRS[0]: [10], PAIRS[1]: [5, 10]}  # pair -> its K values
 # Jobs that run on the cluster: prepare_dataset, 2 embeddings, 2 baselines, 6 HUME runs
 # (2 seeds at 3 (pair, K)), 3 votes, 2 choices of K and the report (select_runs,
-# evaluate_pair and export_labels are local rules, `all` too).
+# evaluate_task and export_labels are local rules, `all` too).
 HUME_RUNS = 2 * 3
 CLUSTER_JOBS = 1 + 2 + 2 + HUME_RUNS + 3 + 2 + 1
 

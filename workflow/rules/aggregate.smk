@@ -1,10 +1,14 @@
+# The rules of every method's runs: selection, vote, K choice and export take the runs of a
+# task ({method}/{task}, plan/layout.py) without knowing which method made them.
+
+
 rule select_runs:
     input:
         k_runs,
     output:
-        "results/{dataset}/hume/{phi1}--{phi2}/k{k}/selection.json",
+        layout.SELECTION,
     log:
-        "results/{dataset}/logs/select_runs/{phi1}--{phi2}/k{k}.log",
+        layout.log("select_runs"),
     # seconds of work on small files: not worth a cluster job
     localrule: True
     conda:
@@ -16,20 +20,21 @@ rule select_runs:
     params:
         top_n=config["aggregation"]["top_n"],
         weights=config["aggregation"]["weights"],
+        num_classes=num_classes,
     script:
         "../scripts/select_runs.py"
 
 
 rule majority_vote:
     input:
-        selection="results/{dataset}/hume/{phi1}--{phi2}/k{k}/selection.json",
+        selection=layout.SELECTION,
         runs=k_runs,
     output:
-        "results/{dataset}/hume/{phi1}--{phi2}/k{k}/vote.csv",
+        layout.K_VOTE,
     log:
-        "results/{dataset}/logs/majority_vote/{phi1}--{phi2}/k{k}.log",
+        layout.log("majority_vote"),
     benchmark:
-        "results/{dataset}/benchmarks/majority_vote/{phi1}--{phi2}/k{k}.tsv"
+        layout.benchmark("majority_vote")
     conda:
         "../../envs/aggregate.yaml"
     threads: 1
@@ -37,24 +42,24 @@ rule majority_vote:
         mem_mb=2000,
         runtime=10,
     params:
-        num_classes=lambda wildcards: int(wildcards.k),
+        num_classes=num_classes,
     script:
         "../scripts/majority_vote.py"
 
 
 rule choose_k:
     input:
-        votes=sweep_files("vote.csv"),
-        data="results/{dataset}/data.h5",
-        phi2="results/{dataset}/embeddings/{phi2}.h5",
+        votes=sweep_files(layout.K_VOTE),
+        data=layout.DATA,
+        probe=probe_embedding,
         runs=sweep_runs,
     output:
-        choice="results/{dataset}/hume/{phi1}--{phi2}/k_choice.json",
-        vote="results/{dataset}/hume/{phi1}--{phi2}/vote.csv",
+        choice=layout.K_CHOICE,
+        vote=layout.VOTE,
     log:
-        "results/{dataset}/logs/choose_k/{phi1}--{phi2}.log",
+        layout.log("choose_k", "{method}/{task}"),
     benchmark:
-        "results/{dataset}/benchmarks/choose_k/{phi1}--{phi2}.tsv"
+        layout.benchmark("choose_k", "{method}/{task}")
     conda:
         "../../envs/aggregate.yaml"
     threads: 1
@@ -70,12 +75,12 @@ rule choose_k:
 
 rule export_labels:
     input:
-        vote="results/{dataset}/hume/{phi1}--{phi2}/vote.csv",
-        data="results/{dataset}/data.h5",
+        vote=layout.VOTE,
+        data=layout.DATA,
     output:
-        "results/{dataset}/hume/{phi1}--{phi2}/labels.csv",
+        layout.LABELS,
     log:
-        "results/{dataset}/logs/export_labels/{phi1}--{phi2}.log",
+        layout.log("export_labels", "{method}/{task}"),
     # seconds of work on small files: not worth a cluster job
     localrule: True
     conda:

@@ -22,7 +22,10 @@ from hume_workflow.plan.preflight import (
     check_values,
     describe_config,
 )
-from hume_workflow.plan.sweep import pair_class_counts, single_k, unmoved_runs
+from hume_workflow.plan import layout
+from hume_workflow.plan.migrate import unmigrated
+from hume_workflow.plan.sweep import config_tasks, single_k
+from hume_workflow.plan import resources
 from hume_workflow.plan.resources import (
     MAX_FEATURE_DIM,
     dataset_samples,
@@ -38,38 +41,32 @@ SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text())
 check_schema(config, SCHEMA_DOC)
 validate(config, schema=str(SCHEMA))  # fills in the defaults
-RESULTS = Path("results") / config["dataset"]["name"]  # as the rules name their outputs
+DATASET = config["dataset"]["name"]
+RESULTS = Path(layout.fill(layout.RESULTS, dataset=DATASET))
 PLAN_FILES = PlanFiles(
-    RESULTS / "data.h5", lambda name: RESULTS / "embeddings" / f"{name}.h5"
+    Path(layout.fill(layout.DATA, dataset=DATASET)),
+    lambda name: Path(layout.fill(layout.EMBEDDING, dataset=DATASET, backbone=name)),
 )
-PAIR_KS = pair_class_counts(config)  # (phi1, phi2) -> its K values
-for warning in check_values(config, PLAN_FILES) + unmoved_runs(RESULTS):
+for warning in check_values(config, PLAN_FILES) + unmigrated(RESULTS):
     logger.warning(f"Warning: {warning}")
 check_sources(config)
 if workflow.is_main_process:
     CONFIGFILES = workflow.overwrite_configfiles or workflow.configfiles
     logger.info(describe_config(config, SCHEMA_DOC, CONFIGFILES))
 
-DATASET = config["dataset"]["name"]
 COMPUTE = config["compute"]
 BACKBONES = config["backbones"]
-PAIRS = [(pair["phi1"], pair["phi2"]) for pair in config["pairs"]]
-SEEDS = list(range(config["num_runs"]))
+# (method, spaces, Ks) of every task, in the config's order
+TASKS = config_tasks(config)
+TASK_KS = {(t.method, t.name): t.ks for t in TASKS}
+NUM_RUNS = config["num_runs"]
 RUNS_PER_JOB = COMPUTE["runs_per_job"]
 PREDICT = config["predict"]
-SPACES = sorted(
-    {space for pair in PAIRS for space in pair}
-)  # the backbones the pairs use
+SPACES = sorted({space for t in TASKS for space in t.spaces})  # the backbones tasks use
 
 
 wildcard_constraints:
-    dataset="[A-Za-z0-9][A-Za-z0-9_]*",
-    backbone="[A-Za-z0-9][A-Za-z0-9_]*",
-    phi1="[A-Za-z0-9][A-Za-z0-9_]*",
-    phi2="[A-Za-z0-9][A-Za-z0-9_]*",
-    batch="[0-9]+",
-    k="[0-9]+",
-    new="[A-Za-z0-9][A-Za-z0-9_]*",
+    **layout.WILDCARDS,
 
 
 def backbone_spec(wildcards):
@@ -77,68 +74,149 @@ def backbone_spec(wildcards):
     return BACKBONES[wildcards.backbone]
 
 
-def run_job_files():
-    """Output patterns of one run_hume job, whose {batch}-th job runs the seeds
-    batch * RUNS_PER_JOB + i (i < RUNS_PER_JOB): seed<batch>.h5 when a job holds one run.
-    """
-    runs = "results/{dataset}/hume/{phi1}--{phi2}/k{k}/runs"
-    if RUNS_PER_JOB == 1:
-        return [f"{runs}/seed{{batch}}.h5"]
-    return [f"{runs}/batch{{batch}}/run{i}.h5" for i in range(RUNS_PER_JOB)]
-
-
-def run_files(dataset, phi1, phi2, k):
-    """All run files of one pair at one K (static: seeds come from the config, not a glob)."""
+def run_job_files(method):
+    """Output patterns of one run job of ``method`` (plan/layout.py: job {batch} runs the
+    seeds batch * RUNS_PER_JOB + i)."""
     return [
-        path.format(dataset=dataset, phi1=phi1, phi2=phi2, k=k, batch=batch)
-        for batch in range(len(SEEDS) // RUNS_PER_JOB)
-        for path in run_job_files()
+        path.replace("{method}", method)
+        for path in layout.run_job_outputs(RUNS_PER_JOB)
     ]
+
+
+def run_files(method, task, k):
+    """All run files of one task at one K (static: seeds come from the config, not a glob)."""
+    return layout.run_files(DATASET, method, task, k, NUM_RUNS, RUNS_PER_JOB)
 
 
 def k_runs(wildcards):
-    """The run files of the pair and K of a job's wildcards."""
-    return run_files(wildcards.dataset, wildcards.phi1, wildcards.phi2, wildcards.k)
-
-
-def sweep_runs(wildcards):
-    """The run files of every K of the pair of a job's wildcards."""
-    pair = wildcards.phi1, wildcards.phi2
-    return [
-        run
-        for k in sweep_ks(wildcards)
-        for run in run_files(wildcards.dataset, *pair, k)
-    ]
+    """The run files of the task and K of a job's wildcards."""
+    return run_files(wildcards.method, wildcards.task, wildcards.k)
 
 
 def sweep_ks(wildcards):
-    """The K values of the pair of a job's wildcards, increasing."""
-    return PAIR_KS[wildcards.phi1, wildcards.phi2]
+    """The K values of the task of a job's wildcards, increasing."""
+    return list(TASK_KS[wildcards.method, wildcards.task])
 
 
-def sweep_files(name):
-    """Input function: one file per K of the pair of a job's wildcards (in the order of
+def sweep_runs(wildcards):
+    """The run files of every K of the task of a job's wildcards."""
+    return [
+        run
+        for k in sweep_ks(wildcards)
+        for run in run_files(wildcards.method, wildcards.task, k)
+    ]
+
+
+def sweep_files(pattern):
+    """Input function: one file per K of the task of a job's wildcards (in the order of
     sweep_ks), e.g. its votes."""
 
     def files(wildcards):
-        pair = f"results/{wildcards.dataset}/hume/{wildcards.phi1}--{wildcards.phi2}"
-        return [f"{pair}/k{k}/{name}" for k in sweep_ks(wildcards)]
+        return [
+            layout.fill(pattern, **dict(wildcards.items()), k=k)
+            for k in sweep_ks(wildcards)
+        ]
 
     return files
 
 
-def pair_files(name):
-    """Per-pair files of the configured pairs, e.g. pair_files('k_choice.json')."""
-    return [f"results/{DATASET}/hume/{phi1}--{phi2}/{name}" for phi1, phi2 in PAIRS]
-
-
-def all_k_files(name):
-    """Per-(pair, K) files of every pair and K, e.g. all_k_files('metrics.json')."""
+def task_files(pattern):
+    """Per-task files of the configured tasks, e.g. task_files(layout.K_CHOICE)."""
     return [
-        f"results/{DATASET}/hume/{phi1}--{phi2}/k{k}/{name}"
-        for phi1, phi2 in PAIRS
-        for k in PAIR_KS[phi1, phi2]
+        layout.fill(pattern, dataset=DATASET, method=t.method, task=t.name)
+        for t in TASKS
     ]
+
+
+def all_k_files(pattern):
+    """Per-(task, K) files of every task and K, e.g. all_k_files(layout.METRICS)."""
+    return [
+        layout.fill(pattern, dataset=DATASET, method=t.method, task=t.name, k=k)
+        for t in TASKS
+        for k in t.ks
+    ]
+
+
+def all_runs():
+    """Every run file of every task and K."""
+    return [run for t in TASKS for k in t.ks for run in run_files(t.method, t.name, k)]
+
+
+def task_embeddings(wildcards):
+    """The embedding files of the task's spaces, in the method's order."""
+    return [
+        layout.fill(layout.EMBEDDING, dataset=wildcards.dataset, backbone=space)
+        for space in layout.task_spaces(wildcards.task)
+    ]
+
+
+def probe_embedding(wildcards):
+    """The embedding file of the task's last space (HUME's phi2), where runs are scored."""
+    return task_embeddings(wildcards)[-1]
+
+
+def batch_embeddings(wildcards):
+    """A prediction batch's embedding files of the task's spaces, in the method's order."""
+    return [
+        layout.fill(
+            layout.BATCH_EMBEDDING,
+            dataset=wildcards.dataset,
+            new=wildcards.new,
+            backbone=s,
+        )
+        for s in layout.task_spaces(wildcards.task)
+    ]
+
+
+def num_classes(wildcards):
+    """K of a job's wildcards, as an integer."""
+    return int(wildcards.k)
+
+
+def task_space_names(wildcards):
+    """The names of the task's spaces, in the method's order."""
+    return layout.task_spaces(wildcards.task)
+
+
+def benchmark_files(wildcards):
+    """benchmarks_<rule>: the benchmark files of every job of the rules that write one
+    (static, no glob), for the report's wall-time table."""
+    jobs = range(layout.job_count(NUM_RUNS, RUNS_PER_JOB))
+    per_task = [dict(method=t.method, task=t.name) for t in TASKS]
+    per_k = [dict(method=t.method, task=t.name, k=k) for t in TASKS for k in t.ks]
+    step = {
+        "extract_embeddings": [
+            layout.fill(
+                layout.benchmark("extract_embeddings", "{backbone}"),
+                dataset=DATASET,
+                backbone=space,
+            )
+            for space in SPACES
+        ],
+        "majority_vote": [
+            layout.fill(layout.benchmark("majority_vote"), dataset=DATASET, **job)
+            for job in per_k
+        ],
+        "choose_k": [
+            layout.fill(
+                layout.benchmark("choose_k", "{method}/{task}"), dataset=DATASET, **job
+            )
+            for job in per_task
+        ],
+    }
+    for method in layout.METHODS:
+        step[f"run_{method}"] = [
+            layout.fill(
+                layout.benchmark(f"run_{method}", layout.RUN_JOB),
+                dataset=DATASET,
+                batch=batch,
+                **job,
+            )
+            for job in per_k
+            if job["method"] == method
+            for batch in jobs
+        ]
+    return {f"benchmarks_{rule}": files for rule, files in step.items() if files}
 
 
 def embed_resource(key):
@@ -158,17 +236,14 @@ def embed_resource(key):
 
 
 def embed_threads(wildcards):
-    """Two threads for the model, one more per DataLoader worker of the backbone (the
-    schema fills in num_workers); one to read precomputed features."""
-    spec = BACKBONES[wildcards.backbone]
-    return 1 if spec["kind"] == "precomputed" else 2 + spec["num_workers"]
+    """Threads of an embedding job, from its backbone's kind (plan/resources.py)."""
+    return resources.embed_threads(BACKBONES[wildcards.backbone])
 
 
 def embed_gpu(wildcards):
-    """1 when an embedding job requests a GPU: compute.embed_gpu, for a model (precomputed
-    features need none)."""
-    model = BACKBONES[wildcards.backbone]["kind"] != "precomputed"
-    return int(COMPUTE["embed_gpu"] and model)
+    """1 when an embedding job requests a GPU: compute.embed_gpu, for a kind that embeds
+    images (precomputed features need none)."""
+    return resources.embed_gpus(BACKBONES[wildcards.backbone], COMPUTE["embed_gpu"])
 
 
 def space_dim(name, path):
@@ -182,10 +257,11 @@ def hume_resource(key):
 
     def request(wildcards, input, attempt):
         n_train, n_test = dataset_samples(config["dataset"], input.data)
+        phi1, phi2 = layout.task_spaces(wildcards.task)
         return hume_request(
             fit_samples(n_train, n_test, config["setting"]),
-            space_dim(wildcards.phi1, input.phi1),
-            space_dim(wildcards.phi2, input.phi2),
+            space_dim(phi1, input.spaces[0]),
+            space_dim(phi2, input.spaces[1]),
             config["hume"],
             config["score"],
             int(wildcards.k),

@@ -1,8 +1,8 @@
 rule prepare_dataset:
     output:
-        "results/{dataset}/data.h5",
+        layout.DATA,
     log:
-        "results/{dataset}/logs/prepare_dataset.log",
+        layout.log("prepare_dataset", None),
     conda:
         "../../envs/data.yaml"
     threads: 1

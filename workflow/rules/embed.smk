@@ -1,12 +1,12 @@
 rule extract_embeddings:
     input:
-        "results/{dataset}/data.h5",
+        layout.DATA,
     output:
-        "results/{dataset}/embeddings/{backbone}.h5",
+        layout.EMBEDDING,
     log:
-        "results/{dataset}/logs/extract_embeddings/{backbone}.log",
+        layout.log("extract_embeddings", "{backbone}"),
     benchmark:
-        "results/{dataset}/benchmarks/extract_embeddings/{backbone}.tsv"
+        layout.benchmark("extract_embeddings", "{backbone}")
     conda:
         "../../envs/embed.yaml"
     threads: embed_threads
@@ -22,12 +22,12 @@ rule extract_embeddings:
 
 rule compute_baselines:
     input:
-        data="results/{dataset}/data.h5",
-        features="results/{dataset}/embeddings/{backbone}.h5",
+        data=layout.DATA,
+        features=layout.EMBEDDING,
     output:
-        "results/{dataset}/baselines/{backbone}.json",
+        layout.BASELINE,
     log:
-        "results/{dataset}/logs/compute_baselines/{backbone}.log",
+        layout.log("compute_baselines", "{backbone}"),
     conda:
         "../../envs/aggregate.yaml"
     threads: 1

@@ -1,14 +1,13 @@
 rule run_hume:
     input:
-        data="results/{dataset}/data.h5",
-        phi1="results/{dataset}/embeddings/{phi1}.h5",
-        phi2="results/{dataset}/embeddings/{phi2}.h5",
+        data=layout.DATA,
+        spaces=task_embeddings,  # (phi1, phi2)
     output:
-        run_job_files(),
+        run_job_files("hume"),
     log:
-        "results/{dataset}/logs/run_hume/{phi1}--{phi2}/k{k}/job{batch}.log",
+        layout.log("run_hume", layout.RUN_JOB),
     benchmark:
-        "results/{dataset}/benchmarks/run_hume/{phi1}--{phi2}/k{k}/job{batch}.tsv"
+        layout.benchmark("run_hume", layout.RUN_JOB)
     retries: COMPUTE["retries"]
     conda:
         "../../envs/hume.yaml"
@@ -21,7 +20,8 @@ rule run_hume:
         hume=config["hume"],
         score=config["score"],
         setting=config["setting"],
-        num_classes=lambda wildcards: int(wildcards.k),
+        num_classes=num_classes,
+        spaces=task_space_names,
         runs_per_job=RUNS_PER_JOB,
     script:
         "../scripts/run_hume.py"

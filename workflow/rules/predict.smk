@@ -1,10 +1,10 @@
 rule prepare_batch:
     input:
-        "results/{dataset}/data.h5",
+        layout.DATA,
     output:
-        "results/{dataset}/predict/batches/{new}/data.h5",
+        layout.BATCH,
     log:
-        "results/{dataset}/logs/prepare_batch/{new}.log",
+        layout.log("prepare_batch", "{new}"),
     conda:
         "../../envs/data.yaml"
     threads: 1
@@ -19,21 +19,21 @@ rule prepare_batch:
 
 rule embed_batch:
     input:
-        batch="results/{dataset}/predict/batches/{new}/data.h5",
-        space="results/{dataset}/embeddings/{backbone}.h5",
+        batch=layout.BATCH,
+        space=layout.EMBEDDING,
     output:
-        "results/{dataset}/predict/batches/{new}/embeddings/{backbone}.h5",
+        layout.BATCH_EMBEDDING,
     log:
-        "results/{dataset}/logs/embed_batch/{new}/{backbone}.log",
+        layout.log("embed_batch", "{new}/{backbone}"),
     benchmark:
-        "results/{dataset}/benchmarks/embed_batch/{new}/{backbone}.tsv"
+        layout.benchmark("embed_batch", "{new}/{backbone}")
     conda:
         "../../envs/embed.yaml"
     threads: embed_threads
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=int(COMPUTE["embed_gpu"]),
+        gpu=embed_gpu,
     params:
         spec=backbone_spec,
         batch=lambda wildcards: PREDICT["batches"][wildcards.new],
@@ -43,19 +43,18 @@ rule embed_batch:
 
 rule predict_batch:
     input:
-        data="results/{dataset}/data.h5",
-        phi2="results/{dataset}/embeddings/{phi2}.h5",
-        batch="results/{dataset}/predict/batches/{new}/data.h5",
-        batch_phi1="results/{dataset}/predict/batches/{new}/embeddings/{phi1}.h5",
-        batch_phi2="results/{dataset}/predict/batches/{new}/embeddings/{phi2}.h5",
-        choice="results/{dataset}/hume/{phi1}--{phi2}/k_choice.json",
-        vote="results/{dataset}/hume/{phi1}--{phi2}/vote.csv",
-        selections=sweep_files("selection.json"),
+        data=layout.DATA,
+        probe=probe_embedding,
+        batch=layout.BATCH,
+        batch_spaces=batch_embeddings,
+        choice=layout.K_CHOICE,
+        vote=layout.VOTE,
+        selections=sweep_files(layout.SELECTION),
         runs=sweep_runs,
     output:
-        "results/{dataset}/predict/{phi1}--{phi2}/{new}.csv",
+        layout.PREDICTION,
     log:
-        "results/{dataset}/logs/predict_batch/{phi1}--{phi2}/{new}.log",
+        layout.log("predict_batch", "{method}/{task}/{new}"),
     conda:
         "../../envs/aggregate.yaml"
     threads: 1
@@ -64,6 +63,7 @@ rule predict_batch:
         runtime=30,
     params:
         method=PREDICT["method"],
+        spaces=task_space_names,
         ks=sweep_ks,
     script:
         "../scripts/predict_batch.py"

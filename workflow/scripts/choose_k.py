@@ -1,8 +1,8 @@
-"""Rule choose_k: the label-free evidence of every K of a pair, the K it picks, that K's vote."""
+"""Rule choose_k: the label-free evidence of every K of a task, the K it picks, that K's vote."""
 
 import shutil
 
-from hume_workflow.aggregate.k_choice import choose_pair_k
+from hume_workflow.aggregate.k_choice import choose_task_k
 from hume_workflow.formats.io import atomic_path
 from hume_workflow.formats.k_choice import write_k_choice
 from hume_workflow.logs import log_to_file
@@ -10,7 +10,7 @@ from hume_workflow.logs import log_to_file
 log_to_file(snakemake.log[0])
 inputs, params = snakemake.input, snakemake.params
 votes = dict(zip(params.ks, inputs.votes, strict=True))
-choice = choose_pair_k(inputs.runs, votes, inputs.data, inputs.phi2, params.criterion)
+choice = choose_task_k(inputs.runs, votes, inputs.data, inputs.probe, params.criterion)
 write_k_choice(snakemake.output.choice, choice)
 with atomic_path(snakemake.output.vote) as tmp:
     shutil.copyfile(votes[choice.chosen_k], tmp)

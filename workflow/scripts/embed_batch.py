@@ -4,10 +4,10 @@ were: its images through the backbone, or its feature file for that backbone."""
 import torch
 
 from hume_workflow.cluster.gpu_slots import job_device
-from hume_workflow.embed.pca import read_pca
 from hume_workflow.embed.pipeline import embed_dataset
+from hume_workflow.formats.embeddings import read_pca
 from hume_workflow.logs import log_to_file
-from hume_workflow.predict.features import embed_feature_batch, feature_file
+from hume_workflow.predict.feature_batches import embed_feature_batch, feature_file
 
 log_to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

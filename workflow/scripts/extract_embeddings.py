@@ -1,8 +1,8 @@
 """Rule extract_embeddings: features of every image of a dataset under one backbone; for kind
 precomputed, the user's features read from files and aligned to the dataset (no torch)."""
 
-from hume_workflow.embed.settings import PRECOMPUTED
 from hume_workflow.logs import log_to_file
+from hume_workflow.plan.backbone_kinds import PRECOMPUTED
 
 log_to_file(snakemake.log[0])
 spec = dict(snakemake.params.spec)

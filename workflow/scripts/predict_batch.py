@@ -1,4 +1,4 @@
-"""Rule predict_batch: a batch of new images labelled by a finished pair."""
+"""Rule predict_batch: a batch of new images labelled by a finished task."""
 
 from hume_workflow.formats.io import atomic_path
 from hume_workflow.logs import log_to_file
@@ -8,9 +8,9 @@ log_to_file(snakemake.log[0])
 inputs, params = snakemake.input, snakemake.params
 labels = label_batch(
     inputs.data,
-    inputs.phi2,
+    inputs.probe,
     inputs.batch,
-    (inputs.batch_phi1, inputs.batch_phi2),
+    dict(zip(params.spaces, inputs.batch_spaces, strict=True)),
     inputs.choice,
     inputs.vote,
     dict(zip(params.ks, inputs.selections, strict=True)),

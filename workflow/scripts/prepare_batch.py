@@ -3,7 +3,7 @@ image format, or the rows of feature files (no images)."""
 
 from hume_workflow.formats.dataset import write_dataset
 from hume_workflow.logs import log_to_file
-from hume_workflow.predict.features import prepare_feature_batch
+from hume_workflow.predict.feature_batches import prepare_feature_batch
 from hume_workflow.predict.images import prepare_batch
 
 log_to_file(snakemake.log[0])

@@ -1,4 +1,4 @@
-"""Rule run_hume: the HUME runs (seeds) of one job of one (phi1, phi2) pair at one K."""
+"""Rule run_hume: the HUME runs (seeds) of one job of one (phi1, phi2) task at one K."""
 
 import torch
 from threadpoolctl import threadpool_limits
@@ -8,25 +8,27 @@ from hume_workflow.cluster.gpu_slots import job_device
 from hume_workflow.hume.config import HumeConfig, ScoreConfig
 from hume_workflow.hume.runs import RunJob, run_job
 from hume_workflow.logs import log_to_file
+from hume_workflow.plan.layout import job_seeds
 
 log_to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 threadpool_limits(snakemake.threads)  # scikit-learn's BLAS/OpenMP too: jobs share cores
 params, wildcards = snakemake.params, snakemake.wildcards
-first = int(wildcards.batch) * params.runs_per_job
-job = f"run_hume:{wildcards.phi1}--{wildcards.phi2}:k{wildcards.k}:job{wildcards.batch}"
+phi1, phi2 = snakemake.input.spaces
+job = f"run_hume:{wildcards.task}:k{wildcards.k}:job{wildcards.batch}"
 run_job(
     RunJob(
         data=snakemake.input.data,
-        phi1=snakemake.input.phi1,
-        phi2=snakemake.input.phi2,
+        phi1=phi1,
+        phi2=phi2,
         outputs=list(snakemake.output),
-        seeds=range(first, first + params.runs_per_job),
+        seeds=job_seeds(int(wildcards.batch), params.runs_per_job),
         setting=params.setting,
         hume=HumeConfig.from_config(params.num_classes, params.hume),
         score=ScoreConfig(**params.score),
         device=job_device(snakemake.resources.gpu),
-        provenance={"phi1": wildcards.phi1, "phi2": wildcards.phi2, "dataset": wildcards.dataset},
+        spaces=tuple(params.spaces),
+        provenance={"dataset": wildcards.dataset},
     ),
     before_writing=lambda: fail_once_if_asked(job, f"{snakemake.log[0]}.failed-once"),
 )

@@ -1,4 +1,4 @@
-"""Rule select_runs: rank a pair's runs by generalisation score, keep the top n."""
+"""Rule select_runs: rank a task's runs by generalisation score, keep the top n."""
 
 from hume_workflow.aggregate.selection import select_runs
 from hume_workflow.formats.run import read_runs
@@ -7,6 +7,6 @@ from hume_workflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])
 runs = read_runs(snakemake.input, arrays=("labels",))  # labels: which runs collapsed
-k, params = int(snakemake.wildcards.k), snakemake.params
-selection = select_runs(runs, params.top_n, k, params.weights)
+params = snakemake.params
+selection = select_runs(runs, params.top_n, params.num_classes, params.weights)
 write_selection(snakemake.output[0], selection)

@@ -11,8 +11,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from hume_workflow.aggregate.metrics import compute_metrics
+from hume_workflow.data.setting import setting_indices
 from hume_workflow.errors import InputError
-from hume_workflow.formats.dataset import TEST, TRAIN, setting_indices
+from hume_workflow.formats.dataset import TEST, TRAIN
 from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.io import read_h5
 

@@ -1,11 +1,10 @@
 """A pair's labels for downstream use: its vote per sample id, flagged reliable by agreement.
 
-``labels.csv`` (rule ``export_labels``) holds one row per sample the pair's vote labels, in the
-vote's order: ``sample_id`` (the dataset's identity of the sample, data.h5's ``sample_ids``:
-the image path relative to ``dataset.root`` for image folders and ImageNet,
-``<source>:<index>`` otherwise), ``label`` (the voted cluster id), ``agreement`` (the fraction
-of voting runs that give the sample that label) and ``reliable`` (agreement ≥ the threshold
-``export.reliable_agreement``). No ground truth is read.
+Rule ``export_labels`` turns a pair's ``vote.csv`` into its ``labels.csv`` (both files:
+formats/votes.py): each voted sample named by data.h5's ``sample_ids`` (the image path
+relative to ``dataset.root`` for image folders and ImageNet, ``<source>:<index>``
+otherwise), ``reliable`` where its agreement is at least ``export.reliable_agreement``. No
+ground truth is read.
 """
 
 from __future__ import annotations
@@ -19,20 +18,19 @@ import pandas as pd
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import read_sample_ids
 from hume_workflow.formats.io import open_h5
+from hume_workflow.formats.votes import read_vote
 
 log = logging.getLogger(__name__)
 
 #: The schema's default of ``export.reliable_agreement``, measured on the demo in
 #: docs/algorithm.md ("Exported labels").
 DEFAULT_RELIABLE_AGREEMENT = 0.9
-LABEL_COLUMNS = ("sample_id", "label", "agreement", "reliable")
-VOTE_COLUMNS = ("sample_index", "label", "agreement")
 
 
 def export_labels(
     vote_path: str | os.PathLike, data_path: str | os.PathLike, threshold: float
 ) -> pd.DataFrame:
-    """The rows of ``labels.csv`` (:data:`LABEL_COLUMNS`) for a pair's vote.
+    """The rows of ``labels.csv`` (formats/votes.py ``LABEL_COLUMNS``) for a pair's vote.
 
     Args:
         vote_path: the pair's ``vote.csv`` (``sample_index``, ``label``, ``agreement``).
@@ -89,21 +87,3 @@ def export_labels(
         100 * table["reliable"].mean() if len(table) else 0.0,
     )
     return table
-
-
-def read_vote(path: str | os.PathLike) -> pd.DataFrame:
-    """A ``vote.csv`` (:data:`VOTE_COLUMNS`), its sample indices integers.
-
-    Raises:
-        InputError: unreadable, or without those columns (one line naming the file).
-    """
-    try:
-        votes = pd.read_csv(path)
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: cannot read the vote ({err}); expected a vote.csv") from err
-    missing = [c for c in VOTE_COLUMNS if c not in votes.columns]
-    if missing:
-        raise InputError(f"{path}: no {missing} columns; expected a majority_vote output")
-    if not pd.api.types.is_integer_dtype(votes["sample_index"]):
-        raise InputError(f"{path}: sample_index is not integers; expected a majority_vote output")
-    return votes

@@ -1,7 +1,7 @@
 """Choosing K without labels: label-free criteria over the runs and the vote of each K.
 
-A sweep runs HUME for several numbers of classes K; each K gets its runs, its selection and
-its vote. The criteria below say, without the ground truth, how much each K's labelings look
+A sweep runs a method for several numbers of classes K; each K gets its runs, its selection
+and its vote. The criteria below say, without the ground truth, how much each K's labelings look
 like the human one (docs/algorithm.md, "Choosing K"); higher is better for every criterion:
 
 - ``stability``: mean adjusted Rand index between every two runs of the same K. Independent
@@ -11,10 +11,11 @@ like the human one (docs/algorithm.md, "Choosing K"); higher is better for every
   predictions: the score with the agreement expected by chance (about 1/K) taken out.
 - ``kappa_stability``: the geometric mean of the two (each clipped at 0): a labeling that is
   both predictable beyond chance and found again by independent runs.
-- ``outer_fit``: 1 - (HUME's held-out outer cross-entropy over the last tenth of the
-  iterations) / log K, averaged over the runs: the outer loss against a uniform guess.
-- ``silhouette``: the silhouette of the vote's clusters in phi2 (Euclidean, up to
-  ``SILHOUETTE_SAMPLES`` samples).
+- ``outer_fit``: 1 - (the runs' held-out cross-entropy trace, ``FIT_TRACE`` of the run
+  file, over the last tenth of the iterations) / log K, averaged over the runs: the fit
+  against a uniform guess (HUME: its outer loss).
+- ``silhouette``: the silhouette of the vote's clusters in the task's last space, where the
+  runs are scored (HUME: phi2; Euclidean, up to ``SILHOUETTE_SAMPLES`` samples).
 - ``score``: the raw mean generalisation score, shown for reference (it prefers small K).
 """
 
@@ -30,12 +31,12 @@ from typing import Literal, get_args
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from hume_workflow.aggregate.export import read_vote
+from hume_workflow.choices import check_choice
 from hume_workflow.errors import InputError
 from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.k_choice import KChoice
-from hume_workflow.formats.run import RunInfo, paths_by_k, read_runs
-from hume_workflow.hume.config import check_choice
+from hume_workflow.formats.run import FIT_TRACE, RunRecord, paths_by_k, read_runs
+from hume_workflow.formats.votes import read_vote
 
 log = logging.getLogger(__name__)
 
@@ -61,33 +62,35 @@ def outer_fit(cross_entropy: np.ndarray, num_classes: int) -> float:
     return float(1 - np.mean(cross_entropy[-tail:]) / math.log(num_classes))
 
 
-def vote_silhouette(phi2: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
-    """Silhouette of ``labels`` ((n,)) on ``phi2`` ((n, d2)), on a uniform sample of at most
+def vote_silhouette(probe: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
+    """Silhouette of ``labels`` ((n,)) on ``probe`` ((n, d)), on a uniform sample of at most
     ``SILHOUETTE_SAMPLES`` samples; -1 when fewer than two clusters are used (the worst)."""
     if len(np.unique(labels)) < 2:
         return -1.0
     size = min(SILHOUETTE_SAMPLES, len(labels))
-    return float(silhouette_score(phi2, labels, sample_size=size, random_state=seed))
+    return float(silhouette_score(probe, labels, sample_size=size, random_state=seed))
 
 
 def k_evidence(
-    runs: Mapping[int, RunInfo], vote: np.ndarray, phi2: np.ndarray, num_classes: int
+    runs: Mapping[int, RunRecord], vote: np.ndarray, probe: np.ndarray, num_classes: int
 ) -> dict[str, float]:
     """Every criterion of one K.
 
     Args:
         runs: {seed: run} of that K, read with their ``labels`` and ``trace``.
         vote: (n,) that K's voted labels of the labelled samples.
-        phi2: (n, d2) the features of the same samples, in the same order.
+        probe: (n, d) the same samples in the task's last space (HUME: phi2), same order.
 
     Raises:
         InputError: a run without labels or trace, or of another number of samples.
     """
-    if len(phi2) != len(vote):
-        raise InputError(f"phi2 holds {len(phi2)} samples but the vote labels {len(vote)}")
+    if len(probe) != len(vote):
+        raise InputError(
+            f"the task's last space holds {len(probe)} samples but the vote labels {len(vote)}"
+        )
     for run in runs.values():
-        if run.labels is None or run.trace is None or "cross_entropy" not in run.trace:
-            raise InputError(f"{run.path}: no labels or outer-loss trace; expected a run file")
+        if run.labels is None or run.trace is None or FIT_TRACE not in run.trace:
+            raise InputError(f"{run.path}: no labels or {FIT_TRACE} trace; expected a run file")
         if len(run.labels) != len(vote):
             raise InputError(
                 f"{run.path}: labels {len(run.labels)} samples; the vote labels {len(vote)}"
@@ -97,9 +100,9 @@ def k_evidence(
         "stability": stability([run.labels for run in runs.values()]),
         "kappa": float(np.mean(kappas)),
         "outer_fit": float(
-            np.mean([outer_fit(run.trace["cross_entropy"], num_classes) for run in runs.values()])
+            np.mean([outer_fit(run.trace[FIT_TRACE], num_classes) for run in runs.values()])
         ),
-        "silhouette": vote_silhouette(phi2, vote),
+        "silhouette": vote_silhouette(probe, vote),
         "score": float(np.mean([run.score for run in runs.values()])),
     }
     values["kappa_stability"] = math.sqrt(max(values["kappa"], 0.0) * max(values["stability"], 0.0))
@@ -122,19 +125,20 @@ def choose_k(table: Mapping[int, Mapping[str, float]], criterion: str) -> int:
     return max(sorted(scored, reverse=True), key=lambda k: scored[k])
 
 
-def choose_pair_k(
+def choose_task_k(
     run_paths: Sequence[str | os.PathLike],
     vote_paths: Mapping[int, str | os.PathLike],
     data_path: str | os.PathLike,
-    phi2_path: str | os.PathLike,
+    probe_path: str | os.PathLike,
     criterion: str,
 ) -> KChoice:
-    """The evidence of every K of one pair's sweep and the K that ``criterion`` picks.
+    """The evidence of every K of one task's sweep and the K that ``criterion`` picks.
 
     Args:
-        run_paths: every run file of the pair, of every K (grouped by the K each records).
+        run_paths: every run file of the task, of every K (grouped by the K each records).
         vote_paths: K -> that K's vote.csv.
-        data_path, phi2_path: data.h5 and phi2's embedding file (the silhouette's space).
+        data_path, probe_path: data.h5 and the embedding file of the task's last space
+            (the silhouette's space).
 
     Raises:
         InputError: a K with votes but no runs, or runs of a K that has no vote.
@@ -145,12 +149,12 @@ def choose_pair_k(
             f"run files of K={sorted(by_k)} but votes of K={sorted(vote_paths)}; "
             "expected the runs and the vote of every K of the sweep"
         )
-    phi2 = read_spaces(data_path, [phi2_path])[0]
+    probe = read_spaces(data_path, [probe_path])[0]
     evidence, n_runs = {}, {}
     for k, vote_path in sorted(vote_paths.items()):
         runs = read_runs(by_k[k], arrays=("labels", "eval_indices", "trace"))
         votes = read_vote(vote_path)
-        evidence[k] = k_evidence(runs, votes.label.to_numpy(), phi2[votes.sample_index], k)
+        evidence[k] = k_evidence(runs, votes.label.to_numpy(), probe[votes.sample_index], k)
         n_runs[k] = len(runs)
         log.info(
             "K=%d (%d runs): %s",
@@ -160,5 +164,5 @@ def choose_pair_k(
         )
     chosen = choose_k(evidence, criterion)
     log.info("%s picks K=%d of %s", criterion, chosen, sorted(evidence))
-    run = next(iter(runs.values()))  # every run of the pair names its spaces
-    return KChoice(str(run.phi1), str(run.phi2), criterion, chosen, evidence, n_runs)
+    run = next(iter(runs.values()))  # every run names its method and its task's spaces
+    return KChoice(run.method, list(run.spaces), criterion, chosen, evidence, n_runs)

@@ -1,35 +1,39 @@
-"""Selection: a pair's runs ranked by generalisation score, the top n kept to vote."""
+"""Selection: a task's runs ranked by generalisation score, the top n kept to vote."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
 
-from hume_workflow.aggregate.vote import VOTE_WEIGHTS, VoteWeights, select_top
-from hume_workflow.formats.run import (
-    RunInfo,
+import numpy as np
+
+from hume_workflow.aggregate.collapse import (
     clusters_used,
+    collapsed,
     largest_share_of_collapsed,
     most_clusters_of_collapsed,
 )
+from hume_workflow.aggregate.ranking import select_top
+from hume_workflow.aggregate.weights import VOTE_WEIGHTS, VoteWeights
+from hume_workflow.choices import check_choice
+from hume_workflow.formats.run import RunRecord
 from hume_workflow.formats.selection import RankedRun, Selection
-from hume_workflow.hume.config import check_choice
 
 log = logging.getLogger(__name__)
 
 
 def select_runs(
-    runs: Mapping[int, RunInfo],
+    runs: Mapping[int, RunRecord],
     top_n: int | None,
     num_classes: int,
     weights: VoteWeights = "uniform",
 ) -> Selection:
     """Rank runs ({seed: run}, read with their labels: ``read_runs(paths, arrays=("labels",))``)
     of K = ``num_classes`` by generalisation score and keep the top ``top_n`` (None: all), to
-    vote with ``weights`` (:func:`~hume_workflow.aggregate.vote.run_weights`).
+    vote with ``weights`` (:func:`~hume_workflow.aggregate.weights.run_weights`).
 
     Degenerate runs (fewer than two clusters used; score 0) are ranked like the others, so
-    last, and counted; so are collapsed runs (:func:`~hume_workflow.formats.run.collapsed`),
+    last, and counted; so are collapsed runs (:func:`~hume_workflow.aggregate.collapse.collapsed`),
     which still vote. Fewer runs than ``top_n`` keeps them all. Each of these is logged in one
     line and written to ``note``, and so is :func:`collapse_warning` when most runs collapsed.
 
@@ -40,7 +44,7 @@ def select_runs(
     scores = {seed: run.score for seed, run in runs.items()}
     selected, ranked = select_top(scores, top_n), select_top(scores, None)
     degenerate = [seed for seed in ranked if runs[seed].degenerate]
-    collapsed = [seed for seed in ranked if runs[seed].is_collapsed(num_classes)]
+    failed = [seed for seed in ranked if collapsed(labels_of(runs[seed]), num_classes)]
     notes = []
     if top_n is not None and top_n > len(runs):
         notes.append(f"top_n={top_n} but only {len(runs)} runs: voting all of them")
@@ -50,10 +54,10 @@ def select_runs(
             f"{len(degenerate)} of {len(runs)} runs degenerate (fewer than two clusters used, "
             f"score 0), {in_vote} of them voting: seeds {degenerate}"
         )
-    if collapsed:
-        notes.append(collapse_count(collapsed, len(runs), num_classes))
-    used = [clusters_used(runs[seed].labels) for seed in collapsed]
-    if warning := collapse_warning(len(collapsed), len(runs), num_classes, used):
+    if failed:
+        notes.append(collapse_count(failed, len(runs), num_classes))
+    used = [clusters_used(runs[seed].labels) for seed in failed]
+    if warning := collapse_warning(len(failed), len(runs), num_classes, used):
         notes.append(warning)
     for note in notes:
         log.warning(note)
@@ -64,15 +68,28 @@ def select_runs(
         n_degenerate=len(degenerate),
         note="; ".join(notes) or None,
         selected=selected,
-        ranked=[ranked_run(seed, runs[seed], seed in collapsed) for seed in ranked],
-        n_collapsed=len(collapsed),
+        ranked=[ranked_run(seed, runs[seed], seed in failed) for seed in ranked],
+        n_collapsed=len(failed),
         weights=weights,
     )
 
 
-def ranked_run(seed: int, run: RunInfo, collapsed: bool) -> RankedRun:
+def labels_of(run: RunRecord) -> np.ndarray:
+    """The labels (n_eval,) of a run read with them.
+
+    Raises:
+        ValueError: its labels were not read (``read_runs(paths, arrays=("labels",))``).
+    """
+    if run.labels is None:
+        raise ValueError(
+            f"{run.path}: labels not read; expected the run read with arrays=('labels',)"
+        )
+    return run.labels
+
+
+def ranked_run(seed: int, run: RunRecord, is_collapsed: bool) -> RankedRun:
     """The manifest's entry of ``run``."""
-    return RankedRun(seed, run.score, run.degenerate, run.n_clusters, collapsed, run.kappa)
+    return RankedRun(seed, run.score, run.degenerate, run.n_clusters, is_collapsed, run.kappa)
 
 
 def collapse_count(seeds: list[int], n_runs: int, num_classes: int) -> str:

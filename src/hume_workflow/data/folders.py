@@ -11,12 +11,10 @@ import numpy as np
 
 from hume_workflow.data.archives import require_folder
 from hume_workflow.data.images import IMAGE_EXTENSIONS, ImageFiles
+from hume_workflow.data.sources import SOURCES
+from hume_workflow.data.subsets import random_split
 from hume_workflow.errors import InputError
-from hume_workflow.formats.dataset import (
-    UNLABELLED,
-    ImageDataset,
-    random_split,
-)
+from hume_workflow.formats.dataset import UNLABELLED, ImageDataset
 
 if TYPE_CHECKING:
     pass
@@ -92,7 +90,7 @@ def _folder_dataset(
     return ImageDataset(name, images, labels, split, class_names, sample_ids=names)
 
 
-IMAGENET_LAYOUT = "train/<wnid>/*.JPEG and val/<wnid>/*.JPEG"
+IMAGENET_LAYOUT = str(SOURCES["imagenet"].layout)
 
 
 def load_imagenet(

@@ -10,13 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hume_workflow.data.archives import fetch_torchvision, one_line, require_folder, verify_files
+from hume_workflow.data.sample_ids import array_sample_ids
 from hume_workflow.errors import InputError
-from hume_workflow.formats.dataset import (
-    TEST,
-    TRAIN,
-    ImageDataset,
-    array_sample_ids,
-)
+from hume_workflow.formats.dataset import TEST, TRAIN, ImageDataset
 
 if TYPE_CHECKING:
     pass

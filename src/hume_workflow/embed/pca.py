@@ -1,23 +1,17 @@
-"""The PCA of a space's features: fitted on the train split, stored in its embedding file, and
-applied as stored to new samples (torch-free)."""
+"""The PCA of a space's features: fitted on the train split, and applied as stored in its
+embedding file (formats/embeddings.py ``write_pca``, ``read_pca``) to new samples (torch-free)."""
 
 from __future__ import annotations
 
 import logging
-import os
 
-import h5py
 import numpy as np
 from sklearn.decomposition import PCA
 
 from hume_workflow.errors import InputError
-from hume_workflow.formats.io import open_h5
+from hume_workflow.formats.embeddings import Projection
 
 log = logging.getLogger(__name__)
-
-#: Datasets of an embedding file that hold its PCA, so that new samples get the same projection.
-PCA_MEAN, PCA_COMPONENTS = "pca_mean", "pca_components"
-Projection = tuple[np.ndarray, np.ndarray]  # mean (d,), components (dim, d)
 
 
 def reduce_dimension(
@@ -54,25 +48,3 @@ def project(features: np.ndarray, pca: Projection, what: str) -> np.ndarray:
             "the width the dataset's PCA was fitted on"
         )
     return ((features - mean) @ components.T).astype(np.float32)
-
-
-def write_pca(f: h5py.File, pca: Projection) -> None:
-    """Store ``pca`` in an embedding file being written (:func:`read_pca` reads it)."""
-    f.create_dataset(PCA_MEAN, data=pca[0])
-    f.create_dataset(PCA_COMPONENTS, data=pca[1])
-
-
-def read_pca(embedding_path: str | os.PathLike) -> Projection:
-    """The (mean (d,), components (dim, d)) an embedding file was projected with.
-
-    Raises:
-        InputError: the file holds no PCA (written before it was stored, or without pca_dim).
-    """
-    with open_h5(embedding_path) as f:
-        if PCA_MEAN not in f or PCA_COMPONENTS not in f:
-            raise InputError(
-                f"{embedding_path}: no {PCA_MEAN}/{PCA_COMPONENTS}; expected the PCA of a "
-                "backbone with pca_dim (an embedding file made before it was stored: delete "
-                "it and extract again)"
-            )
-        return f[PCA_MEAN][()], f[PCA_COMPONENTS][()]

@@ -19,21 +19,20 @@ from hume_workflow.embed.extract import (
     autocast_dtype,
     iter_features,
 )
-from hume_workflow.embed.pca import Projection, project, reduce_dimension, write_pca
-from hume_workflow.embed.settings import EXTRACTION_KEYS, EmbedSettings
+from hume_workflow.embed.pca import project, reduce_dimension
+from hume_workflow.embed.settings import EmbedSettings
 from hume_workflow.embed.writer import array_blocks, chunk_rows, write_feature_batches, write_space
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import TRAIN, read_dataset
-from hume_workflow.formats.embeddings import SAMPLES_SHA256
-from hume_workflow.formats.io import (
-    atomic_path,
-    open_h5,
-    package_versions,
-    read_h5,
-    temp_prefix,
-    write_attrs,
+from hume_workflow.formats.embeddings import (
+    SAMPLES_SHA256,
+    Projection,
+    write_embedding_attrs,
+    write_pca,
 )
+from hume_workflow.formats.io import atomic_path, open_h5, read_h5, temp_prefix
 from hume_workflow.models.registry import build_backbone
+from hume_workflow.plan.backbone_kinds import EXTRACTION_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ def embed_dataset(
             (``batch_size``, ``num_workers``, ``precision``, ``pca_dim``, ``l2_normalize``,
             ``float16``; see :class:`EmbedSettings`) and the backbone's options.
         pca: with ``pca_dim``, the (mean, components) to project with instead of fitting a
-            PCA (:func:`read_pca` of the dataset's file: new images, projected as it was).
+            PCA (``read_pca`` of the dataset's file: new images, projected as it was).
             The fitted or given PCA is stored in the file (``pca_mean``, ``pca_components``).
     """
     settings = EmbedSettings.from_spec(spec, backbone_name)
@@ -122,21 +121,18 @@ def embed_dataset(
             "device": device,
             "images_in_memory": data.array is not None,
         }
-        attrs = {
-            "backbone": backbone_name,
-            "postprocessing": postprocessing,
-            "extraction": extraction,
-            "backbone_spec": spec,
-            "preprocessing": backbone.describe(),
-            "dataset": meta.name,
-            "split_encoding": "0 = train, 1 = test",
-            "device": device,
-            "versions": package_versions(),
-            "num_samples": n,
-        }
-        if sample_order is not None:
-            attrs[SAMPLES_SHA256] = sample_order
-        write_attrs(f, attrs)
+        write_embedding_attrs(
+            f,
+            backbone=backbone_name,
+            spec=spec,
+            dataset=meta.name,
+            num_samples=n,
+            samples_sha256=sample_order,
+            preprocessing=backbone.describe(),
+            postprocessing=postprocessing,
+            extraction=extraction,
+            device=device,
+        )
         shape = dset.shape
     log.info("wrote %s: features %s %s", output_path, shape, np.dtype(settings.storage_dtype))
 

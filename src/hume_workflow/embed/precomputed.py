@@ -1,9 +1,10 @@
 """The embedding file of a ``precomputed`` backbone: the user's features, aligned and checked.
 
-The rows of the user's files (formats/feature_files.py) are matched to data.h5's samples by
-id, checked (numbers, 2-D, finite, one row per sample, each in its split's file), then
-post-processed as every other kind is (PCA fitted on the train split, L2 normalisation, the
-storage cast) and written as the standard embedding file, with the attributes
+The rows of the user's files (data/feature_config.py) are matched to data.h5's samples by id
+(data/sample_ids.py), checked (numbers, 2-D, finite, one row per sample, each in its split's
+file), then post-processed as every other kind is (PCA fitted on the train split, L2
+normalisation, the storage cast) and written as the standard embedding file
+(formats/embeddings.py), with the attributes
 :func:`~hume_workflow.formats.embeddings.read_features` checks (``num_samples``,
 ``samples_sha256``). No model, no images, no torch (the PCA: embed/pca.py).
 """
@@ -19,14 +20,15 @@ from typing import Any
 import h5py
 import numpy as np
 
-from hume_workflow.embed.pca import reduce_dimension, write_pca
+from hume_workflow.data.feature_config import FeatureFiles
+from hume_workflow.data.sample_ids import SPLIT_PARTS, WHOLE, align_rows
+from hume_workflow.embed.pca import reduce_dimension
 from hume_workflow.embed.settings import EmbedSettings
 from hume_workflow.embed.writer import array_blocks, chunk_rows, write_space
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import IDENTITY_ATTR, TRAIN, read_dataset
-from hume_workflow.formats.embeddings import SAMPLES_SHA256
-from hume_workflow.formats.feature_files import SPLIT_PARTS, WHOLE, FeatureFiles, align_rows
-from hume_workflow.formats.io import atomic_path, package_versions, read_h5, write_attrs
+from hume_workflow.formats.embeddings import SAMPLES_SHA256, write_embedding_attrs, write_pca
+from hume_workflow.formats.io import atomic_path, read_h5
 
 log = logging.getLogger(__name__)
 
@@ -84,32 +86,28 @@ def embed_precomputed(
         blocks = array_blocks(features, chunk_rows(n, features.shape[1], 4))
         dset, written = write_space(f, blocks, n, settings, meta.labels, meta.split, what, key)
         postprocessing.update(written)
-        attrs = {
-            "backbone": backbone_name,
-            "postprocessing": postprocessing,
-            "extraction": {
-                "rows_matched_by": "ids file" if files.ids is not None else "place",
-                "rows_in_files": len(row_ids),
-                "rows_used": n,
-                "device": "cpu",
-            },
-            "backbone_spec": spec,
-            "preprocessing": {
+        write_embedding_attrs(
+            f,
+            backbone=backbone_name,
+            spec=spec,
+            dataset=meta.name,
+            num_samples=n,
+            samples_sha256=data_attrs.get(SAMPLES_SHA256),
+            preprocessing={
                 "kind": "precomputed",
                 "key": files.key,
                 "files": {part: _describe_file(path) for part, path in files.parts.items()},
                 "ids": None if files.ids is None else files.ids_where(),
                 "input_dim": dim,
             },
-            "dataset": meta.name,
-            "split_encoding": "0 = train, 1 = test",
-            "device": "cpu",
-            "versions": package_versions(),
-            "num_samples": n,
-        }
-        if data_attrs.get(SAMPLES_SHA256) is not None:
-            attrs[SAMPLES_SHA256] = data_attrs[SAMPLES_SHA256]
-        write_attrs(f, attrs)
+            postprocessing=postprocessing,
+            extraction={
+                "rows_matched_by": "ids file" if files.ids is not None else "place",
+                "rows_in_files": len(row_ids),
+                "rows_used": n,
+                "device": "cpu",
+            },
+        )
         shape = dset.shape
     log.info("wrote %s: features %s %s", output_path, shape, np.dtype(settings.storage_dtype))
 

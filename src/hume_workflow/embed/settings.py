@@ -1,5 +1,5 @@
-"""A backbone spec's kinds and its extraction and post-processing options (torch-free: the
-planner reads them; models/registry.py builds a backbone of each kind)."""
+"""A backbone spec's extraction and post-processing options (torch-free). Its kinds are
+plan/backbone_kinds.py's records."""
 
 from __future__ import annotations
 
@@ -10,40 +10,9 @@ import numpy as np
 
 from hume_workflow.errors import InputError
 
-#: ``kind`` values: raw pixels, the packaged EfficientNet-Lite0, a timm or torchvision model,
-#: or a local checkpoint of a timm/torchvision architecture (models/registry.py); or
-#: ``precomputed``: features the user made elsewhere, read from files (embed/precomputed.py).
-BackboneKind = Literal[
-    "pixels", "efficientnet_lite0", "timm", "torchvision", "checkpoint", "precomputed"
-]
-BACKBONE_KINDS: tuple[BackboneKind, ...] = get_args(BackboneKind)
-#: The kind that reads features from files instead of computing them from images.
-PRECOMPUTED: BackboneKind = "precomputed"
-#: The kinds that compute features from images: one backbone class each (models/registry.py).
-IMAGE_KINDS: tuple[BackboneKind, ...] = tuple(k for k in BACKBONE_KINDS if k != PRECOMPUTED)
-#: Spec keys of the precomputed kind besides EXTRACTION_KEYS (formats/feature_files.py).
-PRECOMPUTED_KEYS = ("path", "paths", "key", "ids")
-
-#: The model zoos: a checkpoint's ``source`` (the library that defines its ``arch``),
-#: ``CHECKPOINT_SOURCE`` when the spec names none.
-ModelLibrary = Literal["torchvision", "timm"]
-MODEL_ZOOS: tuple[ModelLibrary, ...] = get_args(ModelLibrary)
-CHECKPOINT_SOURCE: ModelLibrary = "torchvision"
-
 #: ``precision`` values; each runs under autocast with that dtype on CUDA (fp32: none).
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
-
-#: Spec keys that configure extraction/post-processing, not the backbone itself.
-EXTRACTION_KEYS = (
-    "kind",
-    "batch_size",
-    "num_workers",
-    "precision",
-    "pca_dim",
-    "l2_normalize",
-    "float16",
-)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""Datasets prepared into one HDF5 format: images (N, H, W, C) uint8, labels, train/test split."""
+"""data.h5, the prepared dataset: images (N, H, W, C) uint8, labels, train/test split, sample ids.
+
+Its record (:class:`ImageDataset`), writer (:func:`write_dataset`) and readers
+(:func:`read_dataset`, :func:`read_sample_ids`); the loaders that make the record are in
+data/.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +11,22 @@ import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Protocol
 
 import h5py
 import numpy as np
 
-from hume_workflow.errors import InputError
+from hume_workflow.formats.embeddings import SAMPLES_SHA256
 from hume_workflow.formats.io import atomic_path, open_h5, read_h5, write_attrs, write_h5
 
 TRAIN, TEST = 0, 1
 UNLABELLED = -1
 IDENTITY_ATTR = "dataset_config"  # data.h5's record of the config it was made from
 SAMPLE_IDS = "sample_ids"  # data.h5's (N,) UTF-8 strings: the samples' identities, in order
-#: ``setting`` values: which samples a run fits on and labels (:func:`setting_indices`).
-Setting = Literal["inductive", "transductive"]
-SETTINGS: tuple[Setting, ...] = get_args(Setting)
 
 
 class LazyImages(Protocol):
-    """Images on disk (N, H, W, C) uint8, decoded by chunks (image_sources.ImageFiles)."""
+    """Images on disk (N, H, W, C) uint8, decoded by chunks (data/images.py ImageFiles)."""
 
     shape: tuple[int, int, int, int]
 
@@ -61,23 +63,6 @@ class ImageDataset:
         return len(self.class_names)
 
 
-def random_split(n: int, test_fraction: float, seed: int) -> np.ndarray:
-    """(n,) uint8 split with round(test_fraction * n) test samples drawn uniformly."""
-    if not 0 < test_fraction < 1:
-        raise InputError(
-            f"config dataset.test_fraction={test_fraction}: expected a value in (0, 1)"
-        )
-    split = np.full(n, TRAIN, dtype=np.uint8)
-    test = np.random.default_rng(seed).permutation(n)[: round(test_fraction * n)]
-    split[test] = TEST
-    return split
-
-
-def array_sample_ids(source: str, n: int) -> list[str]:
-    """Identities ``<source>:<index>`` of the n samples of an in-memory source, in its order."""
-    return [f"{source}:{i}" for i in range(n)]
-
-
 def select(dataset: ImageDataset, keep: np.ndarray) -> ImageDataset:
     """The samples at the sorted indices ``keep`` (K,): images, labels, split and sample_ids."""
     ids = dataset.sample_ids
@@ -88,15 +73,6 @@ def select(dataset: ImageDataset, keep: np.ndarray) -> ImageDataset:
         split=dataset.split[keep],
         sample_ids=None if ids is None else [ids[i] for i in keep],
     )
-
-
-def subsample(dataset: ImageDataset, max_samples: int | None, seed: int) -> ImageDataset:
-    """A uniform random subset of at most ``max_samples`` samples, in the original order."""
-    n = len(dataset.labels)
-    if max_samples is None or max_samples >= n:
-        return dataset
-    keep = np.sort(np.random.default_rng(seed).choice(n, size=max_samples, replace=False))
-    return select(dataset, keep)
 
 
 def samples_sha256(sample_ids: Sequence[str], split: np.ndarray) -> str:
@@ -113,25 +89,6 @@ def samples_sha256(sample_ids: Sequence[str], split: np.ndarray) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
-def load_sklearn_digits(test_fraction: float = 0.2, split_seed: int = 0) -> ImageDataset:
-    """scikit-learn's 1,797 8x8 handwritten digits (values 0..16 scaled to 0..255), K = 10.
-
-    The dataset has no official split: a random ``test_fraction`` is held out.
-    """
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = np.clip(digits.images * 16, 0, 255).astype(np.uint8)[..., None]  # (N, 8, 8, 1)
-    return ImageDataset(
-        name="digits",
-        images=images,
-        labels=digits.target.astype(np.int64),
-        split=random_split(len(images), test_fraction, split_seed),
-        class_names=[str(d) for d in range(10)],
-        sample_ids=array_sample_ids("sklearn_digits", len(images)),
-    )
-
-
 def _attrs(
     dataset: ImageDataset, bad_images: list[dict[str, str]], identity: dict | None
 ) -> dict[str, Any]:
@@ -144,7 +101,7 @@ def _attrs(
     if dataset.declared_num_classes is not None:
         attrs["num_classes"] = dataset.declared_num_classes
     if dataset.sample_ids is not None:
-        attrs["samples_sha256"] = samples_sha256(dataset.sample_ids, dataset.split)
+        attrs[SAMPLES_SHA256] = samples_sha256(dataset.sample_ids, dataset.split)
     if identity is not None:
         attrs[IDENTITY_ATTR] = identity
     return attrs
@@ -226,16 +183,3 @@ def read_sample_ids(path: str | os.PathLike) -> list[str] | None:
         if SAMPLE_IDS not in f:
             return None
         return f[SAMPLE_IDS].asstr()[()].tolist()
-
-
-def setting_indices(split: np.ndarray, setting: str) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (fit, evaluate) of the samples a run trains on and the samples it labels.
-
-    inductive: fit on the train split, label the test split; transductive: both are the pool.
-    """
-    if setting == "inductive":
-        return np.flatnonzero(split == TRAIN), np.flatnonzero(split == TEST)
-    if setting == "transductive":
-        pool = np.arange(len(split))
-        return pool, pool
-    raise InputError(f"config setting={setting!r}: expected {' or '.join(map(repr, SETTINGS))}")

@@ -1,9 +1,16 @@
-"""Embedding files read with checks: layout, dtype, finiteness and the dataset's sample order.
+"""The embedding file (HDF5): one per dataset and backbone, the features of one space.
 
-An embedding file (one per dataset and backbone, written by
-:func:`hume_workflow.embed.pipeline.embed_dataset`) holds ``features`` (N, d) and the attributes
-``num_samples`` and ``samples_sha256``, the latter copied from data.h5 (a hash of the ordered
-sample identities). Spaces made from a different sample order than data.h5, or than each
+Datasets: ``features`` (N, d) float32 or float16, ``labels`` (N,) and ``split`` (N,) of the
+dataset, and, for a backbone with ``pca_dim``, the PCA it was projected with (``pca_mean``
+(d_in,), ``pca_components`` (d, d_in): :func:`write_pca`, :func:`read_pca`). Attributes
+(:func:`write_embedding_attrs`, the one writer): the backbone, its config entry, how the
+features were made (preprocessing, extraction, post-processing), the dataset, the split
+encoding, the device, the package versions, ``num_samples`` (N) and ``samples_sha256``,
+copied from data.h5 (a hash of the ordered sample identities).
+
+The embedding files are written by embed/pipeline.py (images), embed/precomputed.py (the
+user's features) and predict/feature_batches.py (a batch of new samples' features); they are
+read here with checks: spaces made from a different sample order than data.h5, or than each
 other, are refused before any training.
 """
 
@@ -11,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import h5py
 import numpy as np
@@ -19,16 +27,86 @@ from hume_workflow.errors import InputError
 from hume_workflow.formats.io import (
     decode_attr,
     open_h5,
+    package_versions,
     read_h5,
+    write_attrs,
 )
 
 log = logging.getLogger(__name__)
 
 #: Attribute of data.h5 and of the embedding files: sha256 (hex) of the ordered sample ids.
 SAMPLES_SHA256 = "samples_sha256"
+#: The ``split_encoding`` attribute: the codes of the ``split`` dataset.
+SPLIT_ENCODING = "0 = train, 1 = test"
+#: Datasets of an embedding file that hold its PCA, so that new samples get the same projection.
+PCA_MEAN, PCA_COMPONENTS = "pca_mean", "pca_components"
+Projection = tuple[np.ndarray, np.ndarray]  # mean (d_in,), components (d, d_in)
 #: Storage dtypes accepted for ``features``.
 FEATURE_DTYPES = (np.float16, np.float32, np.float64)
 _BLOCK_BYTES = 64 * 2**20  # features are read and checked this many bytes at a time
+
+
+def write_embedding_attrs(
+    f: h5py.File,
+    *,
+    backbone: str,
+    spec: dict[str, Any],
+    dataset: str | None,
+    num_samples: int,
+    samples_sha256: str | None,
+    preprocessing: dict[str, Any],
+    postprocessing: dict[str, Any],
+    extraction: dict[str, Any],
+    device: str = "cpu",
+) -> None:
+    """The attributes of an embedding file being written (see the module's docstring).
+
+    Args:
+        backbone, spec: the backbone's name and config entry.
+        dataset: the name of the dataset (data.h5's ``name``) the features are of.
+        samples_sha256: data.h5's ``samples_sha256``; None (a data.h5 without it): absent.
+        preprocessing: how the inputs were read (the model's transform, the source files).
+        postprocessing: the PCA, the L2 normalisation and the storage dtype.
+        extraction: how the features were computed (batch size, precision, rows matched).
+        device: where they were computed.
+    """
+    attrs: dict[str, Any] = {
+        "backbone": backbone,
+        "postprocessing": postprocessing,
+        "extraction": extraction,
+        "backbone_spec": spec,
+        "preprocessing": preprocessing,
+        "dataset": dataset,
+        "split_encoding": SPLIT_ENCODING,
+        "device": device,
+        "versions": package_versions(),
+        "num_samples": num_samples,
+    }
+    if samples_sha256 is not None:
+        attrs[SAMPLES_SHA256] = samples_sha256
+    write_attrs(f, attrs)
+
+
+def write_pca(f: h5py.File, pca: Projection) -> None:
+    """Store ``pca`` in an embedding file being written (:func:`read_pca` reads it)."""
+    f.create_dataset(PCA_MEAN, data=pca[0])
+    f.create_dataset(PCA_COMPONENTS, data=pca[1])
+
+
+def read_pca(embedding_path: str | os.PathLike) -> Projection:
+    """The (mean (d_in,), components (d, d_in)) an embedding file was projected with.
+
+    Raises:
+        InputError: the file holds no PCA (written before it was stored, or without pca_dim).
+    """
+    with open_h5(embedding_path) as f:
+        if PCA_MEAN not in f or PCA_COMPONENTS not in f:
+            raise InputError(
+                f"{embedding_path}: no {PCA_MEAN}/{PCA_COMPONENTS}; expected the PCA of a "
+                "backbone with pca_dim (an embedding file made before it was stored: delete "
+                "it and extract again)"
+            )
+        return f[PCA_MEAN][()], f[PCA_COMPONENTS][()]
 
 
 def features_dataset(f: h5py.File, path: str | os.PathLike) -> h5py.Dataset:

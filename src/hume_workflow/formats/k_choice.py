@@ -1,7 +1,7 @@
-"""The K choice (JSON): a pair's label-free evidence for every K of a sweep and the K it picks.
+"""The K choice (JSON): a task's label-free evidence for every K of a sweep and the K it picks.
 
-Written by the choose_k rule as ``hume/<phi1>--<phi2>/k_choice.json``; the pair's
-``vote.csv`` beside it is the vote of ``chosen_k``.
+Written by the choose_k rule as ``<method>/<task>/k_choice.json``; the task's ``vote.csv``
+beside it is the vote of ``chosen_k``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from hume_workflow.formats.io import read_json_fields, write_json
 
 @dataclass(frozen=True)
 class KChoice:
-    """Which K a pair's sweep picks, and the evidence for every K."""
+    """Which K a task's sweep picks, and the evidence for every K."""
 
-    phi1: str
-    phi2: str
+    method: str  # the method whose runs these are, e.g. "hume"
+    spaces: list[str]  # the task's spaces, in the method's order
     criterion: str  # the config's k_choice.criterion
     chosen_k: int
     evidence: dict[int, dict[str, float]]  # K -> criterion -> value (higher is better)
@@ -49,5 +49,10 @@ def read_k_choice(path: str | os.PathLike) -> KChoice:
     }
     n_runs = {int(k): int(n) for k, n in data["n_runs"].items()}
     return KChoice(
-        data["phi1"], data["phi2"], data["criterion"], int(data["chosen_k"]), evidence, n_runs
+        data["method"],
+        list(data["spaces"]),
+        data["criterion"],
+        int(data["chosen_k"]),
+        evidence,
+        n_runs,
     )

@@ -12,7 +12,6 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from hume_workflow.aggregate.vote import VoteWeights
 from hume_workflow.formats.io import json_fields, read_json, write_json
 
 
@@ -24,7 +23,7 @@ class RankedRun:
     score: float
     degenerate: bool
     n_clusters: int | None
-    collapsed: bool = False  # see hume_workflow.formats.run.collapsed; False in older files
+    collapsed: bool = False  # see hume_workflow.aggregate.collapse.collapsed; False in older files
     kappa: float | None = None  # the run's chance-corrected score; None in older files
 
 
@@ -40,7 +39,8 @@ class Selection:
     selected: list[int]
     ranked: list[RankedRun]
     n_collapsed: int = 0  # 0 in older files
-    weights: VoteWeights = "uniform"  # how the selected runs vote (aggregation.weights)
+    # how the selected runs vote (aggregation.weights: aggregate/weights.py VOTE_WEIGHTS)
+    weights: str = "uniform"
 
 
 def write_selection(path: str | os.PathLike, selection: Selection) -> None:

@@ -1,10 +1,10 @@
 """HUME's hyperparameters and the generalisation score's settings: frozen dataclasses,
 torch-free (the planner reads them).
 
-The one home in code of their defaults and allowed values: the planner fills a partial
-config section from :func:`field_defaults`, and the allowed values of an enum-valued field
-are the ``Literal`` of its type (``HYPERGRADIENTS``, ``SCORE_BACKENDS``, ``INNER_FORMS`` in
-inner_forms.py). tests/unit/test_config_defaults.py holds the JSON schema
+The one home in code of their defaults: the planner fills a partial config section from
+:func:`field_defaults`. The allowed values of an enum-valued field are the ``Literal`` of its
+type, in choices.py (``HYPERGRADIENTS``, ``SCORE_BACKENDS``, ...) and inner_forms.py
+(``INNER_FORMS``). tests/unit/test_config_defaults.py holds the JSON schema
 (workflow/schemas/config.schema.yaml) to them, field by field.
 """
 
@@ -12,45 +12,21 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
-from hume_workflow.errors import InputError, did_you_mean
+from hume_workflow.choices import (
+    ENCODER_INITS,
+    HYPERGRADIENTS,
+    INNER_LR_MODES,
+    SCORE_BACKENDS,
+    EncoderInit,
+    Hypergradient,
+    InnerLrMode,
+    ScoreBackend,
+    check_choice,
+)
+from hume_workflow.errors import InputError
 from hume_workflow.hume.inner_forms import INNER_FORMS, InnerForm, check_inner_form
-
-# How the outer gradient goes back through the inner optimisation. closed_form and autograd
-# are the same exact second-order hypergradient (closed_form is faster and lighter);
-# first_order detaches the labels inside the inner loop (as TURTLE does): cheaper, not HUME's.
-Hypergradient = Literal["closed_form", "autograd", "first_order"]
-HYPERGRADIENTS: tuple[Hypergradient, ...] = get_args(Hypergradient)
-
-# How the generalisation score fits its folds (hume/score.py): scikit-learn one by one, or a
-# batched L-BFGS in torch.
-ScoreBackend = Literal["sklearn", "torch"]
-SCORE_BACKENDS: tuple[ScoreBackend, ...] = get_args(ScoreBackend)
-
-# How the task encoder's K x d1 weight starts (hume/objective.py): "uniform" draws nn.Linear's
-# default U(-1/sqrt(d1), 1/sqrt(d1)) entries and orthonormalises them (QR), as the reference
-# implementation's orthogonal parametrisation does; "haar" draws a Haar-uniform orthonormal
-# frame (nn.init.orthogonal_).
-EncoderInit = Literal["uniform", "haar"]
-# How hume.inner_lr is read (hume/descent.py largest_curvature): "absolute" is the step itself,
-# the paper's; "relative" is a multiple of 1 / lambda_max, lambda_max the largest eigenvalue of
-# [phi2, 1]^T [phi2, 1] / n, twice the largest curvature of the inner loss, so the same value
-# means the same step relative to stability (below 4) whatever the feature scale.
-InnerLrMode = Literal["absolute", "relative"]
-INNER_LR_MODES: tuple[InnerLrMode, ...] = get_args(InnerLrMode)
-ENCODER_INITS: tuple[EncoderInit, ...] = get_args(EncoderInit)
-
-
-def check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
-    """Raise a one-line :class:`InputError` naming ``config <key>`` unless ``value`` is one of
-    ``choices`` (worded as the schema check words a misspelt choice, with the close ones).
-    """
-    if value not in choices:
-        raise InputError(
-            f"config {key}={value!r}: expected one of {', '.join(choices)}"
-            f"{did_you_mean(str(value), list(choices))}"
-        )
 
 
 def field_defaults(cls: type) -> dict[str, Any]:

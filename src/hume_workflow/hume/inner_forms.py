@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from hume_workflow.errors import InputError
 
 if TYPE_CHECKING:
-    from hume_workflow.hume.config import Hypergradient
+    from hume_workflow.choices import Hypergradient
 
 InnerForm = Literal["auto", "weights", "gram"]
 INNER_FORMS: tuple[InnerForm, ...] = get_args(InnerForm)

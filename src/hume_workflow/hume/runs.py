@@ -1,4 +1,9 @@
-"""One HUME job: fit on the setting's samples, label the evaluation samples, score, save."""
+"""One HUME job: fit on the setting's samples, label the evaluation samples, score, save.
+
+A HUME run is written as every method's run (formats/run.py): its task ``(phi1, phi2)``,
+the task encoder theta as phi1's encoder (a HUME run labels from phi1 alone) and the outer
+cross-entropy trace as the held-out fit.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hume_workflow.data.setting import setting_indices
 from hume_workflow.errors import InputError
-from hume_workflow.formats.dataset import setting_indices
 from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.io import read_h5
 from hume_workflow.formats.run import RunRecord, write_run
 from hume_workflow.hume.config import HumeConfig, ScoreConfig, config_dict
-from hume_workflow.hume.score import generalisation_score
-from hume_workflow.hume.training import run_hume_many
+from hume_workflow.hume.score import Score, generalisation_score
+from hume_workflow.hume.training import HumeResult, run_hume_many
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,7 @@ def execute_runs(
     score: ScoreConfig | None = None,
     device: str = "cpu",
     progress: bool = True,
+    spaces: tuple[str, str] = ("phi1", "phi2"),
 ) -> list[RunRecord]:
     """Run HUME once per seed on the setting's training samples (all seeds in one batch, see
     :func:`~hume_workflow.hume.training.run_hume_many`) and score the labeling each run gives them.
@@ -44,6 +50,7 @@ def execute_runs(
         score: how the generalisation score is fitted (folds, iterations, backend);
             None: the defaults.
         device: where HUME runs, e.g. "cpu" or "cuda"; the score too with the torch backend.
+        spaces: the names of (phi1, phi2), recorded in the runs.
     """
     if not phi1.shape[0] == phi2.shape[0] == split.shape[0]:
         raise ValueError(
@@ -78,8 +85,38 @@ def execute_runs(
             fitted.score,
             fitted.n_clusters,
         )
-        records.append(RunRecord(seed, setting, eval_idx, result, fitted))
+        records.append(run_record(result, fitted, seed, setting, eval_idx, config, spaces))
     return records
+
+
+def run_record(
+    result: HumeResult,
+    score: Score,
+    seed: int,
+    setting: str,
+    eval_indices: np.ndarray,
+    config: HumeConfig,
+    spaces: tuple[str, str],
+) -> RunRecord:
+    """A HUME run as every method's run: theta (K, d1) is phi1's encoder."""
+    return RunRecord(
+        method="hume",
+        spaces=tuple(spaces),
+        seed=seed,
+        setting=setting,
+        score=score.score,
+        kappa=score.kappa,
+        n_clusters=score.n_clusters,
+        min_cluster_size=score.min_cluster_size,
+        degenerate=score.degenerate,
+        wall_time_s=result.wall_time_s,
+        hyperparameters=config_dict(config),
+        labels=result.labels,
+        eval_indices=eval_indices.astype(np.int64),
+        confidence=result.confidence,
+        encoders={spaces[0]: result.theta},
+        trace=result.loss_trace,
+    )
 
 
 @dataclass(frozen=True)
@@ -95,7 +132,8 @@ class RunJob:
     hume: HumeConfig
     score: ScoreConfig
     device: str
-    provenance: dict  # recorded in every run file: phi1, phi2, dataset (names)
+    spaces: tuple[str, str]  # the names of (phi1, phi2)
+    provenance: dict  # recorded in every run file: the dataset's name
 
 
 def run_job(job: RunJob, before_writing: Callable[[], None] | None = None) -> None:
@@ -106,10 +144,17 @@ def run_job(job: RunJob, before_writing: Callable[[], None] | None = None) -> No
     phi1, phi2 = read_spaces(job.data, [job.phi1, job.phi2])
     split = read_h5(job.data, ["split"])[0]["split"]
     records = execute_runs(
-        phi1, phi2, split, job.setting, job.hume, list(job.seeds), job.score, job.device
+        phi1,
+        phi2,
+        split,
+        job.setting,
+        job.hume,
+        list(job.seeds),
+        job.score,
+        job.device,
+        spaces=job.spaces,
     )
     if before_writing is not None:
         before_writing()
-    provenance = {**job.provenance, "hyperparameters": config_dict(job.hume)}
     for path, record in zip(job.outputs, records, strict=True):
-        write_run(path, record, provenance)
+        write_run(path, record, job.provenance)

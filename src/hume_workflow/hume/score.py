@@ -20,7 +20,7 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from hume_workflow.hume.config import SCORE_BACKENDS, check_choice
+from hume_workflow.choices import SCORE_BACKENDS, check_choice
 from hume_workflow.hume.score_torch import held_out_predictions_torch
 
 

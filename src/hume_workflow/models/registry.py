@@ -1,21 +1,15 @@
 """Backbones by kind: the one place that builds every kind, from a config spec.
 
-The kinds themselves are listed, torch-free, in embed/settings.py (``BACKBONE_KINDS``);
+The kinds themselves are records, torch-free, in plan/backbone_kinds.py (``KINDS``);
 ``BACKBONE_CLASSES`` holds one class per kind that computes features from images
-(``IMAGE_KINDS``, tests/unit/test_config_defaults.py). The ``precomputed`` kind has no model:
-its features are read from files (embed/precomputed.py).
+(``IMAGE_KINDS``), keyed by the same names (tests/unit/test_sources.py). The ``precomputed``
+kind has no model: its features are read from files (embed/precomputed.py).
 """
 
 from __future__ import annotations
 
 import inspect
 
-from hume_workflow.embed.settings import (
-    BACKBONE_KINDS,
-    CHECKPOINT_SOURCE,
-    MODEL_ZOOS,
-    PRECOMPUTED,
-)
 from hume_workflow.errors import InputError, did_you_mean
 from hume_workflow.models.base import Backbone
 from hume_workflow.models.efficientnet import EfficientNetLite0Backbone
@@ -26,9 +20,7 @@ from hume_workflow.models.zoo import (
     TorchvisionBackbone,
     check_model_name,
 )
-
-#: The option of each model-zoo kind that names its network.
-MODEL_OPTIONS = {"timm": "model", "torchvision": "model", "checkpoint": "arch"}
+from hume_workflow.plan.backbone_kinds import KINDS, MODEL_ZOOS
 
 #: The class of each kind of ``IMAGE_KINDS``, by its ``name``.
 BACKBONE_CLASSES: dict[str, type[Backbone]] = {
@@ -55,12 +47,12 @@ def build_backbone(kind: str, *, config_key: str | None = None, **options: objec
             unknown model name, or options the backbone refuses (e.g. a bad weights file).
     """
     key = f"config {config_key}" if config_key else "backbone"
-    if kind not in BACKBONE_KINDS:
+    if kind not in KINDS:
         raise InputError(
             f"{key}.kind={kind!r}: unknown backbone {kind!r}; known kinds: "
-            f"{', '.join(sorted(BACKBONE_KINDS))}{did_you_mean(kind, list(BACKBONE_KINDS))}"
+            f"{', '.join(sorted(KINDS))}{did_you_mean(kind, list(KINDS))}"
         )
-    if kind == PRECOMPUTED:
+    if not KINDS[kind].embeds_images:
         raise InputError(
             f"{key}.kind={kind!r}: reads features from files, not images; expected a kind "
             f"that embeds images ({', '.join(BACKBONE_CLASSES)})"
@@ -76,10 +68,10 @@ def build_backbone(kind: str, *, config_key: str | None = None, **options: objec
     missing = [n for n, p in parameters.items() if p.default is p.empty and n not in options]
     if missing:
         raise InputError(f"{key}: kind {kind!r} needs the key {missing[0]!r}")
-    option = MODEL_OPTIONS.get(kind)
-    library = options.get("source", CHECKPOINT_SOURCE) if kind == "checkpoint" else kind
-    if option in options and library in MODEL_ZOOS:
-        check_model_name(str(library), str(options[option]), f"{key}.{option}")
+    looked_up = KINDS[kind].model_name(options)
+    if looked_up is not None and looked_up[1] in MODEL_ZOOS:
+        model, library = looked_up
+        check_model_name(library, model, f"{key}.{KINDS[kind].model_option}")
     try:
         return cls(**options)
     except InputError as err:

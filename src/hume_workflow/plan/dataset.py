@@ -10,10 +10,7 @@ Snakemake deletes any output to rerun it. Three sources of that knowledge, in or
 2. for image folders (imagenet, image_folder): a scan of ``dataset.root``, the same scan the
    data stage does (file names only, nothing decoded); for features_only: the headers of its
    feature files and its labels (plan/features.py);
-3. for the benchmark sets: their published sizes and class counts.
-
-The names of the sources (``SOURCES``, the ``DatasetSource`` literal) live here too, with
-what the plan knows of each; data/prepare.py loads each of them.
+3. for the benchmark sets: their published sizes and class counts (data/sources.py).
 """
 
 from __future__ import annotations
@@ -21,47 +18,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
 
 import numpy as np
 
+from hume_workflow.data.prepare import prepare_configured
+from hume_workflow.data.sources import SOURCES
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import IDENTITY_ATTR
 from hume_workflow.formats.io import read_h5
-from hume_workflow.plan.features import FEATURES_ONLY, features_only_counts
+from hume_workflow.plan.features import features_only_counts
 from hume_workflow.plan.resources import dataset_samples
-
-#: ``dataset.source`` values: where the images come from (each has a loader in data/prepare.py).
-DatasetSource = Literal[
-    "sklearn_digits",
-    "cifar10",
-    "cifar100_20",
-    "stl10",
-    "mnist",
-    "fashion_mnist",
-    "imagenet",
-    "image_folder",
-    "features_only",
-]
-SOURCES: tuple[DatasetSource, ...] = get_args(DatasetSource)
-# read from dataset.root, never downloaded
-FOLDER_SOURCES: tuple[DatasetSource, ...] = ("imagenet", "image_folder")
-# no images: the samples are the rows of the user's feature files (dataset.features)
-FILE_SOURCES: tuple[DatasetSource, ...] = (FEATURES_ONLY,)
-# one channel; the rest RGB
-GRAY_SOURCES: tuple[DatasetSource, ...] = ("sklearn_digits", "mnist", "fashion_mnist")
-# split drawn with test_fraction
-RANDOM_SPLIT_SOURCES: tuple[DatasetSource, ...] = ("sklearn_digits", "image_folder")
-# Classes of the sources that have labels of their own (image folders: their sub-folders).
-SOURCE_CLASSES: dict[DatasetSource, int] = {
-    "sklearn_digits": 10,
-    "cifar10": 10,
-    "cifar100_20": 20,
-    "stl10": 10,
-    "mnist": 10,
-    "fashion_mnist": 10,
-    "imagenet": 1000,
-}
 
 
 @dataclass(frozen=True)
@@ -86,20 +52,20 @@ def dataset_identity(dataset: dict) -> dict:
     md5-checked files are kept). ``split_seed`` counts only where it draws something.
     features_only: its files (absolute paths) and the key read from them.
     """
-    source = dataset["source"]
-    identity = {"source": source, "max_samples": dataset.get("max_samples")}
+    source = SOURCES[dataset["source"]]
+    identity = {"source": source.name, "max_samples": dataset.get("max_samples")}
     # features_only from one file draws its split too
-    one_file = source == FEATURES_ONLY and isinstance(dataset.get("features"), str)
-    drawn = source in RANDOM_SPLIT_SOURCES or one_file
+    one_file = source.reads == "files" and isinstance(dataset.get("features"), str)
+    drawn = source.random_split or one_file
     if drawn:
         identity["test_fraction"] = dataset.get("test_fraction")
     if drawn or identity["max_samples"] is not None:
         identity["split_seed"] = dataset.get("split_seed")
-    if source in FOLDER_SOURCES:
+    if source.reads == "folder":
         identity["root"] = os.path.abspath(dataset["root"])
         identity["image_size"] = dataset.get("image_size")
         identity["skip_bad_images"] = dataset.get("skip_bad_images")
-    if source == FEATURES_ONLY:
+    if source.reads == "files":
         for key in ("features", "labels"):
             identity[key] = _absolute(dataset.get(key))
         identity["features_key"] = dataset.get("features_key")
@@ -150,20 +116,18 @@ def planned_data(dataset: dict, data_path: str | os.PathLike) -> PlannedData:
         n_train, n_test = dataset_samples(dataset, str(data_path))
         names = read_h5(data_path, [])[1].get("class_names", [])
         return PlannedData(n_train, n_test, len(names) or None, str(data_path))
-    source = dataset["source"]
-    if source in FOLDER_SOURCES:
+    source = SOURCES[dataset["source"]]
+    if source.reads == "folder":
         return _scan_folder(dataset)
-    if source == FEATURES_ONLY:
+    if source.reads == "files":
         n_train, n_test, num_classes = features_only_counts(dataset)
         return PlannedData(n_train, n_test, num_classes, "the files of config dataset.features")
     n_train, n_test = dataset_samples(dataset)
-    return PlannedData(n_train, n_test, SOURCE_CLASSES[source], f"dataset source {source!r}")
+    return PlannedData(n_train, n_test, source.classes, f"dataset source {source.name!r}")
 
 
 def _scan_folder(dataset: dict) -> PlannedData:
     """Counts from the data stage's own scan of an image folder (no image is decoded)."""
-    from hume_workflow.data.prepare import prepare_configured
-
     planned = prepare_configured(dataset)
     counts = np.bincount(planned.split, minlength=2)
     where = f"the images under dataset.root={dataset['root']!r}"

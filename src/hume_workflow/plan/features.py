@@ -12,19 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hume_workflow.embed.settings import EXTRACTION_KEYS, PRECOMPUTED, PRECOMPUTED_KEYS
-from hume_workflow.errors import InputError
-from hume_workflow.formats.feature_files import (
-    ID_FORMS,
-    WHOLE,
+from hume_workflow.data.feature_config import (
     FeatureFiles,
     dataset_label_files,
     label_classes,
-    read_labels,
+    read_label_files,
+)
+from hume_workflow.data.sample_ids import ID_FORMS, WHOLE
+from hume_workflow.data.sources import FEATURES_ONLY
+from hume_workflow.errors import InputError
+from hume_workflow.plan.backbone_kinds import (
+    EXTRACTION_KEYS,
+    KINDS,
+    PRECOMPUTED,
+    PRECOMPUTED_KEYS,
 )
 
-#: The dataset source whose samples are the rows of feature files: no images.
-FEATURES_ONLY = "features_only"
 #: Keys of the dataset config that only features_only reads.
 FEATURES_ONLY_KEYS = ("features", "features_key", "labels")
 
@@ -50,7 +53,7 @@ def features_only_counts(
     num_classes = None
     label_files = dataset_label_files(dataset, files)
     if label_files is not None and with_classes:
-        _, names = label_classes(read_labels(label_files, rows))
+        _, names = label_classes(read_label_files(label_files, rows))
         num_classes = len(names) or None
     if WHOLE in rows:
         n_test = round(dataset.get("test_fraction", 0.2) * rows[WHOLE])
@@ -82,7 +85,7 @@ def check_backbone_options(config: Mapping) -> None:
                 )
     for name, spec in config["backbones"].items():
         kind, key = spec["kind"], f"config backbones.{name}"
-        if kind != PRECOMPUTED:
+        if KINDS[kind].embeds_images:
             if source == FEATURES_ONLY:
                 raise InputError(
                     f"{key}.kind={kind!r}: dataset source {FEATURES_ONLY!r} has no images to "

@@ -36,15 +36,11 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
-from hume_workflow.embed.settings import CHECKPOINT_SOURCE, MODEL_ZOOS, PRECOMPUTED
+from hume_workflow.data.sources import SOURCES
 from hume_workflow.errors import InputError, did_you_mean
 from hume_workflow.hume.inner_forms import check_inner_form, train_size
-from hume_workflow.plan.dataset import (
-    FOLDER_SOURCES,
-    GRAY_SOURCES,
-    check_identity,
-    planned_data,
-)
+from hume_workflow.plan.backbone_kinds import kind_of
+from hume_workflow.plan.dataset import check_identity, planned_data
 from hume_workflow.plan.features import check_backbone_options, check_precomputed
 from hume_workflow.plan.resources import feature_dim, fit_samples, image_side
 from hume_workflow.plan.sweep import class_counts, pair_class_counts, single_k
@@ -276,11 +272,11 @@ def _planned_width(
             files that do not fit the dataset (:func:`check_precomputed`).
     """
     native, values = None, "pixel values"
-    if spec["kind"] == "pixels":
+    cost = kind_of(spec).cost
+    if cost == "pixels":
         side = spec.get("image_size") or image_side(dataset)
-        channels = 1 if dataset["source"] in GRAY_SOURCES else 3
-        native = side * side * channels
-    if spec["kind"] == PRECOMPUTED:
+        native = side * side * SOURCES[dataset["source"]].channels
+    if cost == "files":
         native, values = check_precomputed(name, spec, dataset), "columns of its features"
     pca_dim = spec.get("pca_dim")
     if pca_dim is None:
@@ -294,10 +290,6 @@ def _planned_width(
     return pca_dim
 
 
-# Options a backbone kind cannot do without.
-REQUIRED_OPTIONS = {"timm": ("model",), "torchvision": ("model",), "checkpoint": ("path", "arch")}
-
-
 def check_sources(config: dict) -> None:
     """Check the files and names that the jobs will read, in seconds, up front.
 
@@ -308,17 +300,17 @@ def check_sources(config: dict) -> None:
         InputError: the first problem found.
     """
     for name, spec in config["backbones"].items():
-        key = f"config backbones.{name}"
-        for option in REQUIRED_OPTIONS.get(spec["kind"], ()):
+        key, kind = f"config backbones.{name}", kind_of(spec)
+        for option in kind.required:
             if option not in spec:
-                raise InputError(f"{key}: kind {spec['kind']!r} needs the key {option!r}")
-        for option in ("path", "weights"):
+                raise InputError(f"{key}: kind {kind.name!r} needs the key {option!r}")
+        for option in ("path", "weights") if kind.local_weights else ("path",):
             value = spec.get(option)
-            local = option == "path" or spec["kind"] in ("timm", "efficientnet_lite0")
-            if local and value is not None and not os.path.isfile(value):
+            if value is not None and not os.path.isfile(value):
                 raise InputError(f"{key}.{option}={value!r}: file not found")
-        model, library = _model_name(spec)
-        if model is not None:
+        looked_up = kind.model_name(spec)
+        if looked_up is not None:
+            model, library = looked_up
             known, names = MODEL_LIBRARIES[library]()
             if not known(model):
                 raise InputError(
@@ -327,17 +319,13 @@ def check_sources(config: dict) -> None:
 
 
 def _check_dataset_root(dataset: dict) -> None:
-    source = dataset["source"]
-    if source in FOLDER_SOURCES:
+    source = SOURCES[dataset["source"]]
+    if source.reads == "folder":
         root = Path(dataset["root"])
         if not root.is_dir():
-            layout = (
-                "train/<wnid>/*.JPEG and val/<wnid>/*.JPEG"
-                if source == "imagenet"
-                else ("images, in one sub-folder per class or flat")
-            )
             raise InputError(
-                f"config dataset.root={str(root)!r}: no such folder; expected a folder of {layout}"
+                f"config dataset.root={str(root)!r}: no such folder; expected a folder of "
+                f"{source.layout}"
             )
         if not any(root.iterdir()):
             raise InputError(f"config dataset.root={str(root)!r}: the folder is empty")
@@ -347,15 +335,6 @@ def _check_dataset_root(dataset: dict) -> None:
             f"config dataset.local_root={local_root!r}: no such folder; expected a folder of "
             "idx files (train-images-idx3-ubyte[.gz], ...)"
         )
-
-
-def _model_name(spec: dict) -> tuple[str | None, str]:
-    """(model name to look up, 'timm' or 'torchvision'), or (None, '') for other kinds."""
-    if spec["kind"] in MODEL_ZOOS:  # the kinds named after their library
-        return spec["model"], spec["kind"]
-    if spec["kind"] == "checkpoint":
-        return spec["arch"], spec.get("source", CHECKPOINT_SOURCE)
-    return None, ""
 
 
 def _timm_names() -> tuple[Callable[[str], bool], Callable[[], list[str]]]:

@@ -13,27 +13,19 @@ import os
 
 import numpy as np
 
+from hume_workflow.data.setting import SETTINGS
+from hume_workflow.data.sources import SOURCES
 from hume_workflow.errors import InputError
-from hume_workflow.formats.dataset import SETTINGS
 from hume_workflow.formats.embeddings import features_dataset
 from hume_workflow.formats.io import open_h5, read_h5
 from hume_workflow.hume.config import HumeConfig, ScoreConfig, field_defaults
 from hume_workflow.hume.inner_forms import pick_inner_form
-from hume_workflow.plan.features import FEATURES_ONLY, features_only_counts
+from hume_workflow.plan.backbone_kinds import kind_of
+from hume_workflow.plan.features import features_only_counts
 
-# (train, test) sample counts. sklearn_digits has no official split: our data stage holds
-# out ``test_fraction`` of its 1,797 samples, so the table stores them all as train.
-SOURCE_SIZES: dict[str, tuple[int, int]] = {
-    "sklearn_digits": (1797, 0),
-    "cifar10": (50000, 10000),
-    "cifar100_20": (50000, 10000),
-    "stl10": (5000, 8000),
-    "mnist": (60000, 10000),
-    "fashion_mnist": (60000, 10000),
-    "imagenet": (1281167, 50000),
-}
-# Unknown sizes (image_folder): a placeholder until data.h5 exists; Snakemake re-evaluates
-# resources before it schedules a job, so the real count is used by then.
+# Sizes are the sources' published ones (data/sources.py). Unknown sizes (image_folder): a
+# placeholder until data.h5 exists; Snakemake re-evaluates resources before it schedules a
+# job, so the real count is used by then.
 UNKNOWN_SIZE = (50000, 0)
 
 MARGIN = 1.5  # runtime margin on top of each model
@@ -74,15 +66,6 @@ GRAPH_TENSORS = 4
 EMBED_BASE_BYTES = 3e9  # model and batch
 PIXELS_BASE_BYTES = 1e9
 MAX_FEATURE_DIM = 2048  # widest common pooled features (ResNet-50): an upper bound
-# Side of the images a source stores (imagenet and image_folder: dataset.image_size).
-NATIVE_SIZES = {
-    "sklearn_digits": 8,
-    "mnist": 28,
-    "fashion_mnist": 28,
-    "cifar10": 32,
-    "cifar100_20": 32,
-    "stl10": 96,
-}
 CPU_IMAGES_PER_SEC = 100
 GPU_IMAGES_PER_SEC = 1500
 PIXELS_IMAGES_PER_SEC = 5000
@@ -97,14 +80,16 @@ SCORE_DEFAULTS = field_defaults(ScoreConfig)
 
 def dataset_samples(dataset: dict, data_path: str | None = None) -> tuple[int, int]:
     """(n_train, n_test): counted from data.h5's (N,) "split" if it exists, else estimated
-    (for sklearn_digits from the defaults-filled ``dataset.test_fraction``; for features_only
-    from its files' headers)."""
+    from the source's published sizes (a drawn split from the defaults-filled
+    ``dataset.test_fraction``; for features_only from its files' headers)."""
     if data_path is not None and os.path.exists(data_path):
         return _split_counts(data_path, os.stat(data_path).st_mtime_ns)
-    if dataset["source"] == FEATURES_ONLY:
+    source = SOURCES.get(dataset["source"])
+    if source is not None and source.reads == "files":
         return features_only_counts(dataset, with_classes=False)[:2]
-    n_train, n_test = SOURCE_SIZES.get(dataset["source"], UNKNOWN_SIZE)
-    if dataset["source"] == "sklearn_digits":
+    sizes = None if source is None else source.sizes
+    n_train, n_test = UNKNOWN_SIZE if sizes is None else sizes
+    if sizes is not None and source.random_split:
         n_test = round(dataset["test_fraction"] * n_train)
         n_train -= n_test
     total = n_train + n_test
@@ -116,8 +101,8 @@ def dataset_samples(dataset: dict, data_path: str | None = None) -> tuple[int, i
 def image_side(dataset: dict) -> int:
     """Side of the square images the data stage stores for this dataset config (imagenet and
     image_folder: the defaults-filled ``dataset.image_size``)."""
-    source = dataset["source"]
-    return NATIVE_SIZES[source] if source in NATIVE_SIZES else dataset["image_size"]
+    source = SOURCES.get(dataset["source"])
+    return dataset["image_size"] if source is None or source.side is None else source.side
 
 
 def fit_samples(n_train: int, n_test: int, setting: str) -> int:
@@ -230,11 +215,13 @@ def embed_request(
     """{"mem_mb", "runtime" (minutes)} to extract features of n_images with one backbone spec.
 
     ``native_size`` is the image side the pixels kind keeps when the spec has no image_size.
+    The kind's cost (plan/backbone_kinds.py) picks the model.
     """
-    if spec["kind"] == "precomputed":  # read (float32), aligned, reduced: a few copies
+    cost = kind_of(spec).cost
+    if cost == "files":  # read (float32), aligned, reduced: a few copies
         nbytes = PRECOMPUTED_BASE_BYTES + n_images * MAX_FEATURE_DIM * 4 * 4
         return _request(n_images / PRECOMPUTED_ROWS_PER_SEC, nbytes, attempt)
-    if spec["kind"] == "pixels":
+    if cost == "pixels":
         side = spec.get("image_size") or native_size
         nbytes = PIXELS_BASE_BYTES + n_images * side**2 * 3 * 4 * 2  # float32 RGB, twice
         rate = PIXELS_IMAGES_PER_SEC
@@ -243,3 +230,15 @@ def embed_request(
         nbytes = EMBED_BASE_BYTES + n_images * MAX_FEATURE_DIM * 4 * copies
         rate = GPU_IMAGES_PER_SEC if gpu else CPU_IMAGES_PER_SEC
     return _request(n_images / rate, nbytes, attempt)
+
+
+def embed_threads(spec: dict) -> int:
+    """Threads of an embedding job: two for the model, one more per DataLoader worker of the
+    (defaults-filled) spec; one to read features from files."""
+    return 1 if kind_of(spec).cost == "files" else 2 + spec["num_workers"]
+
+
+def embed_gpus(spec: dict, embed_gpu: bool) -> int:
+    """GPUs of an embedding job: one with ``compute.embed_gpu`` for a kind that embeds
+    images, none to read features from files."""
+    return int(embed_gpu and kind_of(spec).embeds_images)

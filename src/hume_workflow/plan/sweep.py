@@ -8,11 +8,26 @@ its own selection and vote; the pair's result is the K that ``k_choice.criterion
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 from hume_workflow.errors import InputError
+from hume_workflow.plan.layout import task_name
 
 Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One set of runs the config asks for: a method on an ordered tuple of spaces, at each K."""
+
+    method: str
+    spaces: tuple[str, ...]  # backbone names, in the method's order (HUME: phi1, phi2)
+    ks: tuple[int, ...]  # increasing
+
+    @property
+    def name(self) -> str:
+        """The task's folder name (plan/layout.py)."""
+        return task_name(self.spaces)
 
 
 def class_counts(value: int | list[int] | dict, key: str = "dataset.num_classes") -> list[int]:
@@ -43,22 +58,14 @@ def pair_class_counts(config: dict) -> dict[Pair, list[int]]:
     return counts
 
 
+def config_tasks(config: dict) -> list[Task]:
+    """Every task of the config, in its order: HUME on each of ``pairs``."""
+    return [Task("hume", pair, tuple(ks)) for pair, ks in pair_class_counts(config).items()]
+
+
 def single_k(config: dict) -> int | None:
     """The one K of a config whose pairs all run the same single K; None for a sweep."""
     values = {tuple(ks) for ks in pair_class_counts(config).values()}
     if len(values) == 1 and len(ks := next(iter(values))) == 1:
         return ks[0]
     return None
-
-
-def unmoved_runs(results: Path) -> list[str]:
-    """A warning when ``results`` (results/<dataset>) holds run files in the layout without
-    K folders (``hume/<pair>/runs/``), naming the command that keeps them."""
-    old = sorted((results / "hume").glob("*--*/runs"))
-    if not old:
-        return []
-    return [
-        f"{old[0]}{' and others' if len(old) > 1 else ''}: run files outside a K folder are "
-        f"not read; to keep them, python -m hume_workflow.plan.migrate {results} "
-        "(docs/troubleshooting.md)"
-    ]

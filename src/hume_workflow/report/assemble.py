@@ -13,7 +13,9 @@ import pandas as pd
 from hume_workflow.errors import InputError
 from hume_workflow.formats.io import read_h5, read_json
 from hume_workflow.formats.k_choice import read_k_choice
-from hume_workflow.formats.run import RunInfo, read_run, read_runs
+from hume_workflow.formats.run import RunRecord, read_run, read_runs
+from hume_workflow.formats.votes import read_labels, read_vote
+from hume_workflow.plan.layout import task_name
 from hume_workflow.report.evaluate import reliable_metrics
 from hume_workflow.report.headline import make_headline
 from hume_workflow.report.k_sweep import k_sweep_figure, k_sweep_table
@@ -35,11 +37,11 @@ class ReportInputs:
     """The files a report reads: exactly the write_report rule's inputs."""
 
     data: str | os.PathLike  # data.h5
-    metrics: Paths  # one metrics.json per (pair, K)
-    choices: Paths  # one k_choice.json per pair
-    votes: Paths  # one vote.csv (of the chosen K) per pair, in the order of ``choices``
-    labels: Paths  # one labels.csv (export_labels) per pair, in the order of ``choices``
-    runs: Paths  # every run file of every pair
+    metrics: Paths  # one metrics.json per (task, K)
+    choices: Paths  # one k_choice.json per task
+    votes: Paths  # one vote.csv (of the chosen K) per task, in the order of ``choices``
+    labels: Paths  # one labels.csv (export_labels) per task, in the order of ``choices``
+    runs: Paths  # every run file of every task
     baselines: Paths  # one baseline JSON per space
     embeddings: Paths  # one embedding file per space
     benchmarks: dict[str, Paths]  # step (rule) -> its Snakemake benchmark TSVs
@@ -58,13 +60,24 @@ class ReportFacts:
     reliable_agreement: float | None = None  # export.reliable_agreement, labels.csv's threshold
 
 
-def runs_by_pair(run_paths: Paths) -> dict[tuple[str | None, str | None, int], dict[int, RunInfo]]:
-    """{(phi1, phi2, K): {seed: run}} of run files (attributes only), by their own records."""
-    grouped: dict[tuple[str | None, str | None, int], list[str | os.PathLike]] = defaultdict(list)
+TaskKey = tuple[str, str, int]  # (method, task, K)
+
+
+def runs_by_task(run_paths: Paths) -> dict[TaskKey, dict[int, RunRecord]]:
+    """{(method, task, K): {seed: run}} of run files (attributes only), by their own records."""
+    grouped: dict[TaskKey, list[str | os.PathLike]] = defaultdict(list)
     for path in run_paths:
         run = read_run(path, arrays=())
-        grouped[run.phi1, run.phi2, int(run.hyperparameters["num_classes"])].append(path)
+        grouped[run.method, task_name(run.spaces), run.num_classes].append(path)
     return {key: read_runs(paths) for key, paths in grouped.items()}
+
+
+def task_view(metrics: dict) -> dict:
+    """A task's evaluation (metrics.json) as the report's tables read it: with its key and
+    its first and last spaces as ``phi1`` and ``phi2`` (HUME's names; the summary's columns)."""
+    spaces = metrics["spaces"]
+    key = (metrics["method"], task_name(spaces), metrics["k"])
+    return metrics | {"key": key, "phi1": spaces[0], "phi2": spaces[-1]}
 
 
 def exported_reliability(
@@ -76,9 +89,8 @@ def exported_reliability(
     Raises:
         InputError: labels.csv is not the export of this vote (one line naming it).
     """
-    exported = pd.read_csv(labels_path)
-    columns = {"label", "reliable"} <= set(exported.columns)
-    if not columns or not np.array_equal(exported["label"], votes["label"]):
+    exported = read_labels(labels_path)
+    if not np.array_equal(exported["label"], votes["label"]):
         raise InputError(
             f"{labels_path}: not the export of its pair's vote ({len(exported)} rows, the vote "
             f"{len(votes)}); expected export_labels' output"
@@ -93,23 +105,24 @@ def make_report(
     inputs: ReportInputs, facts: ReportFacts, outputs: dict[str, str | os.PathLike]
 ) -> None:
     """Write the report (see :func:`~hume_workflow.report.page.write_report` for ``outputs``)."""
-    every = {(m["phi1"], m["phi2"], m["k"]): m for m in map(read_json, inputs.metrics)}
+    every = {(m := task_view(read_json(path)))["key"]: m for path in inputs.metrics}
     choices = [read_k_choice(path) for path in inputs.choices]
-    all_votes = [pd.read_csv(path) for path in inputs.votes]
+    all_votes = [read_vote(path) for path in inputs.votes]
     data, data_attrs = read_h5(inputs.data, ["labels"])
     pairs = [
-        every[c.phi1, c.phi2, c.chosen_k] | exported_reliability(path, votes, data["labels"])
+        every[c.method, task_name(c.spaces), c.chosen_k]
+        | exported_reliability(path, votes, data["labels"])
         for c, votes, path in zip(choices, all_votes, inputs.labels, strict=True)
     ]
     baselines = {(b := read_json(path))["backbone"]: b for path in inputs.baselines}
     tables = summary_tables(pairs, baselines, list(every.values()))
     images = read_thumbnails(inputs.data, all_votes)
     class_names = [str(n) for n in data_attrs.get("class_names", [])]
-    runs = runs_by_pair(inputs.runs)
+    runs = runs_by_task(inputs.runs)
     figures = {}
     for choice, m, votes in zip(choices, pairs, all_votes, strict=True):
-        panels = pair_figures(m, votes, runs[m["phi1"], m["phi2"], m["k"]], images, class_names)
-        title = f"{m['phi1']} + {m['phi2']}"
+        panels = pair_figures(m, votes, runs[m["key"]], images, class_names)
+        title = " + ".join(m["spaces"])
         if len(choice.evidence) > 1:
             caption = f"Choosing K without labels: {choice.criterion} picks K = {choice.chosen_k}"
             panels.insert(0, (caption, k_sweep_figure(choice, every)))

@@ -12,16 +12,17 @@ import numpy as np
 import pandas as pd
 from scipy.stats import pearsonr, spearmanr
 
+from hume_workflow.aggregate.collapse import clusters_used
 from hume_workflow.aggregate.metrics import compute_metrics, match_labels
 from hume_workflow.aggregate.selection import collapse_warning
-from hume_workflow.aggregate.vote import run_weights
+from hume_workflow.aggregate.weights import run_weights
 from hume_workflow.errors import InputError
-from hume_workflow.formats.run import clusters_used, read_runs
+from hume_workflow.formats.run import read_runs
 from hume_workflow.formats.selection import Selection
 from hume_workflow.report.uncertainty import Bootstrap, PairRuns, bootstrap_pair, vote_curve
 
 
-def evaluate_pair(
+def evaluate_task(
     selection: Selection,
     run_paths: Iterable[str | os.PathLike],
     votes: pd.DataFrame,

@@ -1,37 +1,45 @@
-"""The report's view of a K sweep: the evidence for every K of each pair, the chosen K."""
+"""The report's view of a K sweep: the evidence for every K of each task, the chosen K."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from hume_workflow.formats.k_choice import KChoice
+from hume_workflow.plan.layout import task_name
 from hume_workflow.report import figures
 from hume_workflow.report.tables import bounds
+
+
+def evaluation(choice: KChoice, k: int, metrics: dict[tuple[str, str, int], dict]) -> dict:
+    """The evaluation of ``choice``'s task at K = ``k`` in ``metrics`` ((method, task, K) ->
+    that K's metrics.json)."""
+    return metrics[choice.method, task_name(choice.spaces), k]
 
 
 def k_sweep_table(
     choices: list[KChoice], metrics: dict[tuple[str, str, int], dict]
 ) -> pd.DataFrame:
-    """One row per (pair, K): the label-free criteria, the runs, the vote's ACC with its
-    bootstrap interval and ARI (None without truth) and whether the pair's criterion chose that K.
+    """One row per (task, K): the label-free criteria, the runs, the vote's ACC with its
+    bootstrap interval and ARI (None without truth) and whether the task's criterion chose
+    that K.
 
-    ``metrics``: (phi1, phi2, K) -> that K's evaluation (metrics.json).
+    ``metrics``: (method, task, K) -> that K's evaluation (metrics.json).
     """
     rows = []
     for choice in choices:
         for k, values in sorted(choice.evidence.items()):
-            evaluation = metrics[choice.phi1, choice.phi2, k]
-            vote = evaluation["vote"]
+            evaluated = evaluation(choice, k, metrics)
+            vote = evaluated["vote"]
             rows.append(
                 {
-                    "phi1": choice.phi1,
-                    "phi2": choice.phi2,
+                    "phi1": choice.spaces[0],
+                    "phi2": choice.spaces[-1],
                     "k": k,
                     "chosen": k == choice.chosen_k,
                     "runs": choice.n_runs[k],
                     **values,
                     "vote_acc": vote["acc"],
-                    **bounds(evaluation, "vote_acc"),
+                    **bounds(evaluated, "vote_acc"),
                     "vote_ari": vote["ari"],
                 }
             )
@@ -39,8 +47,8 @@ def k_sweep_table(
 
 
 def k_sweep_figure(choice: KChoice, metrics: dict[tuple[str, str, int], dict]) -> str:
-    """The pair's criteria against K (with ACC and ARI when the truth is known), base64 PNG."""
-    votes = {k: metrics[choice.phi1, choice.phi2, k]["vote"] for k in choice.evidence}
+    """The task's criteria against K (with ACC and ARI when the truth is known), base64 PNG."""
+    votes = {k: evaluation(choice, k, metrics)["vote"] for k in choice.evidence}
     labelled = all(v["acc"] is not None for v in votes.values())
     return figures.k_sweep(
         choice.evidence, choice.criterion, choice.chosen_k, votes if labelled else None

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hume_workflow.formats.io import open_h5, read_h5
-from hume_workflow.formats.run import RunInfo, read_run
+from hume_workflow.formats.run import RunRecord, read_run
 from hume_workflow.report import figures
 
 BEST, WORST = 8, 4  # images per cluster row of the grids: most, least agreed-upon
@@ -42,7 +42,7 @@ def read_thumbnails(data_path: str | os.PathLike, all_votes: list[pd.DataFrame])
 def pair_figures(
     metrics: dict,
     votes: pd.DataFrame,
-    run_files: dict[int, RunInfo],
+    run_files: dict[int, RunRecord],
     images: dict,
     class_names: list[str],
 ) -> list[tuple[str, str]]:
@@ -89,7 +89,7 @@ def git_commit(folder: str | os.PathLike) -> str:
 
 
 def provenance_table(
-    facts: dict, run: RunInfo, embedding_paths: Sequence[str | os.PathLike], workflow_dir: str
+    facts: dict, run: RunRecord, embedding_paths: Sequence[str | os.PathLike], workflow_dir: str
 ) -> pd.DataFrame:
     """Key/value rows: ``facts``, git commit, host, embedding devices, one run's
     hyperparameters and package versions."""

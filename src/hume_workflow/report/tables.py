@@ -14,7 +14,7 @@ def summary_tables(
     """The report's tables.
 
     Args:
-        pairs: per pair, ``evaluate_pair``'s dict plus ``phi1``, ``phi2``, ``k`` and
+        pairs: per pair, ``evaluate_task``'s dict plus ``phi1``, ``phi2``, ``k`` and
             ``setting``: the evaluation of the pair's chosen K; with the
             :data:`RELIABLE_COLUMNS` of its labels.csv when given.
         baselines: backbone name -> {"dim", "kmeans": metrics, "linear_probe_acc"}.

@@ -17,14 +17,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import norm, rankdata
 
-from hume_workflow.aggregate.vote import (
-    VoteWeights,
-    alignment,
-    run_weights,
-    tie_broken_argmax,
-    weighted_votes,
-)
-from hume_workflow.hume.config import check_choice
+from hume_workflow.aggregate.alignment import alignment, tie_broken_argmax, weighted_votes
+from hume_workflow.aggregate.weights import VoteWeights, run_weights
+from hume_workflow.choices import check_choice
 
 #: Replicates of the vote-ACC-by-n band: n runs cost n votes per replicate, so fewer.
 CURVE_RESAMPLES = 200
@@ -136,7 +131,7 @@ def ari_nmi(overlap: np.ndarray) -> tuple[float, float]:
 
 class Alignments:
     """Lookups taking every run's cluster ids to a reference run's
-    (:func:`~hume_workflow.aggregate.vote.alignment`), computed the first time a run is the
+    (:func:`~hume_workflow.aggregate.alignment.alignment`), computed the first time a run is the
     reference: a resample's reference is its best-scoring run, mostly one of the first few."""
 
     def __init__(self, labels: np.ndarray, num_classes: int) -> None:

@@ -1,40 +1,11 @@
-"""Aggregation of HUME runs: top-n by generalisation score, then a Hungarian-aligned vote."""
+"""Hungarian alignment of runs' clusters to a reference run, and their (weighted) majority
+vote per sample."""
 
 from __future__ import annotations
-
-from typing import Literal, get_args
 
 import numpy as np
 
 from hume_workflow.aggregate.metrics import match_labels
-from hume_workflow.errors import InputError
-from hume_workflow.hume.config import check_choice
-
-# How much each selected run counts in the vote (config aggregation.weights): "uniform" is the
-# paper's plain majority; "score" weighs a run by its generalisation score; "kappa" by its
-# chance-corrected score, max(kappa, KAPPA_FLOOR), so a run no better than chance counts
-# (almost) nothing.
-VoteWeights = Literal["uniform", "score", "kappa"]
-VOTE_WEIGHTS: tuple[VoteWeights, ...] = get_args(VoteWeights)
-#: The weight of a run at or below chance under "kappa": tiny, so any run above chance
-#: outvotes it, yet equal, so runs that are all at chance still vote as a plain majority. A
-#: run's weight depends on the run alone, so a vote of any subset of runs weighs it the same.
-KAPPA_FLOOR = 1e-6
-
-
-def select_top(scores: dict[int, float], top_n: int | None) -> list[int]:
-    """Seeds ranked by decreasing score (ties: smaller seed first), the first ``top_n`` kept.
-
-    ``top_n=None`` keeps every run, as the paper reports.
-    """
-    ranked = sorted(scores, key=lambda seed: (-scores[seed], seed))
-    if top_n is not None:
-        if top_n < 1:
-            raise InputError(
-                f"config aggregation.top_n={top_n}: expected a positive integer or null"
-            )
-        ranked = ranked[:top_n]
-    return ranked
 
 
 def alignment(labels: np.ndarray, reference: np.ndarray, num_classes: int) -> np.ndarray:
@@ -56,25 +27,6 @@ def align_to(labels: np.ndarray, reference: np.ndarray, num_classes: int) -> np.
     return alignment(labels, reference, num_classes)[labels]
 
 
-def run_weights(scores: np.ndarray, kappas: np.ndarray, weights: VoteWeights) -> np.ndarray:
-    """(n_runs,) non-negative vote weights of runs with these ``scores`` and ``kappas``.
-
-    "kappa" weighs by max(kappa, :data:`KAPPA_FLOOR`).
-    """
-    check_choice("aggregation.weights", weights, VOTE_WEIGHTS)
-    if weights == "uniform":
-        return np.ones(len(scores))
-    if weights == "score":
-        return np.asarray(scores, dtype=np.float64).copy()
-    kappas = np.asarray(kappas, dtype=np.float64)  # "kappa"
-    if np.isnan(kappas).any():
-        raise InputError(
-            "config aggregation.weights='kappa': a run file has no kappa (written before "
-            "runs recorded it); expected runs of this version, or weights uniform or score"
-        )
-    return np.maximum(kappas, KAPPA_FLOOR)
-
-
 def majority_vote(
     labelings: np.ndarray, num_classes: int, weights: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -82,8 +34,8 @@ def majority_vote(
 
     Args:
         labelings: (n_runs, n_samples) hard labels in [0, num_classes), best-scoring run first.
-        weights: (n_runs,) non-negative weight of each run's vote (:func:`run_weights`);
-            None counts every run once.
+        weights: (n_runs,) non-negative weight of each run's vote
+            (:func:`~hume_workflow.aggregate.weights.run_weights`); None counts every run once.
 
     Returns:
         (votes, agreement): votes (n_samples,) int64 in the first run's ids; agreement

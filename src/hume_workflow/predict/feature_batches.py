@@ -13,12 +13,12 @@ import os
 import h5py
 import numpy as np
 
-from hume_workflow.embed.pca import Projection, project
+from hume_workflow.embed.pca import project
 from hume_workflow.embed.settings import EmbedSettings
 from hume_workflow.embed.writer import array_blocks, chunk_rows, write_space
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import TEST, UNLABELLED, ImageDataset
-from hume_workflow.formats.embeddings import SAMPLES_SHA256
+from hume_workflow.formats.embeddings import SAMPLES_SHA256, Projection, write_embedding_attrs
 from hume_workflow.formats.feature_files import (
     DEFAULT_KEY,
     array_header,
@@ -27,7 +27,7 @@ from hume_workflow.formats.feature_files import (
     read_array,
     read_ids,
 )
-from hume_workflow.formats.io import atomic_path, package_versions, read_h5, write_attrs
+from hume_workflow.formats.io import atomic_path, read_h5
 
 
 def prepare_feature_batch(name: str, spec: dict) -> ImageDataset:
@@ -100,14 +100,14 @@ def embed_feature_batch(
         _, postprocessing = write_space(
             f, blocks, n, settings, arrays["labels"], arrays["split"], key, key
         )
-        written = {
-            "backbone": backbone_name,
-            "postprocessing": postprocessing,
-            "preprocessing": {"kind": "feature file", "path": str(features_path)},
-            "dataset": attrs.get("name"),
-            "versions": package_versions(),
-            "num_samples": n,
-        }
-        if attrs.get(SAMPLES_SHA256) is not None:
-            written[SAMPLES_SHA256] = attrs[SAMPLES_SHA256]
-        write_attrs(f, written)
+        write_embedding_attrs(
+            f,
+            backbone=backbone_name,
+            spec=spec,
+            dataset=attrs.get("name"),
+            num_samples=n,
+            samples_sha256=attrs.get(SAMPLES_SHA256),
+            preprocessing={"kind": "feature file", "path": str(features_path)},
+            postprocessing=postprocessing,
+            extraction={"rows_used": n, "device": "cpu"},
+        )

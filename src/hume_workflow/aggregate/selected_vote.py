@@ -1,4 +1,4 @@
-"""The voted labels of a pair's selected runs."""
+"""The vote of a pair's selected runs: their run files read, aligned and voted (vote.csv's rows)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from hume_workflow.aggregate.vote import majority_vote, run_weights
+from hume_workflow.aggregate.alignment import majority_vote
+from hume_workflow.aggregate.weights import run_weights
 from hume_workflow.errors import InputError
 from hume_workflow.formats.run import read_run, read_runs
 from hume_workflow.formats.selection import Selection

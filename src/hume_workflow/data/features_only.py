@@ -13,17 +13,16 @@ import os
 
 import numpy as np
 
-from hume_workflow.formats.dataset import UNLABELLED, ImageDataset, random_split
-from hume_workflow.formats.feature_files import (
-    DEFAULT_KEY,
-    SPLIT_PARTS,
-    WHOLE,
+from hume_workflow.data.feature_config import (
     FeatureFiles,
     dataset_label_files,
     label_classes,
-    part_ids,
-    read_labels,
+    read_label_files,
 )
+from hume_workflow.data.sample_ids import SPLIT_PARTS, WHOLE, part_ids
+from hume_workflow.data.subsets import random_split
+from hume_workflow.formats.dataset import UNLABELLED, ImageDataset
+from hume_workflow.formats.feature_files import DEFAULT_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ def load_features_only(
     names); -1 is unknown.
 
     Raises:
-        InputError: one line naming the file or key (formats/feature_files.py).
+        InputError: one line naming the file or key (data/feature_config.py).
     """
     dataset = {"features": features, "labels": labels, "features_key": features_key}
     files = FeatureFiles.from_dataset(dataset)
@@ -55,7 +54,7 @@ def load_features_only(
     if label_files is None:
         codes, class_names = np.full(n, UNLABELLED, np.int64), []
     else:
-        codes, class_names = label_classes(read_labels(label_files, rows))
+        codes, class_names = label_classes(read_label_files(label_files, rows))
     if WHOLE in rows:
         split = random_split(n, test_fraction, split_seed)
     else:
