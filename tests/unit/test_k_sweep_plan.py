@@ -10,9 +10,10 @@ from tiny_workflow import REPO, TINY, changed, preflight
 from hume_workflow.errors import InputError
 from hume_workflow.formats.io import read_h5, write_h5
 from hume_workflow.formats.run import RUN_ARRAYS, read_run
+from hume_workflow.plan.methods import Task, config_tasks
 from hume_workflow.plan.migrate import migrate, unmigrated
 from hume_workflow.plan.preflight import describe_config
-from hume_workflow.plan.sweep import Task, class_counts, config_tasks, pair_class_counts, single_k
+from hume_workflow.plan.sweep import class_counts, pair_class_counts, single_k
 
 
 @pytest.mark.parametrize(

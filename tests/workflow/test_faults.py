@@ -56,12 +56,14 @@ def assert_every_file_complete(results: Path) -> None:
 
 
 def assert_same_results(workdir: Path, finished: Path, pairs: list[str] = PAIRS) -> None:
-    """Run files (labels, theta) and votes bit-for-bit equal to the uninterrupted run's."""
+    """Run files (labels, phi1's encoder theta) and votes bit-for-bit equal to the
+    uninterrupted run's."""
     for pair in pairs:
         for seed in range(TINY["num_runs"]):
             run = f"results/tiny/hume/{pair}/k10/runs/seed{seed}.h5"
+            phi1 = pair.split("--")[0]
             with h5py.File(workdir / run) as got, h5py.File(finished / run) as want:
-                for name in ("labels", "theta"):
+                for name in ("labels", f"encoder/{phi1}"):
                     np.testing.assert_array_equal(got[name][()], want[name][()], err_msg=run)
         vote = f"results/tiny/hume/{pair}/vote.csv"
         pd.testing.assert_frame_equal(pd.read_csv(workdir / vote), pd.read_csv(finished / vote))

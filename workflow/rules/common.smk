@@ -24,7 +24,8 @@ from hume_workflow.plan.preflight import (
 )
 from hume_workflow.plan import layout
 from hume_workflow.plan.migrate import unmigrated
-from hume_workflow.plan.sweep import config_tasks, single_k
+from hume_workflow.plan.methods import METHODS, config_tasks
+from hume_workflow.plan.sweep import single_k
 from hume_workflow.plan import resources
 from hume_workflow.plan.resources import (
     MAX_FEATURE_DIM,
@@ -66,7 +67,7 @@ SPACES = sorted({space for t in TASKS for space in t.spaces})  # the backbones t
 
 
 wildcard_constraints:
-    **layout.WILDCARDS,
+    **layout.wildcards(METHODS),
 
 
 def backbone_spec(wildcards):
@@ -204,7 +205,7 @@ def benchmark_files(wildcards):
             for job in per_task
         ],
     }
-    for method in layout.METHODS:
+    for method in METHODS:
         step[f"run_{method}"] = [
             layout.fill(
                 layout.benchmark(f"run_{method}", layout.RUN_JOB),

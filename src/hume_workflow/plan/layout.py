@@ -30,10 +30,8 @@ fills one in. Torch-free and Snakemake-free: the rules, the planner and the test
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-#: The methods whose runs the workflow aggregates, each with its run rule ``run_<method>``.
-METHODS = ("hume",)
 #: What joins a task's spaces in its folder name.
 TASK_SEPARATOR = "--"
 #: A dataset, backbone or batch name: what a path segment may hold.
@@ -57,16 +55,19 @@ BATCH_EMBEDDING = f"{RESULTS}/predict/batches/{{new}}/embeddings/{{backbone}}.h5
 PREDICTION = f"{RESULTS}/predict/{{method}}/{{task}}/{{new}}.csv"
 REPORT = f"{RESULTS}/report"
 
-#: Wildcard constraints of every pattern above.
-WILDCARDS = {
-    "dataset": NAME,
-    "backbone": NAME,
-    "new": NAME,
-    "method": "|".join(METHODS),
-    "task": f"{NAME}(?:{TASK_SEPARATOR}{NAME})+",
-    "batch": "[0-9]+",
-    "k": "[0-9]+",
-}
+
+def wildcards(methods: Iterable[str]) -> dict[str, str]:
+    """The wildcard constraints of every pattern here, given the methods' names
+    (plan/methods.py)."""
+    return {
+        "dataset": NAME,
+        "backbone": NAME,
+        "new": NAME,
+        "method": "|".join(methods),
+        "task": f"{NAME}(?:{TASK_SEPARATOR}{NAME})+",
+        "batch": "[0-9]+",
+        "k": "[0-9]+",
+    }
 
 
 def task_name(spaces: Sequence[str]) -> str:

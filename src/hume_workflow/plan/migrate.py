@@ -27,7 +27,8 @@ from pathlib import Path
 from hume_workflow.errors import InputError
 from hume_workflow.formats.io import read_h5, write_h5
 from hume_workflow.formats.run import paths_by_k
-from hume_workflow.plan.layout import METHODS, TASK_SEPARATOR
+from hume_workflow.plan.layout import TASK_SEPARATOR
+from hume_workflow.plan.methods import METHODS
 
 DERIVED = ("selection.json", "vote.csv", "metrics.json")  # recomputed from the runs
 #: Where runs without K folders lie, under results/<dataset>.

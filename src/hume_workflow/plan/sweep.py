@@ -8,26 +8,9 @@ its own selection and vote; the pair's result is the K that ``k_choice.criterion
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hume_workflow.errors import InputError
-from hume_workflow.plan.layout import task_name
 
 Pair = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class Task:
-    """One set of runs the config asks for: a method on an ordered tuple of spaces, at each K."""
-
-    method: str
-    spaces: tuple[str, ...]  # backbone names, in the method's order (HUME: phi1, phi2)
-    ks: tuple[int, ...]  # increasing
-
-    @property
-    def name(self) -> str:
-        """The task's folder name (plan/layout.py)."""
-        return task_name(self.spaces)
 
 
 def class_counts(value: int | list[int] | dict, key: str = "dataset.num_classes") -> list[int]:
@@ -56,11 +39,6 @@ def pair_class_counts(config: dict) -> dict[Pair, list[int]]:
             ks = class_counts(config["dataset"]["num_classes"])
         counts[pair["phi1"], pair["phi2"]] = ks
     return counts
-
-
-def config_tasks(config: dict) -> list[Task]:
-    """Every task of the config, in its order: HUME on each of ``pairs``."""
-    return [Task("hume", pair, tuple(ks)) for pair, ks in pair_class_counts(config).items()]
 
 
 def single_k(config: dict) -> int | None:
