@@ -1,4 +1,5 @@
-"""Run files for the tests of what reads them: written by the one writer, formats/run.py."""
+"""Runs for the tests of what reads them: run files written by the one writer,
+formats/run.py, and the samples a run labels."""
 
 from __future__ import annotations
 
@@ -51,3 +52,10 @@ def write_fake_run(path: Path, *args, **kwargs) -> Path:
     """:func:`fake_run` written to ``path``; returns ``path``."""
     write_run(path, fake_run(*args, **kwargs), {"dataset": "test"})
     return path
+
+
+def blobs(n: int = 300, k: int = 3, d: int = 5, sep: float = 4.0, seed: int = 0):
+    """(n, d) Gaussian blobs around k random centres scaled by ``sep``, and their labels."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    return rng.normal(size=(k, d))[y] * sep + rng.normal(size=(n, d)), y

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import hume_workflow
+from hume_workflow.plan.methods import METHODS
 
 PACKAGE = Path(hume_workflow.__file__).parent
 ROOT = PACKAGE.name  # "hume_workflow"
@@ -252,14 +253,29 @@ def _reached_at_import(module: str) -> dict[str, str]:
     return reached
 
 
-def _plan_modules() -> list[str]:
-    return sorted(m for m in modules() if package_of(m) == "plan")
+def _torch_free_modules() -> list[str]:
+    """plan/ (the Snakemake main process imports it to check configs and size jobs), the
+    files and the aggregation (jobs that need no model), and the torch-free parts of data/,
+    embed/ and predict/ that the planner or a model-free job reads."""
+    listed = {
+        f"{ROOT}.choices",
+        f"{ROOT}.data.feature_config",
+        f"{ROOT}.data.features_only",
+        f"{ROOT}.data.sample_ids",
+        f"{ROOT}.data.setting",
+        f"{ROOT}.data.subsets",
+        f"{ROOT}.embed.pca",
+        f"{ROOT}.embed.precomputed",
+        f"{ROOT}.predict.feature_batches",
+    }
+    packages = {"plan", "formats", "aggregate"}
+    return sorted(listed | {m for m in modules() if package_of(m) in packages})
 
 
-@pytest.mark.parametrize("module", _plan_modules())
-def test_plan_never_reaches_torch(module):
-    """The Snakemake main process imports plan/ to check configs and size jobs; a lazy import
-    inside a function (preflight's model-name look-up) runs only when called."""
+@pytest.mark.parametrize("module", _torch_free_modules())
+def test_torch_free_modules_never_reach_torch(module):
+    """Followed from module to module at import time; a lazy import inside a function
+    (preflight's model-name look-up) runs only when called."""
     reached = _reached_at_import(module)
     chains = []
     for library in sorted(TORCH & {name.split(".")[0] for name in reached}):
@@ -269,3 +285,12 @@ def test_plan_never_reaches_torch(module):
             step = reached[step]
         chains.append(" <- ".join(chain))
     assert chains == []
+
+
+def test_the_stages_after_the_runs_import_no_method():
+    """Selection, vote, K choice, export, evaluation, the report and prediction read every
+    method's run files (formats/run.py) and never a method's sub-package."""
+    methods = set(METHODS)
+    assert methods <= set(LAYERS)
+    stages = {"aggregate", "report", "predict"}
+    assert {a: b for a, b in package_edges() if a in stages and b in methods} == {}

@@ -12,9 +12,7 @@ from math import comb
 import h5py
 import numpy as np
 import pytest
-import torch
-from fake_runs import fake_run, write_fake_run
-from threadpoolctl import threadpool_limits
+from fake_runs import blobs, fake_run, write_fake_run
 
 from hume_workflow.aggregate.k_choice import (
     K_CRITERIA,
@@ -27,11 +25,6 @@ from hume_workflow.aggregate.k_choice import (
 )
 from hume_workflow.errors import InputError
 from hume_workflow.formats.run import RUN_ARRAYS, RunRecord, read_run
-from hume_workflow.hume.score import generalisation_score, held_out_predictions
-from hume_workflow.hume.score_torch import held_out_predictions_torch
-
-torch.set_num_threads(1)
-
 
 # ---- independent references -------------------------------------------------------------------
 
@@ -54,16 +47,6 @@ def ari_by_pairs(a: np.ndarray, b: np.ndarray) -> float:
     return (index - expected) / ((rows + cols) / 2 - expected)
 
 
-def kappa_by_hand(a: np.ndarray, b: np.ndarray) -> float:
-    """Cohen's kappa (p_o - p_e) / (1 - p_e) from the confusion matrix of a against b."""
-    classes = np.union1d(a, b)
-    confusion = np.array([[np.sum((a == i) & (b == j)) for j in classes] for i in classes])
-    confusion = confusion / len(a)
-    p_o = np.trace(confusion)
-    p_e = confusion.sum(1) @ confusion.sum(0)
-    return (p_o - p_e) / (1 - p_e)
-
-
 def silhouette_by_hand(x: np.ndarray, labels: np.ndarray) -> float:
     """Mean over the samples of (b - a) / max(a, b), Euclidean; clusters of two or more."""
     values = []
@@ -74,13 +57,6 @@ def silhouette_by_hand(x: np.ndarray, labels: np.ndarray) -> float:
         b = min(dist[labels == c].mean() for c in np.unique(labels) if c != labels[i])
         values.append((b - a) / max(a, b))
     return float(np.mean(values))
-
-
-def blobs(n: int = 300, k: int = 3, d: int = 5, sep: float = 4.0, seed: int = 0):
-    """(n, d) Gaussian blobs around k random centres scaled by ``sep``, and their labels."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, k, n)
-    return rng.normal(size=(k, d))[y] * sep + rng.normal(size=(n, d)), y
 
 
 # ---- stability --------------------------------------------------------------------------------
@@ -107,58 +83,6 @@ def test_stability_of_one_labeling_is_nan_and_of_relabelled_copies_one():
     assert math.isnan(stability([]))
     copies = [base] + [rng.permutation(5)[base] for _ in range(3)]
     assert stability(copies) == pytest.approx(1.0)
-
-
-# ---- kappa of the generalisation score --------------------------------------------------------
-
-
-def test_score_kappa_is_cohens_kappa_of_the_held_out_predictions():
-    x, y = blobs(sep=1.5)  # overlapping blobs, some labels flipped: kappa well below 1
-    labels = np.where(np.random.default_rng(3).random(len(y)) < 0.15, (y + 1) % 3, y)
-    with threadpool_limits(1):
-        score = generalisation_score(x, labels, n_folds=10, max_iter=100, fold_seed=0)
-        predicted = held_out_predictions(x, labels, 10, 100, 0)
-    assert score.kappa == pytest.approx(kappa_by_hand(labels, predicted), abs=1e-12)
-    assert score.score == pytest.approx(np.mean(predicted == labels))
-    assert 0.2 < score.kappa < score.score < 0.95  # chance agreement taken out
-
-
-def test_one_cluster_has_kappa_zero():
-    x, _ = blobs()
-    s = generalisation_score(x, np.full(len(x), 3))
-    assert (s.kappa, s.score, s.degenerate) == (0.0, 0.0, True)
-
-
-def test_kappa_is_near_zero_for_random_labels_and_high_for_separable_ones():
-    x, y = blobs(n=600, sep=6.0, seed=4)
-    noise = np.random.default_rng(5).normal(size=x.shape)
-    random = np.random.default_rng(6).integers(0, 3, len(x))
-    with threadpool_limits(1):
-        chance = generalisation_score(noise, random)
-        separable = generalisation_score(x, y)
-    assert abs(chance.kappa) < 0.1 < 0.25 < chance.score  # accuracy about 1/3, kappa about 0
-    assert separable.kappa > 0.97
-
-
-# ---- torch held-out predictions ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("sep", "kappa_range"),
-    [(2.0, (0.999, 1.0)), (1.0, (0.8, 0.95))],
-    ids=["separable", "overlapping"],
-)
-def test_torch_held_out_predictions_agree_with_sklearn(sep, kappa_range):
-    x, y = blobs(n=500, k=4, d=8, sep=sep, seed=7)
-    with threadpool_limits(1):
-        reference = held_out_predictions(x, y, 10, 100, 0)
-        batched = held_out_predictions_torch(x, y, 10, 100, "cpu", 0)
-        kappa_sklearn = generalisation_score(x, y).kappa
-        kappa_torch = generalisation_score(x, y, backend="torch").kappa
-    assert batched.shape == reference.shape and batched.dtype == reference.dtype
-    assert np.mean(batched == reference) >= 0.99
-    assert kappa_range[0] <= kappa_sklearn <= kappa_range[1]
-    assert kappa_torch == pytest.approx(kappa_sklearn, abs=0.01)
 
 
 # ---- outer fit and silhouette -----------------------------------------------------------------
