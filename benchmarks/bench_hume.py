@@ -52,8 +52,8 @@ from hume_workflow.hume.objective import (
     outer_loss,
     outer_losses_gram,
 )
+from hume_workflow.hume.resources import _hume_model
 from hume_workflow.hume.training import draw_subsets
-from hume_workflow.plan.resources import _hume_model
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))

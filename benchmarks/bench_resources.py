@@ -42,7 +42,7 @@ def measure(d2: int, form: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    from hume_workflow.plan.resources import _hume_model
+    from hume_workflow.hume.resources import _hume_model
 
     rows = []
     spawn = multiprocessing.get_context("spawn")

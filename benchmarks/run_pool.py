@@ -24,9 +24,10 @@ import torch
 import yaml
 from threadpoolctl import threadpool_limits
 
+from hume_workflow.choices import ENCODER_INITS
 from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.io import read_h5
-from hume_workflow.hume.config import ENCODER_INITS, HumeConfig, ScoreConfig
+from hume_workflow.hume.config import HumeConfig, ScoreConfig
 from hume_workflow.hume.runs import execute_runs
 
 ROOT = Path(__file__).parents[1]

@@ -254,20 +254,25 @@ def preflight(config: dict) -> list[str]:
     Raises:
         InputError: the first problem, the line Snakemake would print.
     """
+    from hume_workflow.hume.checks import check_hume
     from hume_workflow.plan.preflight import check_sources, check_values
 
     config = filled(config)
-    warnings = check_values(config, plan_files(config))
+    warnings = check_values(config, plan_files(config), [check_hume])
     check_sources(config)
     return warnings
 
 
 def plan_files(config: dict):
     """The files the plan reads, named as workflow/rules/common.smk names them."""
+    from hume_workflow.plan import layout
     from hume_workflow.plan.preflight import PlanFiles
 
-    results = Path("results") / config["dataset"]["name"]
-    return PlanFiles(results / "data.h5", lambda name: results / "embeddings" / f"{name}.h5")
+    dataset = config["dataset"]["name"]
+    return PlanFiles(
+        Path(layout.fill(layout.DATA, dataset=dataset)),
+        lambda name: Path(layout.fill(layout.EMBEDDING, dataset=dataset, backbone=name)),
+    )
 
 
 def prepare_like_the_job(config: dict, path: Path) -> Path:

@@ -22,18 +22,11 @@ import yaml
 import hume_workflow
 from hume_workflow.aggregate.k_choice import K_CRITERIA
 from hume_workflow.aggregate.weights import VOTE_WEIGHTS
+from hume_workflow.choices import ENCODER_INITS, HYPERGRADIENTS, INNER_LR_MODES, SCORE_BACKENDS
 from hume_workflow.data.setting import SETTINGS
 from hume_workflow.data.sources import SOURCES
 from hume_workflow.embed.settings import PRECISIONS, EmbedSettings
-from hume_workflow.hume.config import (
-    ENCODER_INITS,
-    HYPERGRADIENTS,
-    INNER_LR_MODES,
-    SCORE_BACKENDS,
-    HumeConfig,
-    ScoreConfig,
-    field_defaults,
-)
+from hume_workflow.hume.config import HumeConfig, ScoreConfig, field_defaults
 from hume_workflow.hume.inner_forms import INNER_FORMS
 from hume_workflow.plan.backbone_kinds import KINDS, MODEL_ZOOS
 from hume_workflow.predict.assign import PREDICT_METHODS

@@ -56,25 +56,11 @@ ALLOWED: dict[str, set[str]] = {
     "plan": _LOW | {"formats", "data"},
     "models": _LOW | {"plan"},
     "embed": _LOW | {"formats", "data", "plan", "models"},
-    "hume": _LOW | {"formats", "data"},
-    "aggregate": _LOW | {"formats", "data", "hume"},
-    "report": _LOW | {"formats", "data", "plan", "aggregate", "hume"},
-    "predict": _LOW | {"formats", "data", "plan", "embed", "aggregate", "hume"},
+    "hume": _LOW | {"formats", "data", "plan"},
+    "aggregate": _LOW | {"formats", "data", "plan"},
+    "report": _LOW | {"formats", "data", "plan", "aggregate"},
+    "predict": _LOW | {"formats", "data", "plan", "embed", "aggregate"},
     "cluster": _LOW,
-}
-#: Imports that break the layers today, each with what removes it: the test tolerates these
-#: and fails once one is gone, so that it is struck from here too.
-KNOWN: dict[tuple[str, str], str] = {
-    (f"{ROOT}.plan.resources", f"{ROOT}.hume.config"): (
-        "the resource model reads HumeConfig's and ScoreConfig's defaults: move them (or the "
-        "dataclasses) below plan, as choices.py holds their allowed values"
-    ),
-    (f"{ROOT}.plan.resources", f"{ROOT}.hume.inner_forms"): (
-        "pick_inner_form (torch-free) lives in hume/inner_forms.py"
-    ),
-    (f"{ROOT}.plan.preflight", f"{ROOT}.hume.inner_forms"): (
-        "check_inner_form and train_size (torch-free) live in hume/inner_forms.py"
-    ),
 }
 TORCH = {"torch", "torchvision", "timm"}
 
@@ -163,13 +149,12 @@ def package_edges() -> dict[tuple[str, str], list[tuple[str, str]]]:
 
 def _violations(rule: dict[str, set[str]]) -> list[str]:
     """'module -> imported' for every import from a sub-package that ``rule`` names to one
-    it does not allow, less the ``KNOWN`` ones."""
+    it does not allow."""
     return sorted(
         f"{module} -> {target}"
         for (a, b), pairs in package_edges().items()
         if a in rule and b not in rule[a]
         for module, target in pairs
-        if (module, target) not in KNOWN
     )
 
 
@@ -227,12 +212,6 @@ def test_no_import_loop_between_sub_packages():
     assert loops == []
 
 
-def test_known_exceptions_still_exist():
-    """A fixed exception is struck from KNOWN, so it cannot come back unnoticed."""
-    present = {pair for pairs in package_edges().values() for pair in pairs}
-    assert sorted(f"{a} -> {b}" for a, b in set(KNOWN) - present) == []
-
-
 def _reached_at_import(module: str) -> dict[str, str]:
     """{module reached when ``module`` is imported: the module that imports it}, following
     the package's modules (and their parent packages) at import time."""
@@ -254,7 +233,8 @@ def _reached_at_import(module: str) -> dict[str, str]:
 
 
 def _torch_free_modules() -> list[str]:
-    """plan/ (the Snakemake main process imports it to check configs and size jobs), the
+    """plan/ and hume/resources.py (the Snakemake main process imports them to check configs
+    and size jobs), the
     files and the aggregation (jobs that need no model), and the torch-free parts of data/,
     embed/ and predict/ that the planner or a model-free job reads."""
     listed = {
@@ -265,6 +245,7 @@ def _torch_free_modules() -> list[str]:
         f"{ROOT}.data.setting",
         f"{ROOT}.data.subsets",
         f"{ROOT}.embed.pca",
+        f"{ROOT}.hume.resources",
         f"{ROOT}.embed.precomputed",
         f"{ROOT}.predict.feature_batches",
     }

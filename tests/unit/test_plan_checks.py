@@ -21,6 +21,7 @@ from hume_workflow.data.prepare import prepare_dataset
 from hume_workflow.data.sources import SOURCES
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import ImageDataset, write_dataset
+from hume_workflow.hume.checks import check_hume
 from hume_workflow.plan.dataset import dataset_identity, planned_data
 from hume_workflow.plan.preflight import check_schema, check_sources, check_values
 
@@ -50,7 +51,7 @@ def in_tmp(tmp_path, monkeypatch):
 
 def refusal(config: dict) -> str:
     with pytest.raises(InputError) as caught:
-        check_values(filled(config), plan_files(config))
+        check_values(filled(config), plan_files(config), [check_hume])
     message = str(caught.value)
     assert "\n" not in message
     return message
@@ -82,7 +83,7 @@ def test_a_dataset_name_holds_one_dataset(in_tmp):
     """An earlier config's data.h5 (300 digits) and a config asking for 200 under one name."""
     data = in_tmp / "results/tiny/data.h5"
     write_digits(data, 300, dataset_identity(filled(TINY)["dataset"]))
-    check_values(filled(TINY), plan_files(TINY))  # the same config: accepted
+    check_values(filled(TINY), plan_files(TINY), [check_hume])  # the same config: accepted
     message = refusal(with_dataset(**TINY["dataset"] | {"max_samples": 200}))
     assert message == (
         "config dataset.max_samples=200: results/tiny/data.h5 was made with max_samples=300, "
@@ -140,7 +141,7 @@ def test_k_against_the_class_folders_before_any_image_is_read(in_tmp):
     config["dataset"]["num_classes"] = 3
     config["setting"] = "transductive"
     config["hume"] |= {"subset_size": 12}
-    check_values(filled(config), plan_files(config))
+    check_values(filled(config), plan_files(config), [check_hume])
 
 
 def test_k_against_the_images_of_a_folder_after_max_samples(in_tmp):
@@ -159,7 +160,7 @@ def test_k_against_the_images_of_a_folder_after_max_samples(in_tmp):
         "samples PCA is fitted on; lower pca_dim"
     )
     config["backbones"]["pixels"] |= {"pca_dim": n_train}
-    check_values(filled(config), plan_files(config))
+    check_values(filled(config), plan_files(config), [check_hume])
 
 
 def test_pca_dim_against_the_pixels_width():

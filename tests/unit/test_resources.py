@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from tiny_workflow import REPO
 
+from hume_workflow.hume import resources as hume_resources
 from hume_workflow.hume.inner_forms import pick_inner_form
+from hume_workflow.hume.resources import hume_request
 from hume_workflow.plan import resources
 from hume_workflow.plan.resources import (
     dataset_samples,
@@ -18,7 +20,6 @@ from hume_workflow.plan.resources import (
     embed_threads,
     feature_dim,
     fit_samples,
-    hume_request,
     image_side,
 )
 
@@ -100,7 +101,7 @@ def test_model_matches_the_measured_digits_runs(d2, form, measured_mb, measured_
     """Paper defaults on the 1,797 digits (m = 1797), 2 CPU threads: peak RSS and s/iteration
     measured by benchmarks/bench_resources.py."""
     one_iter = {**PAPER, "num_iters": 1, "inner_form": form}
-    seconds, nbytes = resources._hume_model(1797, 64, d2, one_iter, SCORE_OFF, 10, gpu=False)
+    seconds, nbytes = hume_resources._hume_model(1797, 64, d2, one_iter, SCORE_OFF, 10, gpu=False)
     assert nbytes / 1e6 == pytest.approx(measured_mb, rel=0.25)
     assert seconds == pytest.approx(measured_s, rel=0.25)
 
@@ -116,7 +117,7 @@ def test_auto_requests_what_the_form_it_picks_needs():
 def test_score_model_matches_the_measured_digits_score():
     """10-fold score on digits (1797 x 64, K=10, max_iter 100): 10.5 s measured here."""
     no_hume = {**PAPER, "num_iters": 0}
-    seconds, _ = resources._hume_model(1797, 64, 64, no_hume, {}, 10, gpu=False)
+    seconds, _ = hume_resources._hume_model(1797, 64, 64, no_hume, {}, 10, gpu=False)
     assert seconds == pytest.approx(10.5, rel=0.25)
 
 
@@ -150,7 +151,9 @@ def test_image_side_is_the_sources_or_the_configs():
 
 
 def test_import_does_not_load_torch():
-    code = "import sys, hume_workflow.plan.resources; print('torch' in sys.modules)"
+    """The Snakemake main process imports both resource models to size jobs."""
+    modules = "hume_workflow.plan.resources, hume_workflow.hume.resources"
+    code = f"import sys, {modules}; print('torch' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr

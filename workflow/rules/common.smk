@@ -33,9 +33,10 @@ from hume_workflow.plan.resources import (
     embed_request,
     feature_dim,
     fit_samples,
-    hume_request,
     image_side,
 )
+from hume_workflow.hume.checks import check_hume
+from hume_workflow.hume.resources import hume_request
 
 # A bad config stops here, in seconds, with one line naming the key and the value.
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -48,7 +49,7 @@ PLAN_FILES = PlanFiles(
     Path(layout.fill(layout.DATA, dataset=DATASET)),
     lambda name: Path(layout.fill(layout.EMBEDDING, dataset=DATASET, backbone=name)),
 )
-for warning in check_values(config, PLAN_FILES) + unmigrated(RESULTS):
+for warning in check_values(config, PLAN_FILES, [check_hume]) + unmigrated(RESULTS):
     logger.warning(f"Warning: {warning}")
 check_sources(config)
 if workflow.is_main_process:

@@ -10,8 +10,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
+from hume_workflow.choices import EncoderInit
 from hume_workflow.errors import InputError
-from hume_workflow.hume.config import EncoderInit, HumeConfig
+from hume_workflow.hume.config import HumeConfig
 from hume_workflow.hume.descent import (
     GramUnrolledDescent,
     UnrolledDescent,

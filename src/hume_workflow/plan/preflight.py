@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,6 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from hume_workflow.data.sources import SOURCES
 from hume_workflow.errors import InputError, did_you_mean
-from hume_workflow.hume.inner_forms import check_inner_form, train_size
 from hume_workflow.plan.backbone_kinds import kind_of
 from hume_workflow.plan.dataset import check_identity, planned_data
 from hume_workflow.plan.features import check_backbone_options, check_precomputed
@@ -160,10 +159,18 @@ class PlanFiles:
     embedding: Callable[[str], Path]  # backbone name -> its embedding file
 
 
-def check_values(config: dict, files: PlanFiles) -> list[str]:
+#: A method's plan-time checks of its config: (config, samples it fits on) -> warnings.
+MethodCheck = Callable[[dict, int], list[str]]
+
+
+def check_values(
+    config: dict, files: PlanFiles, method_checks: Sequence[MethodCheck] = ()
+) -> list[str]:
     """Cross-key checks of a config whose defaults are filled; returns warnings.
 
     ``files``: where the existing outputs are, read for what they already hold.
+    ``method_checks``: the methods' checks of their config sections (e.g.
+    :func:`hume_workflow.hume.checks.check_hume`), given the samples the runs fit on.
 
     Raises:
         InputError: the first problem found.
@@ -187,7 +194,6 @@ def check_values(config: dict, files: PlanFiles) -> list[str]:
         raise InputError(
             f"config compute.runs_per_job={runs_per_job}: expected a divisor of num_runs={num_runs}"
         )
-    check_inner_form(config["hume"]["inner_form"], config["hume"]["hypergradient"])
     check_backbone_options(config)
     top_n = config["aggregation"]["top_n"]
     if top_n is not None and top_n > num_runs:
@@ -195,14 +201,14 @@ def check_values(config: dict, files: PlanFiles) -> list[str]:
             f"config aggregation.top_n={top_n}: expected at most num_runs={num_runs} "
             "(or null to vote over all runs)"
         )
-    return _check_sizes(config, files)
+    return _check_sizes(config, files, method_checks)
 
 
-def _check_sizes(config: dict, files: PlanFiles) -> list[str]:
+def _check_sizes(config: dict, files: PlanFiles, method_checks: Sequence[MethodCheck]) -> list[str]:
     """The sizes of what the config will produce (plan/dataset.py), never a stale file's:
     K against the samples HUME fits on and the dataset's classes, the test split, pca_dim
     against the samples and the width, phi1's width against K, the split of a subset."""
-    dataset, hume, setting = config["dataset"], config["hume"], config["setting"]
+    dataset, setting = config["dataset"], config["setting"]
     counts = pair_class_counts(config)
     k = max(max(ks) for ks in counts.values())
     data_path = files.data
@@ -238,14 +244,7 @@ def _check_sizes(config: dict, files: PlanFiles) -> list[str]:
                 f"config pairs[{i}].phi1={name!r}: its features have {widths[name]} dimensions, "
                 f"fewer than {_k_key(config, pair_k)}; the task encoder needs at least K"
             )
-    subset = min(hume["subset_size"], n_fit)
-    train_size(subset, hume["train_fraction"])  # raises for a subset that cannot be split
-    if hume["subset_size"] > n_fit:
-        return [
-            f"config hume.subset_size={hume['subset_size']} is more than the {n_fit} samples "
-            f"HUME fits on: each subset holds all {n_fit}"
-        ]
-    return []
+    return [warning for check in method_checks for warning in check(config, n_fit)]
 
 
 def _k_key(config: dict, k: int) -> str:

@@ -18,8 +18,6 @@ from hume_workflow.data.sources import SOURCES
 from hume_workflow.errors import InputError
 from hume_workflow.formats.embeddings import features_dataset
 from hume_workflow.formats.io import open_h5, read_h5
-from hume_workflow.hume.config import HumeConfig, ScoreConfig, field_defaults
-from hume_workflow.hume.inner_forms import pick_inner_form
 from hume_workflow.plan.backbone_kinds import kind_of
 from hume_workflow.plan.features import features_only_counts
 
@@ -33,35 +31,6 @@ MEM_MARGIN = 1.3  # memory margin on top of each model
 STARTUP_MIN = 10  # minutes of start-up and I/O per job
 MIN_MEM_MB = 1000
 
-# HUME, seconds per outer iteration. Weights form (hume/inner_forms.py):
-# S*T*m*K*(d2*SEC_PER_DIM + SEC_PER_UNIT), fitted (rounded) through 18.85 s (d2=1280) and
-# 1.77 s (d2=64); gram form: T*4*S*K*N^2 / GRAM_FLOPS, 6.0 s (d2=1280); all measured at the
-# paper's defaults (S=20, T=300, m=N=1797, K=10, closed-form hypergradient) on random
-# features on the 2-core CPU (2 threads) by `python benchmarks/bench_resources.py`.
-SEC_PER_DIM = 1.3e-10
-SEC_PER_UNIT = 5e-9
-GRAM_FLOPS = 1.3e11
-# On a GPU (an assumption, not yet measured): the arithmetic at
-# ~200x the 2-core CPU (tens of TFLOP/s against the ~0.2 TFLOP/s above), plus kernel
-# launches, ~0.6 ms per inner step of the batched forward and backward passes.
-GPU_SPEEDUP = 200
-GPU_SEC_PER_STEP = 6e-4
-# Generalisation score (n_folds fits of multinomial logistic regression, up to max_iter
-# L-BFGS iterations each, on the CPU): per iteration, a forward and a backward product of
-# (n, d2) by (d2, K) at 5e10 FLOP/s, plus 10 ms of solver overhead. Measured: 10.5 s for
-# digits (1797 x 64, K=10, 10 folds, 100 iterations) against 10.1 s modelled; 8.9 s for
-# 10,000 x 512 (early convergence) against 14 s modelled.
-SCORE_FLOPS = 5e10
-SCORE_ITER_SEC = 0.01
-BASE_BYTES = 700e6  # the interpreter, torch and this package (659 MB measured)
-GPU_HOST_BYTES = 2e9  # host side of a GPU run: interpreter, torch and the CUDA context
-# Memory kept by a run, per form. autograd: GRAPH_TENSORS (S, m, K) float32 tensors per inner
-# step for its double backward. closed form, weights form: the (S, m, d2) phi2 subsets twice
-# (gathered, then split) and the (S, K, d2) weights of every step. gram form: the (N, N) Gram
-# matrix and the (S, K, N) softmax of every step. Measured peak RSS of the runs above:
-# 1586 MB (weights, d2=1280), 817 MB (weights, d2=64), 1208 MB (gram, d2=1280), by the same.
-GRAPH_TENSORS = 4
-
 # Feature extraction.
 EMBED_BASE_BYTES = 3e9  # model and batch
 PIXELS_BASE_BYTES = 1e9
@@ -72,10 +41,6 @@ PIXELS_IMAGES_PER_SEC = 5000
 # Precomputed features (embed/precomputed.py): read, aligned, written; no model.
 PRECOMPUTED_BASE_BYTES = 5e8
 PRECOMPUTED_ROWS_PER_SEC = 50000
-
-# What a config section that leaves a key out gets (the schema fills the same values).
-HUME_DEFAULTS = field_defaults(HumeConfig)
-SCORE_DEFAULTS = field_defaults(ScoreConfig)
 
 
 def dataset_samples(dataset: dict, data_path: str | None = None) -> tuple[int, int]:
@@ -135,74 +100,12 @@ def _feature_width(path: str, mtime_ns: int) -> int:
         return int(features_dataset(f, path).shape[1])
 
 
-def _request(seconds: float, nbytes: float, attempt: int) -> dict[str, int]:
+def scaled_request(seconds: float, nbytes: float, attempt: int) -> dict[str, int]:
     """Margins, start-up time and the retry attempt on top of a modelled job."""
     return {
         "mem_mb": max(MIN_MEM_MB, math.ceil(attempt * MEM_MARGIN * nbytes / 1e6)),
         "runtime": math.ceil(attempt * (MARGIN * seconds / 60) + STARTUP_MIN),
     }
-
-
-def _hume_model(
-    n_fit: int,
-    d1: int,
-    d2: int,
-    hume: dict,
-    score: dict,
-    num_classes: int,
-    gpu: bool,
-    runs: int = 1,
-) -> tuple[float, float]:
-    """(seconds, host bytes) of a HUME job of ``runs`` runs, before margins.
-
-    The inner steps train on ``train_fraction`` of each subset and the outer loss reads the
-    rest, so the model counts all m samples of a subset. Keys absent from ``hume`` and
-    ``score`` take :class:`HumeConfig`'s and :class:`ScoreConfig`'s defaults.
-    """
-    hume = {**HUME_DEFAULTS, **hume}
-    score = {**SCORE_DEFAULTS, **score}
-    m = min(hume["subset_size"], n_fit)
-    s, t, k = hume["num_subsets"], hume["adaptation_steps"], num_classes
-    hypergradient = hume["hypergradient"]
-    form = pick_inner_form(hume["inner_form"], hypergradient, n_fit, m, hume["train_fraction"], d2)
-    if form == "gram":
-        per_iter = t * 4 * s * k * n_fit * n_fit / GRAM_FLOPS
-    else:
-        per_iter = s * t * m * k * (d2 * SEC_PER_DIM + SEC_PER_UNIT)
-    if gpu:
-        per_iter = per_iter / GPU_SPEEDUP + t * GPU_SEC_PER_STEP
-    score_iter = 4 * n_fit * d2 * k / SCORE_FLOPS + SCORE_ITER_SEC
-    score_sec = score["n_folds"] * score["max_iter"] * score_iter
-    seconds = runs * (hume["num_iters"] * per_iter + score_sec)
-    features = n_fit * (d1 + d2) * 4
-    if gpu:
-        return seconds, GPU_HOST_BYTES + features
-    if form == "gram":
-        return seconds, BASE_BYTES + features + n_fit * n_fit * 4 + runs * s * t * k * n_fit * 4
-    subsets = s * m * d2 * 4
-    if hypergradient == "autograd":
-        kept = subsets + s * t * m * k * 4 * GRAPH_TENSORS
-    else:
-        kept = 2 * subsets + s * t * k * d2 * 4
-    return seconds, BASE_BYTES + features + runs * kept
-
-
-def hume_request(
-    n_fit: int,
-    d1: int,
-    d2: int,
-    hume: dict,
-    score: dict,
-    num_classes: int,
-    gpu: bool,
-    attempt: int = 1,
-    runs: int = 1,
-) -> dict[str, int]:
-    """{"mem_mb", "runtime" (minutes)} for a job of ``runs`` HUME runs on (n_fit, d1) and
-    (n_fit, d2) features. ``hume`` and ``score`` are the config's sections of those names.
-    """
-    model = _hume_model(n_fit, d1, d2, hume, score, num_classes, gpu, runs)
-    return _request(*model, attempt)
 
 
 def embed_request(
@@ -220,7 +123,7 @@ def embed_request(
     cost = kind_of(spec).cost
     if cost == "files":  # read (float32), aligned, reduced: a few copies
         nbytes = PRECOMPUTED_BASE_BYTES + n_images * MAX_FEATURE_DIM * 4 * 4
-        return _request(n_images / PRECOMPUTED_ROWS_PER_SEC, nbytes, attempt)
+        return scaled_request(n_images / PRECOMPUTED_ROWS_PER_SEC, nbytes, attempt)
     if cost == "pixels":
         side = spec.get("image_size") or native_size
         nbytes = PIXELS_BASE_BYTES + n_images * side**2 * 3 * 4 * 2  # float32 RGB, twice
@@ -229,7 +132,7 @@ def embed_request(
         copies = 2 if spec.get("pca_dim") else 1  # PCA holds the float32 matrix twice
         nbytes = EMBED_BASE_BYTES + n_images * MAX_FEATURE_DIM * 4 * copies
         rate = GPU_IMAGES_PER_SEC if gpu else CPU_IMAGES_PER_SEC
-    return _request(n_images / rate, nbytes, attempt)
+    return scaled_request(n_images / rate, nbytes, attempt)
 
 
 def embed_threads(spec: dict) -> int:

@@ -1,0 +1,106 @@
+"""HUME's scheduler requests: the memory and runtime of a run_hume job, modelled from N, d1,
+d2 and the hyperparameters (torch-free: the Snakemake main process computes them).
+
+Margins, start-up time and retries are the resource model's (plan/resources.py).
+"""
+
+from __future__ import annotations
+
+from hume_workflow.hume.config import HumeConfig, ScoreConfig, field_defaults
+from hume_workflow.hume.inner_forms import pick_inner_form
+from hume_workflow.plan.resources import scaled_request
+
+# HUME, seconds per outer iteration. Weights form (hume/inner_forms.py):
+# S*T*m*K*(d2*SEC_PER_DIM + SEC_PER_UNIT), fitted (rounded) through 18.85 s (d2=1280) and
+# 1.77 s (d2=64); gram form: T*4*S*K*N^2 / GRAM_FLOPS, 6.0 s (d2=1280); all measured at the
+# paper's defaults (S=20, T=300, m=N=1797, K=10, closed-form hypergradient) on random
+# features on the 2-core CPU (2 threads) by `python benchmarks/bench_resources.py`.
+SEC_PER_DIM = 1.3e-10
+SEC_PER_UNIT = 5e-9
+GRAM_FLOPS = 1.3e11
+# On a GPU (an assumption, not yet measured): the arithmetic at
+# ~200x the 2-core CPU (tens of TFLOP/s against the ~0.2 TFLOP/s above), plus kernel
+# launches, ~0.6 ms per inner step of the batched forward and backward passes.
+GPU_SPEEDUP = 200
+GPU_SEC_PER_STEP = 6e-4
+# Generalisation score (n_folds fits of multinomial logistic regression, up to max_iter
+# L-BFGS iterations each, on the CPU): per iteration, a forward and a backward product of
+# (n, d2) by (d2, K) at 5e10 FLOP/s, plus 10 ms of solver overhead. Measured: 10.5 s for
+# digits (1797 x 64, K=10, 10 folds, 100 iterations) against 10.1 s modelled; 8.9 s for
+# 10,000 x 512 (early convergence) against 14 s modelled.
+SCORE_FLOPS = 5e10
+SCORE_ITER_SEC = 0.01
+BASE_BYTES = 700e6  # the interpreter, torch and this package (659 MB measured)
+GPU_HOST_BYTES = 2e9  # host side of a GPU run: interpreter, torch and the CUDA context
+# Memory kept by a run, per form. autograd: GRAPH_TENSORS (S, m, K) float32 tensors per inner
+# step for its double backward. closed form, weights form: the (S, m, d2) phi2 subsets twice
+# (gathered, then split) and the (S, K, d2) weights of every step. gram form: the (N, N) Gram
+# matrix and the (S, K, N) softmax of every step. Measured peak RSS of the runs above:
+# 1586 MB (weights, d2=1280), 817 MB (weights, d2=64), 1208 MB (gram, d2=1280), by the same.
+GRAPH_TENSORS = 4
+
+# What a config section that leaves a key out gets (the schema fills the same values).
+HUME_DEFAULTS = field_defaults(HumeConfig)
+SCORE_DEFAULTS = field_defaults(ScoreConfig)
+
+
+def _hume_model(
+    n_fit: int,
+    d1: int,
+    d2: int,
+    hume: dict,
+    score: dict,
+    num_classes: int,
+    gpu: bool,
+    runs: int = 1,
+) -> tuple[float, float]:
+    """(seconds, host bytes) of a HUME job of ``runs`` runs, before margins.
+
+    The inner steps train on ``train_fraction`` of each subset and the outer loss reads the
+    rest, so the model counts all m samples of a subset. Keys absent from ``hume`` and
+    ``score`` take :class:`HumeConfig`'s and :class:`ScoreConfig`'s defaults.
+    """
+    hume = {**HUME_DEFAULTS, **hume}
+    score = {**SCORE_DEFAULTS, **score}
+    m = min(hume["subset_size"], n_fit)
+    s, t, k = hume["num_subsets"], hume["adaptation_steps"], num_classes
+    hypergradient = hume["hypergradient"]
+    form = pick_inner_form(hume["inner_form"], hypergradient, n_fit, m, hume["train_fraction"], d2)
+    if form == "gram":
+        per_iter = t * 4 * s * k * n_fit * n_fit / GRAM_FLOPS
+    else:
+        per_iter = s * t * m * k * (d2 * SEC_PER_DIM + SEC_PER_UNIT)
+    if gpu:
+        per_iter = per_iter / GPU_SPEEDUP + t * GPU_SEC_PER_STEP
+    score_iter = 4 * n_fit * d2 * k / SCORE_FLOPS + SCORE_ITER_SEC
+    score_sec = score["n_folds"] * score["max_iter"] * score_iter
+    seconds = runs * (hume["num_iters"] * per_iter + score_sec)
+    features = n_fit * (d1 + d2) * 4
+    if gpu:
+        return seconds, GPU_HOST_BYTES + features
+    if form == "gram":
+        return seconds, BASE_BYTES + features + n_fit * n_fit * 4 + runs * s * t * k * n_fit * 4
+    subsets = s * m * d2 * 4
+    if hypergradient == "autograd":
+        kept = subsets + s * t * m * k * 4 * GRAPH_TENSORS
+    else:
+        kept = 2 * subsets + s * t * k * d2 * 4
+    return seconds, BASE_BYTES + features + runs * kept
+
+
+def hume_request(
+    n_fit: int,
+    d1: int,
+    d2: int,
+    hume: dict,
+    score: dict,
+    num_classes: int,
+    gpu: bool,
+    attempt: int = 1,
+    runs: int = 1,
+) -> dict[str, int]:
+    """{"mem_mb", "runtime" (minutes)} for a job of ``runs`` HUME runs on (n_fit, d1) and
+    (n_fit, d2) features. ``hume`` and ``score`` are the config's sections of those names.
+    """
+    model = _hume_model(n_fit, d1, d2, hume, score, num_classes, gpu, runs)
+    return scaled_request(*model, attempt)
