@@ -25,7 +25,9 @@ class Method:
     """What the planner knows of one method."""
 
     name: str  # the path segment of its results and the suffix of its rule run_<name>
+    title: str  # its name in the plan's line and the logs, e.g. "HUME"
     section: str  # the config section of its hyperparameters
+    task_noun: str  # what the plan's line calls its tasks, e.g. "pairs"
     tasks: Callable[[dict], TaskList]  # its tasks in a (defaults-filled) config
 
 
@@ -34,7 +36,7 @@ def hume_tasks(config: dict) -> TaskList:
     return list(pair_class_counts(config).items())
 
 
-METHODS: dict[str, Method] = {"hume": Method("hume", "hume", hume_tasks)}
+METHODS: dict[str, Method] = {"hume": Method("hume", "HUME", "hume", "pairs", hume_tasks)}
 
 
 @dataclass(frozen=True)

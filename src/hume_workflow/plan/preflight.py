@@ -41,6 +41,7 @@ from hume_workflow.errors import InputError, did_you_mean
 from hume_workflow.plan.backbone_kinds import kind_of
 from hume_workflow.plan.dataset import check_identity, planned_data
 from hume_workflow.plan.features import check_backbone_options, check_precomputed
+from hume_workflow.plan.methods import METHODS, config_tasks
 from hume_workflow.plan.resources import feature_dim, fit_samples, image_side
 from hume_workflow.plan.sweep import class_counts, pair_class_counts, single_k
 
@@ -353,29 +354,35 @@ MODEL_LIBRARIES = {"timm": _timm_names, "torchvision": _torchvision_names}
 
 
 def describe_config(config: dict, schema: dict, configfiles: Iterable[str]) -> str:
-    """One line for the log of a plan: the config files, the dataset, the spaces and the HUME
-    hyperparameters that differ from the schema's defaults (the paper's), so that what will
-    run is visible before it runs."""
-    defaults = {k: v.get("default") for k, v in schema["properties"]["hume"]["properties"].items()}
-    changed = [
-        f"{key}={value} (paper: {defaults[key]})"
-        for key, value in config["hume"].items()
-        if value != defaults.get(key)
-    ]
-    dataset, counts = config["dataset"], pair_class_counts(config)
-    ks = sorted({k for pair_ks in counts.values() for k in pair_ks})
+    """One line for the log of a plan: the config files, the dataset, the spaces, and per
+    method its tasks and the hyperparameters that differ from the schema's defaults (the
+    paper's), so that what will run is visible before it runs."""
+    dataset, tasks = config["dataset"], config_tasks(config)
+    ks = sorted({k for task in tasks for k in task.ks})
     k_text = f"K={ks[0]}" if len(ks) == 1 else f"K in {{{', '.join(map(str, ks))}}}"
-    n_runs = sum(len(pair_ks) for pair_ks in counts.values()) * config["num_runs"]
-    runs = f"{len(counts)} pairs x {config['num_runs']} runs"
-    if len(ks) > 1:
-        runs += f" per K ({n_runs} runs; K picked by {config['k_choice']['criterion']})"
-    return (
-        f"Config: {' + '.join(map(_shown, configfiles)) or 'none'} + the schema's defaults; "
-        f"dataset {dataset['name']!r} ({dataset['source']}, {k_text}, "
-        f"{config['setting']}); backbones {', '.join(config['backbones'])}; "
-        f"{runs}; HUME: the paper's "
-        f"hyperparameters{' except ' + ', '.join(changed) if changed else ''}"
-    )
+    parts = [
+        f"Config: {' + '.join(map(_shown, configfiles)) or 'none'} + the schema's defaults",
+        f"dataset {dataset['name']!r} ({dataset['source']}, {k_text}, {config['setting']})",
+        f"backbones {', '.join(config['backbones'])}",
+    ]
+    for method in METHODS.values():
+        own = [task for task in tasks if task.method == method.name]
+        if not own:
+            continue
+        runs = f"{len(own)} {method.task_noun} x {config['num_runs']} runs"
+        if len(ks) > 1:
+            n_runs = sum(len(task.ks) for task in own) * config["num_runs"]
+            runs += f" per K ({n_runs} runs; K picked by {config['k_choice']['criterion']})"
+        properties = schema["properties"][method.section]["properties"]
+        defaults = {key: value.get("default") for key, value in properties.items()}
+        changed = [
+            f"{key}={value} (paper: {defaults[key]})"
+            for key, value in config[method.section].items()
+            if value != defaults.get(key)
+        ]
+        except_ = f" except {', '.join(changed)}" if changed else ""
+        parts += [runs, f"{method.title}: the paper's hyperparameters{except_}"]
+    return "; ".join(parts)
 
 
 def _shown(path: str | os.PathLike) -> str:
