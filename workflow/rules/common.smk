@@ -181,44 +181,29 @@ def task_space_names(wildcards):
 
 
 def benchmark_files(wildcards):
-    """benchmarks_<rule>: the benchmark files of every job of the rules that write one
-    (static, no glob), for the report's wall-time table."""
-    jobs = range(layout.job_count(NUM_RUNS, RUNS_PER_JOB))
-    per_task = [dict(method=t.method, task=t.name) for t in TASKS]
-    per_k = [dict(method=t.method, task=t.name, k=k) for t in TASKS for k in t.ks]
-    step = {
-        "extract_embeddings": [
-            layout.fill(
-                layout.benchmark("extract_embeddings", "{backbone}"),
-                dataset=DATASET,
-                backbone=space,
-            )
-            for space in SPACES
-        ],
-        "majority_vote": [
-            layout.fill(layout.benchmark("majority_vote"), dataset=DATASET, **job)
-            for job in per_k
-        ],
-        "choose_k": [
-            layout.fill(
-                layout.benchmark("choose_k", "{method}/{task}"), dataset=DATASET, **job
-            )
-            for job in per_task
-        ],
-    }
-    for method in METHODS:
-        step[f"run_{method}"] = [
-            layout.fill(
-                layout.benchmark(f"run_{method}", layout.RUN_JOB),
-                dataset=DATASET,
-                batch=batch,
-                **job,
-            )
+    """benchmarks_<rule>: the benchmark file of every job of the rules the report's wall-time
+    table shows (static, no glob), each filled in from the rule's own benchmark pattern.
+    """
+    per_task = [{"method": t.method, "task": t.name} for t in TASKS]
+    per_k = [job | {"k": k} for t, job in zip(TASKS, per_task) for k in t.ks]
+    batches = range(layout.job_count(NUM_RUNS, RUNS_PER_JOB))
+    jobs = {"extract_embeddings": [{"backbone": space} for space in SPACES]}
+    for method in METHODS:  # the steps in the order they run
+        jobs[f"run_{method}"] = [
+            job | {"batch": batch}
             for job in per_k
             if job["method"] == method
-            for batch in jobs
+            for batch in batches
         ]
-    return {f"benchmarks_{rule}": files for rule, files in step.items() if files}
+    jobs |= {"majority_vote": per_k, "choose_k": per_task}
+    return {
+        f"benchmarks_{rule}": [
+            layout.fill(getattr(rules, rule).benchmark, dataset=DATASET, **job)
+            for job in rule_jobs
+        ]
+        for rule, rule_jobs in jobs.items()
+        if rule_jobs
+    }
 
 
 def embed_resource(key):
@@ -255,7 +240,7 @@ def space_dim(name, path):
 
 def hume_resource(key):
     """One entry ("mem_mb" or "runtime") of a HUME job's request, from N, d1, d2 and the
-    hyperparameters (hume_workflow.plan.resources); it grows with each retry."""
+    hyperparameters (hume_workflow.hume.resources); it grows with each retry."""
 
     def request(wildcards, input, attempt):
         n_train, n_test = dataset_samples(config["dataset"], input.data)

@@ -1,4 +1,4 @@
-"""The vote of a pair's selected runs: their run files read, aligned and voted (vote.csv's rows)."""
+"""The vote of a task's selected runs: their run files read, aligned and voted (vote.csv's rows)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def vote_selected(
 ) -> pd.DataFrame:
     """Hungarian-aligned majority vote of the selected runs, aligned to the best-scoring one.
 
-    ``run_paths`` are the pair's run files (the rule's inputs); the selected ones are found
+    ``run_paths`` are the task's run files (the rule's inputs); the selected ones are found
     by their seeds.
 
     Raises:

@@ -36,11 +36,7 @@ def read_vote(path: str | os.PathLike) -> pd.DataFrame:
     Raises:
         InputError: unreadable, or without those columns (one line naming the file).
     """
-    try:
-        votes = pd.read_csv(path)
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: cannot read the vote ({err}); expected a vote.csv") from err
-    _check_columns(path, votes, VOTE_COLUMNS, "a majority_vote")
+    votes = _read_csv(path, VOTE_COLUMNS, "the vote", "a vote.csv", "a majority_vote")
     if not pd.api.types.is_integer_dtype(votes["sample_index"]):
         raise InputError(f"{path}: sample_index is not integers; expected a majority_vote output")
     return votes
@@ -57,11 +53,9 @@ def read_labels(path: str | os.PathLike) -> pd.DataFrame:
     Raises:
         InputError: unreadable, or without those columns (one line naming the file).
     """
-    try:
-        labels = pd.read_csv(path, dtype={"sample_id": str})
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: cannot read the labels ({err}); expected a labels.csv") from err
-    _check_columns(path, labels, LABEL_COLUMNS, "an export_labels")
+    labels = _read_csv(
+        path, LABEL_COLUMNS, "the labels", "a labels.csv", "an export_labels", {"sample_id": str}
+    )
     if len(labels) and not pd.api.types.is_bool_dtype(labels["reliable"]):
         raise InputError(f"{path}: reliable is not True/False; expected an export_labels output")
     return labels
@@ -80,11 +74,26 @@ def _write_csv(path: str | os.PathLike, table: pd.DataFrame, columns: tuple[str,
         table.loc[:, list(columns)].to_csv(tmp, index=False)
 
 
-def _check_columns(
-    path: str | os.PathLike, table: pd.DataFrame, columns: tuple[str, ...], output: str
-) -> None:
-    """Raise a one-line InputError naming ``path`` and the missing ``columns``; ``output``:
-    what the file should be, e.g. "a majority_vote"."""
+def _read_csv(
+    path: str | os.PathLike,
+    columns: tuple[str, ...],
+    what: str,
+    file: str,
+    output: str,
+    dtype: dict | None = None,
+) -> pd.DataFrame:
+    """The CSV table at ``path`` with at least ``columns``.
+
+    Raises:
+        InputError: one line naming ``path``: unreadable (``what`` it holds, the ``file`` it
+            should be), or without some of ``columns`` (``output``: the rule that writes it,
+            e.g. "a majority_vote").
+    """
+    try:
+        table = pd.read_csv(path, dtype=dtype)
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path}: cannot read {what} ({err}); expected {file}") from err
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise InputError(f"{path}: no {missing} columns; expected {output} output")
+    return table

@@ -112,7 +112,7 @@ def run_record(
         wall_time_s=result.wall_time_s,
         hyperparameters=config_dict(config),
         labels=result.labels,
-        eval_indices=eval_indices.astype(np.int64),
+        eval_indices=eval_indices,
         confidence=result.confidence,
         encoders={spaces[0]: result.theta},
         trace=result.loss_trace,

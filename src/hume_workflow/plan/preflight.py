@@ -208,7 +208,8 @@ def check_values(
 def _check_sizes(config: dict, files: PlanFiles, method_checks: Sequence[MethodCheck]) -> list[str]:
     """The sizes of what the config will produce (plan/dataset.py), never a stale file's:
     K against the samples HUME fits on and the dataset's classes, the test split, pca_dim
-    against the samples and the width, phi1's width against K, the split of a subset."""
+    against the samples and the width, phi1's width against K; then ``method_checks`` with
+    the number of samples the runs fit on."""
     dataset, setting = config["dataset"], config["setting"]
     counts = pair_class_counts(config)
     k = max(max(ks) for ks in counts.values())

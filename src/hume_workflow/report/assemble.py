@@ -15,10 +15,15 @@ from hume_workflow.formats.io import read_h5, read_json
 from hume_workflow.formats.k_choice import read_k_choice
 from hume_workflow.formats.run import RunRecord, read_run, read_runs
 from hume_workflow.formats.votes import read_labels, read_vote
-from hume_workflow.plan.layout import task_name
 from hume_workflow.report.evaluate import reliable_metrics
 from hume_workflow.report.headline import make_headline
-from hume_workflow.report.k_sweep import k_sweep_figure, k_sweep_table
+from hume_workflow.report.k_sweep import (
+    TaskKey,
+    evaluation,
+    k_sweep_figure,
+    k_sweep_table,
+    task_key,
+)
 from hume_workflow.report.page import write_report
 from hume_workflow.report.panels import (
     pair_figures,
@@ -60,15 +65,12 @@ class ReportFacts:
     reliable_agreement: float | None = None  # export.reliable_agreement, labels.csv's threshold
 
 
-TaskKey = tuple[str, str, int]  # (method, task, K)
-
-
 def runs_by_task(run_paths: Paths) -> dict[TaskKey, dict[int, RunRecord]]:
     """{(method, task, K): {seed: run}} of run files (attributes only), by their own records."""
     grouped: dict[TaskKey, list[str | os.PathLike]] = defaultdict(list)
     for path in run_paths:
         run = read_run(path, arrays=())
-        grouped[run.method, task_name(run.spaces), run.num_classes].append(path)
+        grouped[task_key(run.method, run.spaces, run.num_classes)].append(path)
     return {key: read_runs(paths) for key, paths in grouped.items()}
 
 
@@ -76,7 +78,7 @@ def task_view(metrics: dict) -> dict:
     """A task's evaluation (metrics.json) as the report's tables read it: with its key and
     its first and last spaces as ``phi1`` and ``phi2`` (HUME's names; the summary's columns)."""
     spaces = metrics["spaces"]
-    key = (metrics["method"], task_name(spaces), metrics["k"])
+    key = task_key(metrics["method"], spaces, metrics["k"])
     return metrics | {"key": key, "phi1": spaces[0], "phi2": spaces[-1]}
 
 
@@ -110,8 +112,7 @@ def make_report(
     all_votes = [read_vote(path) for path in inputs.votes]
     data, data_attrs = read_h5(inputs.data, ["labels"])
     pairs = [
-        every[c.method, task_name(c.spaces), c.chosen_k]
-        | exported_reliability(path, votes, data["labels"])
+        evaluation(c, c.chosen_k, every) | exported_reliability(path, votes, data["labels"])
         for c, votes, path in zip(choices, all_votes, inputs.labels, strict=True)
     ]
     baselines = {(b := read_json(path))["backbone"]: b for path in inputs.baselines}

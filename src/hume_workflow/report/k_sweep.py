@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from hume_workflow.formats.k_choice import KChoice
@@ -9,16 +11,21 @@ from hume_workflow.plan.layout import task_name
 from hume_workflow.report import figures
 from hume_workflow.report.tables import bounds
 
+TaskKey = tuple[str, str, int]  # (method, task, K)
 
-def evaluation(choice: KChoice, k: int, metrics: dict[tuple[str, str, int], dict]) -> dict:
+
+def task_key(method: str, spaces: Sequence[str], k: int) -> TaskKey:
+    """The report's key of a task's runs or evaluation at K = ``k``."""
+    return method, task_name(spaces), k
+
+
+def evaluation(choice: KChoice, k: int, metrics: dict[TaskKey, dict]) -> dict:
     """The evaluation of ``choice``'s task at K = ``k`` in ``metrics`` ((method, task, K) ->
     that K's metrics.json)."""
-    return metrics[choice.method, task_name(choice.spaces), k]
+    return metrics[task_key(choice.method, choice.spaces, k)]
 
 
-def k_sweep_table(
-    choices: list[KChoice], metrics: dict[tuple[str, str, int], dict]
-) -> pd.DataFrame:
+def k_sweep_table(choices: list[KChoice], metrics: dict[TaskKey, dict]) -> pd.DataFrame:
     """One row per (task, K): the label-free criteria, the runs, the vote's ACC with its
     bootstrap interval and ARI (None without truth) and whether the task's criterion chose
     that K.
@@ -46,7 +53,7 @@ def k_sweep_table(
     return pd.DataFrame(rows)
 
 
-def k_sweep_figure(choice: KChoice, metrics: dict[tuple[str, str, int], dict]) -> str:
+def k_sweep_figure(choice: KChoice, metrics: dict[TaskKey, dict]) -> str:
     """The task's criteria against K (with ACC and ARI when the truth is known), base64 PNG."""
     votes = {k: evaluation(choice, k, metrics)["vote"] for k in choice.evidence}
     labelled = all(v["acc"] is not None for v in votes.values())
