@@ -6,6 +6,11 @@ Each case is a real ``run_hume`` (3 outer iterations at the paper's defaults: 20
 second-order inner steps, K = 10) on random features of the 1,797 digits, in a fresh process
 with 2 threads: seconds per outer iteration and the process's peak RSS, next to what the model
 predicts (before its margins). Writes benchmarks/out/resources.csv.
+
+The task encoder's orthogonal parametrisation keeps a d1 x d1 base: a second table times it
+alone at wide phi1 (its registration, one outer step of a forward and backward pass and an
+Adam step on 1,000 rows, the process's peak RSS) against the model's d1 terms. Writes
+benchmarks/out/resources_phi1.csv.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import pandas as pd
 
 N, D1, K, ITERS = 1797, 64, 10, 3
 CASES = [(1280, "weights"), (64, "weights"), (1280, "gram")]
+WIDE_PHI1 = [2000, 4000, 8000]  # d1 of the task encoder's table
+BASE_MB = 700  # hume/resources.py BASE_BYTES: the interpreter, torch and this package
 
 
 def measure(d2: int, form: str) -> tuple[float, float]:
@@ -41,8 +48,40 @@ def measure(d2: int, form: str) -> tuple[float, float]:
     return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def measure_encoder(d1: int) -> tuple[float, float, float]:
+    """(seconds to make the task encoder, seconds per outer step, peak RSS in MB) of the
+    orthogonal task encoder d1 -> K alone, in this (fresh) process."""
+    import torch
+
+    from hume_workflow.hume.objective import make_task_encoder
+
+    torch.set_num_threads(2)
+    start = time.perf_counter()
+    encoder = make_task_encoder(d1, K, torch.Generator().manual_seed(0))
+    made = time.perf_counter() - start
+    optimiser = torch.optim.Adam(encoder.parameters(), 1e-3)
+    rows = torch.randn(1000, d1)
+    start = time.perf_counter()
+    for _ in range(ITERS):
+        optimiser.zero_grad()
+        encoder(rows).sum().backward()
+        optimiser.step()
+    step = (time.perf_counter() - start) / ITERS
+    return made, step, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write(rows: list[dict], name: str) -> None:
+    """Print ``rows`` as a table and write them to benchmarks/out/<name>."""
+    table = pd.DataFrame(rows)
+    print(table.to_markdown(index=False))
+    out = Path("benchmarks/out") / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    print(f"wrote {out}")
+
+
 def main() -> None:
-    from hume_workflow.hume.resources import _hume_model
+    from hume_workflow.hume.resources import _hume_model, encoder_model
 
     rows = []
     spawn = multiprocessing.get_context("spawn")
@@ -62,12 +101,25 @@ def main() -> None:
             }
         )
         print(rows[-1], flush=True)
-    table = pd.DataFrame(rows)
-    print(table.to_markdown(index=False))
-    out = Path("benchmarks/out/resources.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
-    print(f"wrote {out}")
+    write(rows, "resources.csv")
+    rows = []
+    for d1 in WIDE_PHI1:
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            made, step, peak_mb = pool.submit(measure_encoder, d1).result()
+        model_made, model_step, model_bytes = encoder_model(d1)
+        rows.append(
+            {
+                "d1": d1,
+                "make_s": round(made, 2),
+                "model_make_s": round(model_made, 2),
+                "s_per_step": round(step, 3),
+                "model_s_per_step": round(model_step, 3),
+                "peak_mb": round(peak_mb),
+                "model_mb": round((model_bytes + BASE_MB * 1e6) / 1e6),
+            }
+        )
+        print(rows[-1], flush=True)
+    write(rows, "resources_phi1.csv")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -97,6 +98,46 @@ def run_snakemake(
     configfiles = [str(base), "config.yaml"] if base else ["config.yaml"]
     cmd = snakemake_command(configfiles, *args)
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=snakemake_env(env))
+
+
+# Python that gives SIGINT its default action, then runs its arguments: a terminal's
+# foreground job has it, but a session started in the background by a shell (`pytest &`)
+# passes SIGINT on ignored, and the ignored disposition would pass on to Snakemake
+DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
+def start_snakemake(
+    workdir: Path, config: dict, *args: str, output: Path | None = None
+) -> subprocess.Popen:
+    """Snakemake on ``config`` in the background, in its own process group (as a terminal's
+    foreground job: a signal to the group reaches Snakemake and its jobs); its output
+    (stdout and stderr, as a terminal shows them) in ``output``, or dropped."""
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    python, *command = snakemake_command(["config.yaml"], *args)
+    out = open(output, "w") if output else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            [python, "-c", DEFAULT_SIGINT, *command],
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=snakemake_env(),
+        )
+    finally:
+        if output:
+            out.close()
+
+
+def wait_for(condition, timeout: float = 300) -> None:
+    """Wait until ``condition()`` is true (polled every 50 ms), at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def snakemake(workdir: Path, config: dict, *args: str, base: Path | None = None) -> str:
@@ -225,6 +266,22 @@ def planned_requests(log: str, rule: str) -> list[dict[str, int]]:
     return found
 
 
+def planned_jobs(log: str) -> list[dict[str, str]]:
+    """The jobs a dry run's log plans (``rule all`` left out), each {"rule", "reason"} and its
+    wildcards; [] when the log says there is nothing to be done."""
+    found = []
+    for block in re.split(r"\n(?=(?:local)?rule )", log):
+        head = re.match(r"(?:local)?rule (\w+):", block)
+        if head is None or head.group(1) == "all":
+            continue
+        job = {"rule": head.group(1), "reason": re.search(r"reason: (.+)", block).group(1)}
+        wildcards = re.search(r"wildcards: (.+)", block)
+        if wildcards:
+            job |= dict(pair.split("=", 1) for pair in wildcards.group(1).split(", "))
+        found.append(job)
+    return found
+
+
 # ---- the plan-time checks, as workflow/rules/common.smk runs them ---------------------------
 
 
@@ -263,6 +320,30 @@ def preflight(config: dict) -> list[str]:
     return warnings
 
 
+def one_line(error, *parts: str) -> str:
+    """The message of a raised error (a ``pytest.ExceptionInfo``), asserted one line holding
+    every one of ``parts``."""
+    message = str(error.value)
+    assert "\n" not in message, message
+    for part in parts:
+        assert part in message, message
+    return message
+
+
+def refused_by_plan(workdir: Path, config: dict) -> str:
+    """Run the plan-time checks (:func:`preflight`) on ``config``; assert they refuse it in
+    one line without touching anything in ``workdir``; the line."""
+    import pytest
+
+    from hume_workflow.errors import InputError
+
+    before = fingerprint(workdir)
+    with pytest.raises(InputError) as caught:
+        preflight(config)
+    assert fingerprint(workdir) == before
+    return one_line(caught)
+
+
 def plan_files(config: dict):
     """The files the plan reads, named as workflow/rules/common.smk names them."""
     from hume_workflow.plan import layout
@@ -278,14 +359,13 @@ def plan_files(config: dict):
 def prepare_like_the_job(config: dict, path: Path) -> Path:
     """``path`` written as the prepare_dataset job (workflow/scripts/prepare_dataset.py)
     writes data.h5 for ``config`` (its defaults filled)."""
-    from hume_workflow.data.prepare import declare_num_classes, prepare_configured
+    from hume_workflow.data.prepare import prepare_configured
     from hume_workflow.formats.dataset import write_dataset
     from hume_workflow.plan.dataset import dataset_identity
 
     spec = filled(config)["dataset"]
     dataset = prepare_configured(spec)
     dataset.name = spec["name"]
-    declare_num_classes(dataset, spec["num_classes"], spec["source"])
     path.parent.mkdir(parents=True, exist_ok=True)
     write_dataset(path, dataset, dataset_identity(spec))
     return path

@@ -39,6 +39,16 @@ InnerLrMode = Literal["absolute", "relative"]
 INNER_LR_MODES: tuple[InnerLrMode, ...] = get_args(InnerLrMode)
 
 
+# The label-free criteria whose highest value picks K in a sweep (aggregate/k_choice.py,
+# docs/choosing_k.md).
+KCriterion = Literal["stability", "kappa_stability", "kappa", "outer_fit", "silhouette", "score"]
+K_CRITERIA: tuple[KCriterion, ...] = get_args(KCriterion)
+# Those that compare the runs of a K with each other: with fewer than two runs per K they have
+# no value, so a sweep choosing by them needs num_runs >= 2 (refused at plan time,
+# plan/sweep.py); the others are means over the runs or read the vote, and one run will do.
+PAIRWISE_K_CRITERIA: tuple[KCriterion, ...] = ("stability", "kappa_stability")
+
+
 def check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
     """Raise a one-line :class:`InputError` naming ``config <key>`` unless ``value`` is one of
     ``choices`` (worded as the schema check words a misspelt choice, with the close ones).

@@ -4,18 +4,40 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
-from types import TracebackType
+from types import FrameType, TracebackType
 
 from hume_workflow.errors import InputError
+
+RESUME = "run the same command again to resume"
+# Signals that stop a job like Ctrl-C's SIGINT, and why they come
+STOP_SIGNALS = {
+    signal.SIGTERM: f"cancelled, or past a time limit; {RESUME}",
+    signal.SIGHUP: "its terminal closed",
+}
+
+
+class Stopped(BaseException):
+    """A job asked to stop by a signal of :data:`STOP_SIGNALS` (``scancel``, a time limit).
+
+    Raised in the main thread, as SIGINT raises KeyboardInterrupt: ``finally`` blocks run,
+    so a write under way removes its temporary file, and ``except Exception`` lets it pass.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def log_to_file(path: str | os.PathLike) -> None:
     """Send logging records, warnings and stderr (tqdm's progress bars) to ``path``.
 
     A job that stops on bad input (:class:`~hume_workflow.errors.InputError`) ends its log
-    with that one line; any other exception with its traceback.
+    with that one line, and so does one stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP; any
+    other exception with its traceback. Each ends the job with a non-zero exit.
     """
     stream = open(path, "a", buffering=1)
     sys.stderr = stream
@@ -27,12 +49,32 @@ def log_to_file(path: str | os.PathLike) -> None:
     )
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
+    if threading.current_thread() is threading.main_thread():  # signal() only works there
+        for signum in STOP_SIGNALS:
+            if signal.getsignal(signum) == signal.SIG_DFL:  # nohup's ignored SIGHUP stays so
+                signal.signal(signum, _stop)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise Stopped(signum)
 
 
 def _log_uncaught(
     kind: type[BaseException], error: BaseException, trace: TracebackType | None
 ) -> None:
-    if isinstance(error, InputError):
-        print(f"InputError: {error}", file=sys.stderr)
+    line = stop_line(error)
+    if line is not None:
+        print(line, file=sys.stderr)
     else:
         traceback.print_exception(kind, error, trace, file=sys.stderr)
+
+
+def stop_line(error: BaseException) -> str | None:
+    """The one line that ends a job's log for ``error``, or None for a traceback."""
+    if isinstance(error, InputError):
+        return f"{type(error).__name__}: {error}"
+    if isinstance(error, KeyboardInterrupt):
+        return f"Interrupted by SIGINT (Ctrl-C): the job stopped; {RESUME}"
+    if isinstance(error, Stopped):
+        return f"Stopped by {signal.Signals(error.signum).name}: {STOP_SIGNALS[error.signum]}"
+    return None

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tiny_workflow import TINY, changed, fingerprint, preflight, prepare_like_the_job, with_backbone
+from tiny_workflow import (
+    TINY,
+    changed,
+    fingerprint,
+    preflight,
+    prepare_like_the_job,
+    refused_by_plan,
+    with_backbone,
+)
 
-from hume_workflow.errors import InputError
 from hume_workflow.formats.io import write_h5
 
 
@@ -35,18 +42,6 @@ def workdir(planned, monkeypatch):
     """``planned`` as the working directory (the checks read results/ relative to it)."""
     monkeypatch.chdir(planned)
     return planned
-
-
-def refused(workdir, config: dict) -> str:
-    """Run the plan-time checks on ``config``; assert they refuse it in one line without
-    touching anything in ``workdir``; the line."""
-    before = fingerprint(workdir)
-    with pytest.raises(InputError) as caught:
-        preflight(config)
-    message = str(caught.value)
-    assert "\n" not in message, message
-    assert fingerprint(workdir) == before
-    return message
 
 
 def test_the_tiny_config_passes(workdir):
@@ -231,7 +226,7 @@ CONFIG_CASES = {
 @pytest.mark.parametrize("case", CONFIG_CASES)
 def test_bad_config_is_refused_in_one_line(workdir, case):
     config, message = CONFIG_CASES[case]
-    line = refused(workdir, config)
+    line = refused_by_plan(workdir, config)
     assert line.startswith(message), line
 
 
@@ -239,7 +234,7 @@ def test_empty_dataset_root_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty").mkdir()
     config = changed(TINY, "dataset", {**FOLDER, "root": "empty"})
-    assert refused(tmp_path, config) == "config dataset.root='empty': the folder is empty"
+    assert refused_by_plan(tmp_path, config) == "config dataset.root='empty': the folder is empty"
 
 
 def test_subset_size_above_n_is_capped_with_a_warning(workdir):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_workflow import fake_cifar10, fake_idx_set, write_pickle
+from tiny_workflow import fake_cifar10, fake_idx_set, one_line, write_pickle
 from torch import nn
 
 from hume_workflow.data.prepare import prepare_dataset
@@ -26,12 +26,6 @@ from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import read_dataset, samples_sha256, write_dataset
 from hume_workflow.formats.io import read_h5, write_h5
 from hume_workflow.models.checkpoints import load_checkpoint, read_state_dict
-
-
-def one_line(error: pytest.ExceptionInfo) -> str:
-    message = str(error.value)
-    assert "\n" not in message, message
-    return message
 
 
 def _image(path: Path, color: tuple[int, int, int] = (200, 30, 0), fmt: str | None = None) -> None:

@@ -4,6 +4,7 @@ import gzip
 import pickle
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from PIL import Image
@@ -189,15 +190,17 @@ def test_labelled_image_folder_mixed_sizes_random_split(tmp_path):
     assert images.shape == (6, 6, 6, 3) and images[0, ..., 0].min() > 240
 
 
-def test_flat_image_folder_is_unlabelled_and_keeps_k(tmp_path):
+def test_flat_image_folder_is_unlabelled_and_holds_no_k(tmp_path):
+    """K of unlabelled images is the config's alone: data.h5 holds none, so a new K never
+    rewrites it."""
     for i in range(4):
         _jpeg(tmp_path / "flat" / f"{i}.png", (9, 7), (i * 60, 0, 0))
     ds = prepare_dataset("image_folder", root=tmp_path / "flat", image_size=5, test_fraction=0.25)
     assert ds.class_names == [] and (ds.labels == UNLABELLED).all() and ds.num_classes == 0
-    ds.declared_num_classes = 3  # as the prepare_dataset rule sets it from the config
     write_dataset(tmp_path / "d.h5", ds)
     back = read_dataset(tmp_path / "d.h5")
-    assert back.num_classes == 3 and back.class_names == [] and back.images.shape == (4, 5, 5, 3)
+    assert back.num_classes == 0 and back.class_names == [] and back.images.shape == (4, 5, 5, 3)
+    assert "num_classes" not in h5py.File(tmp_path / "d.h5").attrs
 
 
 def test_image_folder_with_train_and_test_folders(tmp_path):

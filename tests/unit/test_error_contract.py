@@ -18,16 +18,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from tiny_workflow import class_folders
+from tiny_workflow import TINY, changed, class_folders, one_line, preflight
 
 from hume_workflow.errors import InputError
-
-
-def one_line(error: pytest.ExceptionInfo) -> str:
-    """The message of an InputError, checked to be one line."""
-    message = str(error.value)
-    assert "\n" not in message, message
-    return message
 
 
 def _run_logged(tmp_path: Path, body: str) -> list[str]:
@@ -194,17 +187,18 @@ def test_refused_backbone_options_name_the_config_key(tmp_path):
 # --- 4. dataset.num_classes against the class folders -----------------------------------------
 
 
-def test_num_classes_against_class_folders_names_both(tmp_path):
-    from hume_workflow.data.prepare import declare_num_classes, prepare_dataset
-
+def test_num_classes_against_class_folders_names_both(tmp_path, monkeypatch):
+    """Refused at plan time (the data stage holds no K, so that a new K rewrites nothing)."""
     root = tmp_path / "pets"
-    class_folders(root, ["cat", "dog", "fox"])
-    dataset = prepare_dataset("image_folder", root=root, image_size=4, test_fraction=0.5)
+    class_folders(root, ["cat", "dog", "fox"], per_class=4)
+    monkeypatch.chdir(tmp_path)
+    config = changed(TINY, "dataset", {"name": "pets", "source": "image_folder", "num_classes": 10})
+    config["dataset"]["root"] = str(root)
     with pytest.raises(InputError) as error:
-        declare_num_classes(dataset, 10, "image_folder")
+        preflight(config)
     message = one_line(error)
-    assert message.startswith(f"config dataset.num_classes=10 but dataset.root={root} has 3")
-    assert "(cat, dog, fox)" in message and "set dataset.num_classes: 3" in message
+    assert message.startswith("config dataset.num_classes=10 but the images under dataset.root")
+    assert "has 3 classes" in message and "set dataset.num_classes: 3" in message
 
 
 # --- 5. fewer samples than K on a first run ---------------------------------------------------

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from tiny_workflow import one_line
 
 from hume_workflow.aggregate.export import export_labels
 from hume_workflow.data.prepare import prepare_dataset
@@ -30,12 +31,6 @@ from hume_workflow.report.tables import summary_tables
 
 N = 12
 IDS = [f"train/{'ab'[i % 2]}/img_{i}_é.png" for i in range(N)]  # paths under dataset.root
-
-
-def one_line(error: pytest.ExceptionInfo) -> str:
-    message = str(error.value)
-    assert "\n" not in message, message
-    return message
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from math import comb
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 from fake_runs import blobs, fake_run, write_fake_run
 
@@ -18,13 +19,18 @@ from hume_workflow.aggregate.k_choice import (
     K_CRITERIA,
     SILHOUETTE_SAMPLES,
     choose_k,
+    choose_task_k,
     k_evidence,
     outer_fit,
     stability,
     vote_silhouette,
 )
+from hume_workflow.choices import PAIRWISE_K_CRITERIA
 from hume_workflow.errors import InputError
+from hume_workflow.formats.io import write_h5
+from hume_workflow.formats.k_choice import read_k_choice, write_k_choice
 from hume_workflow.formats.run import RUN_ARRAYS, RunRecord, read_run
+from hume_workflow.formats.votes import write_vote
 
 # ---- independent references -------------------------------------------------------------------
 
@@ -213,6 +219,59 @@ def test_choose_k_rejects_an_unknown_criterion_naming_the_key_and_choices():
 def test_choose_k_without_any_value_is_an_input_error():
     with pytest.raises(InputError, match="kappa"):
         choose_k(table({2: math.nan, 3: math.nan}, "kappa"), "kappa")
+
+
+def test_choose_k_with_one_k_picks_it_whatever_the_criterion():
+    """With one K nothing is chosen: that K, even where no criterion has a value (one run)."""
+    for criterion in K_CRITERIA:
+        assert choose_k(table({4: math.nan}, criterion), criterion) == 4
+        assert choose_k({7: {c: math.nan for c in K_CRITERIA}}, criterion) == 7
+    with pytest.raises(InputError, match=r"k_choice\.criterion"):
+        choose_k(table({4: 0.5}), "stabilty")
+
+
+def test_the_criteria_that_compare_runs_are_those_one_run_leaves_without_a_value():
+    """PAIRWISE_K_CRITERIA, which the plan refuses with num_runs 1 in a sweep, are exactly
+    the criteria that one run of a K leaves NaN."""
+    runs, *_, vote, x = evidence_case([0.9, 0.8, 0.7])
+    one_run = k_evidence({0: runs[0]}, vote, x, 3)
+    assert {c for c, v in one_run.items() if math.isnan(v)} == set(PAIRWISE_K_CRITERIA)
+    assert set(PAIRWISE_K_CRITERIA) < set(K_CRITERIA)
+
+
+@pytest.mark.parametrize("criterion", ["stability", "kappa_stability"])
+def test_a_sweep_of_single_runs_names_num_runs_and_the_criterion(criterion):
+    values = {
+        k: {c: math.nan if c in PAIRWISE_K_CRITERIA else 0.5 for c in K_CRITERIA} for k in (3, 4)
+    }
+    with pytest.raises(InputError) as err:
+        choose_k(values, criterion)
+    message = str(err.value)
+    assert f"k_choice.criterion={criterion!r}" in message and "num_runs >= 2" in message
+    assert "\n" not in message
+
+
+def test_one_run_of_one_k_gives_the_choice_and_vote_the_report_reads(tmp_path):
+    """The choose_k job of a single K with num_runs 1: that K is picked whatever the
+    criterion, and its k_choice.json reads back with the runs, the evidence (stability
+    null, read as NaN) and the K the report and the prediction read."""
+    x, y = blobs(n=40, k=3, sep=3.0, seed=4)
+    write_h5(tmp_path / "data.h5", {"split": np.zeros(40, np.int8)}, {})
+    write_h5(tmp_path / "b.h5", {"features": x.astype(np.float32)}, {})
+    run = write_fake_run(
+        tmp_path / "k3/runs/seed0.h5", 0, y, 0.8, kappa=0.7, trace={"cross_entropy": np.ones(10)}
+    )
+    vote = tmp_path / "k3/vote.csv"
+    write_vote(vote, pd.DataFrame({"sample_index": np.arange(40), "label": y, "agreement": 1.0}))
+    for criterion in K_CRITERIA:
+        choice = choose_task_k([run], {3: vote}, tmp_path / "data.h5", tmp_path / "b.h5", criterion)
+        write_k_choice(tmp_path / "k_choice.json", choice)
+        read = read_k_choice(tmp_path / "k_choice.json")
+        assert (read.chosen_k, read.n_runs, read.criterion) == (3, {3: 1}, criterion)
+        assert (read.method, read.spaces) == ("hume", ["a", "b"])
+        assert set(read.evidence[3]) == set(K_CRITERIA)
+        assert math.isnan(read.evidence[3]["stability"])
+        assert read.evidence[3]["kappa"] == pytest.approx(0.7)
 
 
 # ---- run file ---------------------------------------------------------------------------------

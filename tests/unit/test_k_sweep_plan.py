@@ -13,7 +13,7 @@ from hume_workflow.formats.run import RUN_ARRAYS, read_run
 from hume_workflow.plan.methods import Task, config_tasks
 from hume_workflow.plan.migrate import migrate, unmigrated
 from hume_workflow.plan.preflight import describe_config
-from hume_workflow.plan.sweep import class_counts, pair_class_counts, single_k
+from hume_workflow.plan.sweep import class_counts, pair_class_counts
 
 
 @pytest.mark.parametrize(
@@ -22,7 +22,7 @@ from hume_workflow.plan.sweep import class_counts, pair_class_counts, single_k
         (10, [10]),
         ([12, 4, 8, 4], [4, 8, 12]),
         ({"min": 2, "max": 6}, [2, 3, 4, 5, 6]),
-        ({"min": 4, "max": 15, "step": 4}, [4, 8, 12]),
+        ({"min": 4, "max": 16, "step": 4}, [4, 8, 12, 16]),
         ({"min": 5, "max": 5}, [5]),
     ],
 )
@@ -30,13 +30,71 @@ def test_class_counts_expand_every_form(value, expected):
     assert class_counts(value) == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "key", "message"),
+    [
+        (
+            {"min": 2, "max": 7, "step": 2},
+            "dataset.num_classes",
+            "config dataset.num_classes={'min': 2, 'max': 7, 'step': 2}: max - min = 5 is not "
+            "a multiple of step 2, so max would be left out; use max: 6 or max: 8",
+        ),
+        (
+            {"min": 3, "max": 4, "step": 3},
+            "pairs[1].num_classes",
+            "config pairs[1].num_classes={'min': 3, 'max': 4, 'step': 3}: max - min = 1 is not "
+            "a multiple of step 3, so max would be left out; use max: 3 or max: 6",
+        ),
+    ],
+    ids=["dataset", "pair"],
+)
+def test_a_range_that_would_leave_out_its_max_is_refused(value, key, message):
+    """Both ends of {min, max, step} are included, so a max off the step is refused, naming
+    the two nearest max values that are on it."""
+    with pytest.raises(InputError) as caught:
+        class_counts(value, key)
+    assert str(caught.value) == message
+
+
+def test_a_range_off_its_step_is_refused_at_plan_time(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = changed(TINY, "dataset.num_classes", {"min": 4, "max": 10, "step": 4})
+    with pytest.raises(InputError, match=r"^config dataset.num_classes=.* use max: 8 or max: 12$"):
+        preflight(config)
+    config["pairs"][0]["num_classes"] = {"min": 2, "max": 5, "step": 2}
+    config["dataset"]["num_classes"] = 10
+    with pytest.raises(InputError, match=r"^config pairs\[0\].num_classes=.* max: 4 or max: 6$"):
+        preflight(config)
+
+
+@pytest.mark.parametrize("criterion", ["stability", "kappa_stability"])
+def test_one_run_per_k_is_refused_for_a_sweep_whose_criterion_compares_runs(
+    criterion, tmp_path, monkeypatch
+):
+    """stability and kappa_stability compare runs of the same K: with num_runs 1 a sweep
+    could not pick a K, so the plan refuses it; one K, or another criterion, plans."""
+    monkeypatch.chdir(tmp_path)
+    config = changed(changed(TINY, "num_runs", 1), "k_choice.criterion", criterion)
+    config["pairs"][1]["num_classes"] = [5, 10]
+    with pytest.raises(InputError) as caught:
+        preflight(config)
+    message = str(caught.value)
+    assert message.startswith(f"config num_runs=1 with k_choice.criterion={criterion!r}: ")
+    assert "pairs[1].num_classes=[5, 10]" in message and "\n" not in message
+    assert message.endswith(
+        "set num_runs >= 2, or k_choice.criterion to one that works with one run: "
+        "kappa, outer_fit, silhouette or score"
+    )
+    for other in ("kappa", "outer_fit", "silhouette", "score"):
+        preflight(changed(config, "k_choice.criterion", other))
+    preflight(changed(config, "pairs", TINY["pairs"]))  # one K: nothing to choose
+    preflight(changed(config, "num_runs", 2))
+
+
 def test_a_pair_s_own_k_replaces_the_dataset_s():
     config = changed(TINY, "pairs", [{"phi1": "a", "phi2": "b"}, {"phi1": "b", "phi2": "a"}])
     config["pairs"][1]["num_classes"] = [3, 5]
     assert pair_class_counts(config) == {("a", "b"): [10], ("b", "a"): [3, 5]}
-    assert single_k(config) is None
-    config["pairs"][1]["num_classes"] = 10
-    assert single_k(config) == 10
 
 
 def test_a_sweep_plans_with_its_k_values_stated(tmp_path, monkeypatch):

@@ -144,6 +144,32 @@ def test_k_against_the_class_folders_before_any_image_is_read(in_tmp):
     check_values(filled(config), plan_files(config), [check_hume])
 
 
+def test_a_pair_s_own_k_against_the_classes_is_refused_naming_the_pair(in_tmp):
+    """A single K of one pair is checked against the dataset's classes and named by its own
+    key, whether the other pairs run the same K or another; a pair's sweep is not checked."""
+    image_folder(in_tmp / "photos", classes=5, per_class=4)
+    config = with_dataset(name="photos", source="image_folder", num_classes=5, root="photos")
+    config["setting"] = "transductive"
+    config["hume"] |= {"subset_size": 20}
+    config["pairs"][0]["num_classes"] = 3
+    assert refusal(config) == (
+        "config pairs[0].num_classes=3 but the images under dataset.root='photos' has 5 "
+        "classes; set pairs[0].num_classes: 5"
+    )
+    config["pairs"][1]["num_classes"] = 3  # every pair at K=3
+    assert refusal(config).startswith("config pairs[0].num_classes=3 but ")
+    config["pairs"][0]["num_classes"] = 5
+    assert refusal(config).startswith("config pairs[1].num_classes=3 but ")
+    config["pairs"][1]["num_classes"] = [3, 5]
+    check_values(filled(config), plan_files(config), [check_hume])
+    digits = copy.deepcopy(TINY)  # the 10 classes of digits
+    digits["pairs"][1]["num_classes"] = 3
+    assert refusal(digits) == (
+        "config pairs[1].num_classes=3 but dataset source 'sklearn_digits' has 10 classes; "
+        "set pairs[1].num_classes: 10"
+    )
+
+
 def test_k_against_the_images_of_a_folder_after_max_samples(in_tmp):
     image_folder(in_tmp / "photos", classes=3, per_class=5)
     config = with_dataset(

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from tiny_workflow import changed, preflight, prepare_like_the_job
+from tiny_workflow import changed, one_line, preflight, prepare_like_the_job
 
 from hume_workflow.embed.precomputed import embed_precomputed
 from hume_workflow.errors import InputError
@@ -103,15 +103,6 @@ def embed(cfg: dict, name: str) -> Path:
     out = Path("results") / cfg["dataset"]["name"] / "embeddings" / f"{name}.h5"
     embed_precomputed(out.parents[1] / "data.h5", out, name, cfg["backbones"][name])
     return out
-
-
-def one_line(error: pytest.ExceptionInfo, *parts: str) -> str:
-    """The message of ``error``, asserted one line holding every one of ``parts``."""
-    message = str(error.value)
-    assert "\n" not in message, message
-    for part in parts:
-        assert part in message, message
-    return message
 
 
 # ---- round trips ------------------------------------------------------------------------------
@@ -445,14 +436,20 @@ def test_rows_unlike_the_datasets_are_refused_by_the_job(folder):
 
 def test_ids_that_miss_a_sample_or_its_split_are_refused_by_the_job(folder):
     ids = [f"sklearn_digits:{i}" for i in range(1797)]
-    save(folder / "mine.npy", np.zeros((1797, 4)))
-    (folder / "ids.txt").write_text("\n".join([*ids[:-1], "someone_else"]) + "\n")
+    save(folder / "mine.npy", np.zeros((1796, 4)))
+    (folder / "ids.txt").write_text("\n".join(ids[:-1]) + "\n")  # the last sample left out
     cfg = digits_config({"kind": "precomputed", "path": "mine.npy", "ids": "ids.txt"})
     cfg["dataset"].pop("max_samples")
     data = read_dataset(prepared(cfg))
     with pytest.raises(InputError) as error:
         embed(cfg, "mine")
     one_line(error, "ids.txt: 1 of the dataset's 1797 samples have no row", "'sklearn_digits:1796'")
+    # an id of no sample of the source at all: named first, before what it leaves out
+    save(folder / "mine.npy", np.zeros((1797, 4)))
+    (folder / "ids.txt").write_text("\n".join([*ids[:-1], "someone_else"]) + "\n")
+    with pytest.raises(InputError) as error:
+        embed(cfg, "mine")
+    one_line(error, "ids.txt: 1 of 1797 ids name no sample of dataset source", "'someone_else'")
     # per split: every sample in the train file's ids
     train, test = (folder / "train.txt"), (folder / "test.txt")
     test_ids = [ids[i] for i in np.flatnonzero(data.split == 1)]

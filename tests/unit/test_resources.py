@@ -19,8 +19,10 @@ from hume_workflow.plan.resources import (
     embed_request,
     embed_threads,
     feature_dim,
+    files_shape,
     fit_samples,
     image_side,
+    space_width,
 )
 
 SCORE_OFF = {"n_folds": 0}  # the model without the generalisation score
@@ -158,3 +160,35 @@ def test_import_does_not_load_torch():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"
+
+
+def test_a_wide_phi1_requests_its_d1_squared_encoder_base():
+    """The orthogonal task encoder holds d1 x d1 matrices: a run at d1 = 20,000 on 1,438
+    samples peaked at 7.3 GB (benchmarks/bench_resources.py fits the terms at d1 <= 8,000);
+    the request covers it, and narrow spaces are unchanged by the term."""
+    small = {"num_iters": 2}, {"n_folds": 3, "max_iter": 50}
+    wide = hume_request(1438, 20000, 64, *small, 10, False)
+    assert wide["mem_mb"] >= 7300
+    narrow = hume_request(1438, 64, 64, *small, 10, False)
+    assert narrow["mem_mb"] < 1100
+    made, step, nbytes = hume_resources.encoder_model(8000)
+    assert made == pytest.approx(9.4, rel=0.1) and step == pytest.approx(2.7, rel=0.1)
+    assert (nbytes + hume_resources.BASE_BYTES) / 1e6 == pytest.approx(1563, rel=0.25)
+
+
+def test_a_precomputed_space_is_requested_at_its_files_width(tmp_path):
+    """Before its embedding exists, a precomputed space's width is its files' (headers),
+    capped by pca_dim; the embedding job's memory grows with the width and the stored type."""
+    path = tmp_path / "wide.npy"
+    np.save(path, np.zeros((5, 20000), np.float64))
+    spec = {"kind": "precomputed", "path": str(path), "ids": "ids.txt"}
+    assert space_width("wide", spec, None) == 20000
+    assert space_width("wide", {**spec, "pca_dim": 256}, None) == 256
+    assert files_shape("wide", spec) == (20000, 8)
+    wide = embed_request(10000, spec, False, 32, files=files_shape("wide", spec))
+    assert wide["mem_mb"] > 10000 * 20000 * (8 + 4) / 1e6
+    assert wide["mem_mb"] > embed_request(10000, spec, False, 32)["mem_mb"]
+    embedding = tmp_path / "embedding.h5"
+    with h5py.File(embedding, "w") as f:
+        f["features"] = np.zeros((5, 7), np.float32)
+    assert space_width("wide", spec, str(embedding)) == 7  # the file, once it exists

@@ -56,8 +56,11 @@ CONFIG_CASES = {
 @pytest.mark.parametrize("case", CONFIG_CASES)
 def test_bad_config_is_refused_in_one_line(workdir, case):
     config, message = CONFIG_CASES[case]
-    line = error_line(refused(workdir, config), "config ")
+    output = refused(workdir, config)
+    line = error_line(output, "config ")
     assert line.startswith(message), line
+    # the line alone: no Snakemake frame (File "...common.smk", line ...) follows it
+    assert 'File "' not in output and "Traceback" not in output, output
 
 
 def test_subset_size_above_n_is_capped_with_a_warning(workdir):

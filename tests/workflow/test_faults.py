@@ -16,28 +16,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from tiny_workflow import PAIRS, TINY, run_snakemake, snakemake_command, snakemake_env
-
-
-def start(workdir: Path, config: dict, *args: str, cores: int = 2) -> subprocess.Popen:
-    """Snakemake on ``config`` in the background, in its own process group."""
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    return subprocess.Popen(
-        snakemake_command(["config.yaml"], "--cores", str(cores), *args),
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env=snakemake_env(),
-    )
-
-
-def wait_for(condition, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+from tiny_workflow import PAIRS, TINY, run_snakemake, start_snakemake, wait_for
 
 
 def assert_every_file_complete(results: Path) -> None:
@@ -75,11 +54,11 @@ STAGES = ["prepare_dataset", "extract_embeddings", "run_hume", "majority_vote"]
 def killed_at_each_stage_then_resumed(workdir: Path) -> Path:
     """The tiny config in ``workdir``, its whole workflow (Snakemake and its jobs) killed with
     SIGKILL once a job of each stage has started, resumed in between; checked on the way:
-    nothing left looks complete, a plain run is refused with Snakemake's advice, --unlock
-    and at last --rerun-incomplete succeed."""
+    nothing left looks complete, a plain run is refused with Snakemake's advice (--unlock),
+    and after --unlock the same command succeeds (the profile reruns what was incomplete)."""
     logs = workdir / "results/tiny/logs"
     for i, stage in enumerate(STAGES):
-        proc = start(workdir, TINY, *(("--rerun-incomplete",) if i else ()))
+        proc = start_snakemake(workdir, TINY, "--cores", "2")
 
         def started(stage: str = stage, proc: subprocess.Popen = proc) -> bool:
             assert proc.poll() is None, f"Snakemake ended before {stage} started"
@@ -91,24 +70,23 @@ def killed_at_each_stage_then_resumed(workdir: Path) -> Path:
         proc.wait()
         assert_every_file_complete(workdir / "results")
         assert not (workdir / "results/tiny/report/index.html").exists()
-        if i == 0:  # the killed Snakemake left its lock (or incomplete markers)
+        if i == 0:  # the killed Snakemake left its lock
             refused = run_snakemake(workdir, TINY, "--cores", "2")
             output = refused.stdout + refused.stderr
-            assert refused.returncode != 0
-            assert "--unlock" in output or "--rerun-incomplete" in output
+            assert refused.returncode != 0 and "--unlock" in output
         assert run_snakemake(workdir, TINY, "--unlock").returncode == 0
-    resumed = run_snakemake(workdir, TINY, "--cores", "2", "--rerun-incomplete")
+    resumed = run_snakemake(workdir, TINY, "--cores", "2")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     return workdir
 
 
 @pytest.mark.background.with_args(killed_at_each_stage_then_resumed)
-def test_sigkill_at_each_stage_then_rerun_incomplete_equals_an_uninterrupted_run(
+def test_sigkill_at_each_stage_then_unlock_and_resume_equals_an_uninterrupted_run(
     background, finished
 ):
     """Kill the whole workflow (Snakemake and its jobs) with SIGKILL once a job of each stage
     has started, resuming in between: nothing left looks complete, a plain run is refused
-    with Snakemake's advice, and --unlock + --rerun-incomplete end with the labels of an
+    with Snakemake's advice, and --unlock + the same command end with the labels of an
     uninterrupted run. (The kills and resumes, with their checks, are made in the
     background from the start of the session: tests/conftest.py.)"""
     workdir = background.result(killed_at_each_stage_then_resumed)
@@ -130,7 +108,8 @@ def test_a_second_instance_on_the_same_directory_is_refused(workdir):
     slow = {**TINY, "hume": {**TINY["hume"], "num_iters": 100000}}  # HUME jobs that last
     logs = workdir / "results/tiny/logs/run_hume"
     shutil.rmtree(logs)  # the copied run's logs
-    first = start(workdir, slow, cores=1)  # one HUME job at a time: a core for the others
+    # one HUME job at a time: a core for the others
+    first = start_snakemake(workdir, slow, "--cores", "1")
 
     def started() -> bool:
         assert first.poll() is None, "the first instance ended"

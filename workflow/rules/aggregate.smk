@@ -77,6 +77,7 @@ rule export_labels:
     input:
         vote=layout.VOTE,
         data=layout.DATA,
+        spaces=task_embeddings,  # their constant_rows are never reliable
     output:
         layout.LABELS,
     log:

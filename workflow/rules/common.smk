@@ -23,35 +23,53 @@ from hume_workflow.plan.preflight import (
     describe_config,
 )
 from hume_workflow.plan import layout
+from hume_workflow.plan.backbone_kinds import PRECOMPUTED, deciding_spec
+from hume_workflow.plan.batches import batch_files
+from hume_workflow.plan.dataset import dataset_identity
+from hume_workflow.plan.inputs import backbone_inputs, dataset_inputs
 from hume_workflow.plan.migrate import unmigrated
 from hume_workflow.plan.methods import METHODS, config_tasks
-from hume_workflow.plan.sweep import single_k
 from hume_workflow.plan import resources
 from hume_workflow.plan.resources import (
-    MAX_FEATURE_DIM,
     dataset_samples,
     embed_request,
-    feature_dim,
+    files_shape,
     fit_samples,
     image_side,
+    space_width,
 )
+from hume_workflow.errors import InputError
 from hume_workflow.hume.checks import check_hume
 from hume_workflow.hume.resources import hume_request
 
-# A bad config stops here, in seconds, with one line naming the key and the value.
+# A bad config stops here, in seconds, with one line naming the key and the value, and
+# nothing else: no Snakemake frame follows it.
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text())
-check_schema(config, SCHEMA_DOC)
-validate(config, schema=str(SCHEMA))  # fills in the defaults
-DATASET = config["dataset"]["name"]
-RESULTS = Path(layout.fill(layout.RESULTS, dataset=DATASET))
-PLAN_FILES = PlanFiles(
-    Path(layout.fill(layout.DATA, dataset=DATASET)),
-    lambda name: Path(layout.fill(layout.EMBEDDING, dataset=DATASET, backbone=name)),
-)
-for warning in check_values(config, PLAN_FILES, [check_hume]) + unmigrated(RESULTS):
+
+
+def embedding_file(backbone):
+    """The embedding file of a backbone of the configured dataset."""
+    return Path(layout.fill(layout.EMBEDDING, dataset=DATASET, backbone=backbone))
+
+
+try:
+    check_schema(config, SCHEMA_DOC)
+    validate(config, schema=str(SCHEMA))  # fills in the defaults
+    DATASET = config["dataset"]["name"]
+    RESULTS = Path(layout.fill(layout.RESULTS, dataset=DATASET))
+    PLAN_FILES = PlanFiles(
+        Path(layout.fill(layout.DATA, dataset=DATASET)), embedding_file
+    )
+    WARNINGS = check_values(config, PLAN_FILES, [check_hume]) + unmigrated(RESULTS)
+    check_sources(config)
+    # the user's files data.h5 is made of
+    DATA_INPUTS = dataset_inputs(config["dataset"])
+except InputError as error:
+    logger.error(str(error))
+    sys.exit(1)
+for warning in WARNINGS:
     logger.warning(f"Warning: {warning}")
-check_sources(config)
 if workflow.is_main_process:
     CONFIGFILES = workflow.overwrite_configfiles or workflow.configfiles
     logger.info(describe_config(config, SCHEMA_DOC, CONFIGFILES))
@@ -72,8 +90,15 @@ wildcard_constraints:
 
 
 def backbone_spec(wildcards):
-    """The config entry of one backbone: the only params of its embedding job."""
-    return BACKBONES[wildcards.backbone]
+    """The keys of one backbone's config entry that decide its features: the params of its
+    embedding jobs (their scripts read the speed-only keys, e.g. num_workers, from the
+    config, so that editing one reruns nothing)."""
+    return deciding_spec(BACKBONES[wildcards.backbone])
+
+
+def backbone_files(wildcards):
+    """The user's files the embedding job of a backbone reads (plan/inputs.py)."""
+    return backbone_inputs(wildcards.backbone, BACKBONES[wildcards.backbone])
 
 
 def run_job_files(method):
@@ -170,6 +195,17 @@ def batch_embeddings(wildcards):
     ]
 
 
+def batch_inputs(wildcards):
+    """The user's files of a prediction batch (plan/batches.py): its folders, or its feature
+    and ids files; a replaced one reruns the batch's jobs."""
+    return batch_files(PREDICT["batches"][wildcards.new])
+
+
+def batch_space_inputs(wildcards):
+    """The user's file of a prediction batch in one backbone's space (none for images)."""
+    return batch_files(PREDICT["batches"][wildcards.new], wildcards.backbone)
+
+
 def num_classes(wildcards):
     """K of a job's wildcards, as an integer."""
     return int(wildcards.k)
@@ -215,9 +251,12 @@ def embed_resource(key):
 
     def request(wildcards, input, attempt):
         n_images = sum(dataset_samples(config["dataset"], input[0]))
-        spec = BACKBONES[wildcards.backbone]
+        name = wildcards.backbone
+        spec = BACKBONES[name]
         side = image_side(config["dataset"])
-        return embed_request(n_images, spec, COMPUTE["embed_gpu"], side, attempt)[key]
+        files = files_shape(name, spec) if spec["kind"] == PRECOMPUTED else None
+        gpu = COMPUTE["embed_gpu"]
+        return embed_request(n_images, spec, gpu, side, attempt, files)[key]
 
     return request
 
@@ -233,11 +272,6 @@ def embed_gpu(wildcards):
     return resources.embed_gpus(BACKBONES[wildcards.backbone], COMPUTE["embed_gpu"])
 
 
-def space_dim(name, path):
-    """Feature width of a space: from its file once it exists, else an upper bound."""
-    return feature_dim(path) or BACKBONES[name].get("pca_dim", MAX_FEATURE_DIM)
-
-
 def hume_resource(key):
     """One entry ("mem_mb" or "runtime") of a HUME job's request, from N, d1, d2 and the
     hyperparameters (hume_workflow.hume.resources); it grows with each retry."""
@@ -247,8 +281,8 @@ def hume_resource(key):
         phi1, phi2 = layout.task_spaces(wildcards.task)
         return hume_request(
             fit_samples(n_train, n_test, config["setting"]),
-            space_dim(phi1, input.spaces[0]),
-            space_dim(phi2, input.spaces[1]),
+            space_width(phi1, BACKBONES[phi1], input.spaces[0]),
+            space_width(phi2, BACKBONES[phi2], input.spaces[1]),
             config["hume"],
             config["score"],
             int(wildcards.k),

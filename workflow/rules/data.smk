@@ -1,4 +1,6 @@
 rule prepare_dataset:
+    input:
+        DATA_INPUTS,  # the user's files the data are read from
     output:
         layout.DATA,
     log:
@@ -10,6 +12,7 @@ rule prepare_dataset:
         mem_mb=2000,
         runtime=30,
     params:
-        dataset=config["dataset"],
+        # what decides the samples (plan/dataset.py), the rest is where they are read from
+        identity=dataset_identity(config["dataset"]),
     script:
         "../scripts/prepare_dataset.py"

@@ -1,6 +1,7 @@
 rule extract_embeddings:
     input:
         layout.DATA,
+        backbone_files,  # the user's files (precomputed features, checkpoints, weights)
     output:
         layout.EMBEDDING,
     log:
@@ -15,7 +16,7 @@ rule extract_embeddings:
         runtime=embed_resource("runtime"),
         gpu=embed_gpu,
     params:
-        spec=backbone_spec,
+        spec=backbone_spec,  # what decides the features: no speed-only keys
     script:
         "../scripts/extract_embeddings.py"
 
@@ -36,6 +37,5 @@ rule compute_baselines:
         runtime=30,
     params:
         setting=config["setting"],
-        num_classes=single_k(config),  # None in a sweep: the dataset's classes
     script:
         "../scripts/compute_baselines.py"

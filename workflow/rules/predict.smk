@@ -1,6 +1,7 @@
 rule prepare_batch:
     input:
-        layout.DATA,
+        data=layout.DATA,
+        files=batch_inputs,  # the user's files of the batch
     output:
         layout.BATCH,
     log:
@@ -21,6 +22,7 @@ rule embed_batch:
     input:
         batch=layout.BATCH,
         space=layout.EMBEDDING,
+        files=batch_space_inputs,
     output:
         layout.BATCH_EMBEDDING,
     log:

@@ -1,12 +1,12 @@
 """Rule compute_baselines: k-means and the supervised linear probe on one space."""
 
-from hume_workflow.aggregate.baselines import space_baselines
-from hume_workflow.formats.io import write_json
 from hume_workflow.logs import log_to_file
 
-log_to_file(snakemake.log[0])
+log_to_file(snakemake.log[0])  # first: an interrupt during the imports is one line too
+
+from hume_workflow.aggregate.baselines import space_baselines
+from hume_workflow.formats.io import write_json
+
 params = snakemake.params
-result = space_baselines(
-    snakemake.input.data, snakemake.input.features, params.setting, params.num_classes
-)
+result = space_baselines(snakemake.input.data, snakemake.input.features, params.setting)
 write_json(snakemake.output[0], {"backbone": snakemake.wildcards.backbone, **result})

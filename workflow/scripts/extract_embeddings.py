@@ -2,10 +2,13 @@
 precomputed, the user's features read from files and aligned to the dataset (no torch)."""
 
 from hume_workflow.logs import log_to_file
+
+log_to_file(snakemake.log[0])  # first: an interrupt during the imports is one line too
+
 from hume_workflow.plan.backbone_kinds import PRECOMPUTED
 
-log_to_file(snakemake.log[0])
-spec = dict(snakemake.params.spec)
+# params.spec: the keys that decide the features; the config adds the speed-only ones
+spec = dict(snakemake.config["backbones"][snakemake.wildcards.backbone])
 if spec["kind"] == PRECOMPUTED:
     from hume_workflow.embed.precomputed import embed_precomputed
 

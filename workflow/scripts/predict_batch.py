@@ -1,10 +1,12 @@
 """Rule predict_batch: a batch of new images labelled by a finished task."""
 
-from hume_workflow.formats.io import atomic_path
 from hume_workflow.logs import log_to_file
+
+log_to_file(snakemake.log[0])  # first: an interrupt during the imports is one line too
+
+from hume_workflow.formats.io import atomic_path
 from hume_workflow.predict.labelling import label_batch
 
-log_to_file(snakemake.log[0])
 inputs, params = snakemake.input, snakemake.params
 labels = label_batch(
     inputs.data,

@@ -1,5 +1,9 @@
 """Rule run_hume: the HUME runs (seeds) of one job of one (phi1, phi2) task at one K."""
 
+from hume_workflow.logs import log_to_file
+
+log_to_file(snakemake.log[0])  # first: an interrupt during the imports is one line too
+
 import torch
 from threadpoolctl import threadpool_limits
 
@@ -7,10 +11,8 @@ from hume_workflow.cluster.faults import fail_once_if_asked
 from hume_workflow.cluster.gpu_slots import job_device
 from hume_workflow.hume.config import HumeConfig, ScoreConfig
 from hume_workflow.hume.runs import RunJob, run_job
-from hume_workflow.logs import log_to_file
 from hume_workflow.plan.layout import job_seeds
 
-log_to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 threadpool_limits(snakemake.threads)  # scikit-learn's BLAS/OpenMP too: jobs share cores
 params, wildcards = snakemake.params, snakemake.wildcards

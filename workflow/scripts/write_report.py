@@ -1,9 +1,11 @@
 """Rule write_report: tables, figures and provenance of every pair in one HTML page."""
 
 from hume_workflow.logs import log_to_file
+
+log_to_file(snakemake.log[0])  # first: an interrupt during the imports is one line too
+
 from hume_workflow.report.assemble import ReportFacts, ReportInputs, make_report
 
-log_to_file(snakemake.log[0])
 inputs, params = snakemake.input, snakemake.params
 make_report(
     ReportInputs(

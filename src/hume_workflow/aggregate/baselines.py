@@ -56,18 +56,19 @@ def linear_probe_accuracy(
 
 
 def space_baselines(
-    data_path: str | os.PathLike, features_path: str | os.PathLike, setting: str, k: int | None
+    data_path: str | os.PathLike, features_path: str | os.PathLike, setting: str
 ) -> dict:
     """Both baselines of one embedding file against data.h5: the baselines file's content
     (``dim``, ``kmeans`` metrics, ``linear_probe_acc``).
 
-    ``k`` None (a sweep over several K): k-means with the dataset's number of known classes,
-    not fitted at all (every metric None) when no label is known.
+    k-means runs with the dataset's number of known classes, whatever K the runs sweep (the
+    plan refuses a single K unlike a labelled dataset's classes), so adding a K reruns no
+    baseline; without a known label it is not fitted at all (every metric None).
     """
     features = read_spaces(data_path, [features_path])[0]
     data = read_h5(data_path, ["labels", "split"])[0]
     labels, split = data["labels"], data["split"]
-    k = k or len(np.unique(labels[labels >= 0]))
+    k = len(np.unique(labels[labels >= 0]))
     return {
         "dim": int(features.shape[1]),
         "kmeans": (

@@ -17,6 +17,10 @@ like the human one (docs/algorithm.md, "Choosing K"); higher is better for every
 - ``silhouette``: the silhouette of the vote's clusters in the task's last space, where the
   runs are scored (HUME: phi2; Euclidean, up to ``SILHOUETTE_SAMPLES`` samples).
 - ``score``: the raw mean generalisation score, shown for reference (it prefers small K).
+
+The criteria's names are ``choices.K_CRITERIA``; ``stability`` and ``kappa_stability``
+(``choices.PAIRWISE_K_CRITERIA``) compare runs, so one run of a K leaves them NaN. With one K
+there is nothing to choose: that K is picked, whatever the values.
 """
 
 from __future__ import annotations
@@ -26,12 +30,11 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from typing import Literal, get_args
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from hume_workflow.choices import check_choice
+from hume_workflow.choices import K_CRITERIA, PAIRWISE_K_CRITERIA, check_choice
 from hume_workflow.errors import InputError
 from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.k_choice import KChoice
@@ -40,8 +43,6 @@ from hume_workflow.formats.votes import read_vote
 
 log = logging.getLogger(__name__)
 
-KCriterion = Literal["stability", "kappa_stability", "kappa", "outer_fit", "silhouette", "score"]
-K_CRITERIA: tuple[KCriterion, ...] = get_args(KCriterion)
 SILHOUETTE_SAMPLES = 5000  # the silhouette's cost is quadratic in the samples it sees
 OUTER_TAIL = 0.1  # the share of the last iterations whose outer loss is averaged
 
@@ -110,16 +111,24 @@ def k_evidence(
 
 
 def choose_k(table: Mapping[int, Mapping[str, float]], criterion: str) -> int:
-    """The K whose ``criterion`` is highest; NaN is skipped.
+    """The K whose ``criterion`` is highest; NaN is skipped. With one K, that K.
 
     Ties go to the larger K: two labelings that score the same (e.g. both perfectly stable)
     are a coarse one and a refinement of it, and the finer one says more.
 
     Raises:
-        InputError: an unknown criterion, or no K with a value for it.
+        InputError: an unknown criterion, or several K and none with a value for it (for a
+            criterion that compares runs, naming num_runs: the plan refuses that sweep).
     """
     check_choice("k_choice.criterion", criterion, K_CRITERIA)
+    if len(table) == 1:
+        return next(iter(table))
     scored = {k: row[criterion] for k, row in table.items() if not math.isnan(row[criterion])}
+    if not scored and criterion in PAIRWISE_K_CRITERIA:
+        raise InputError(
+            f"config k_choice.criterion={criterion!r}: no K has two runs to compare; "
+            "expected num_runs >= 2, or a criterion that works with one run"
+        )
     if not scored:
         raise InputError(f"no K has a value of {criterion}; expected runs with that evidence")
     return max(sorted(scored, reverse=True), key=lambda k: scored[k])
@@ -163,6 +172,9 @@ def choose_task_k(
             ", ".join(f"{name} {value:.3f}" for name, value in evidence[k].items()),
         )
     chosen = choose_k(evidence, criterion)
-    log.info("%s picks K=%d of %s", criterion, chosen, sorted(evidence))
+    if len(evidence) == 1:
+        log.info("one K, K=%d: nothing to choose", chosen)
+    else:
+        log.info("%s picks K=%d of %s", criterion, chosen, sorted(evidence))
     run = next(iter(runs.values()))  # every run names its method and its task's spaces
     return KChoice(run.method, list(run.spaces), criterion, chosen, evidence, n_runs)

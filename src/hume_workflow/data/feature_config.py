@@ -129,6 +129,12 @@ class FeatureFiles:
                 )
         return rows, dims[first]
 
+    def value_bytes(self) -> int:
+        """Bytes of one stored value, the widest over the files (headers only; 4 where numpy
+        has no such type)."""
+        headers = (self._header(part) for part in self.parts)
+        return max(4 if h.dtype is None else h.dtype.itemsize for h in headers)
+
     def row_ids(self, rows: dict[str, int]) -> list[str]:
         """The ids of every row, parts in order: from the ids files, else by place.
 

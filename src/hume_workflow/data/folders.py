@@ -35,6 +35,28 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+#: Sub-folders of a root that hold a split's images (image_folder: train/ and test/;
+#: imagenet: train/ and val/), not a class.
+SPLIT_FOLDERS = ("train", "test", "val")
+
+
+def listed_folders(root: str | os.PathLike) -> list[Path]:
+    """The folders whose listings decide which images a folder source holds: ``root``, its
+    sub-folders, and the sub-folders of its split folders (:data:`SPLIT_FOLDERS`); no image
+    folder is listed, so this costs a few directory reads even for ImageNet.
+
+    A file added, removed or renamed changes the modification time of its folder, one of
+    these; the data stage lists the same folders (:func:`_scan`).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    folders = [root, *_class_dirs(root)]
+    for split in (f for f in folders[1:] if f.name in SPLIT_FOLDERS):
+        folders += _class_dirs(split)
+    return folders
+
+
 def _scan(root: Path, folder: Path) -> tuple[list[Path], list[str | None]]:
     """Image paths in ``folder`` (under ``root``) and their class folder names.
 

@@ -80,6 +80,16 @@ def _find_idx(folder: Path, stem: str) -> Path:
     )
 
 
+def idx_files(folder: str | os.PathLike) -> list[Path]:
+    """The four idx files of ``folder`` that :func:`_load_idx_set` reads (each ``.gz`` if
+    present, else uncompressed).
+
+    Raises:
+        InputError: one of them is in neither form.
+    """
+    return [_find_idx(Path(folder), stem) for stem in IDX_STEMS]
+
+
 def _load_idx_set(folder: Path, name: str, class_names: list[str]) -> ImageDataset:
     """MNIST-layout idx files in ``folder``: train-*, then t10k-*; images (N, 28, 28, 1)."""
     images, labels, split = [], [], []

@@ -15,7 +15,6 @@ from hume_workflow.data.digits import load_sklearn_digits
 from hume_workflow.data.features_only import load_features_only
 from hume_workflow.data.folders import load_image_folder, load_imagenet
 from hume_workflow.data.idx import load_fashion_mnist, load_mnist
-from hume_workflow.data.images import ImageFiles
 from hume_workflow.data.sources import SOURCES
 from hume_workflow.data.subsets import subsample
 from hume_workflow.data.torchvision_sets import load_cifar10, load_cifar100_20, load_stl10
@@ -126,29 +125,3 @@ def prepare_configured(dataset: dict) -> ImageDataset:
         labels=dataset.get("labels"),
         features_key=dataset.get("features_key"),
     )
-
-
-def declare_num_classes(dataset: ImageDataset, num_classes: int | list | dict, source: str) -> None:
-    """Give unlabelled images the config's K; check it against a labelled dataset's classes.
-    A sweep over several K (a list or a range) declares and checks nothing.
-
-    Raises:
-        InputError: ``num_classes`` (config ``dataset.num_classes``) differs from the number
-            of classes (for imagenet/image_folder: of class sub-folders) the dataset has.
-    """
-    if not isinstance(num_classes, int):
-        return
-    if not dataset.class_names:  # unlabelled images (a flat image_folder): K from the config
-        dataset.declared_num_classes = num_classes
-        return
-    found = len(dataset.class_names)
-    if found == num_classes:
-        return
-    shown = ", ".join(dataset.class_names[:5]) + (", ..." if found > 5 else "")
-    if isinstance(dataset.images, ImageFiles):
-        where = f"dataset.root={dataset.images.root} has {found} class sub-folders ({shown})"
-        fix = f"set dataset.num_classes: {found}, or give each class its own sub-folder"
-    else:
-        where = f"dataset source {source!r} has {found} classes"
-        fix = f"set dataset.num_classes: {found}"
-    raise InputError(f"config dataset.num_classes={num_classes} but {where}; {fix}")

@@ -21,7 +21,14 @@ from hume_workflow.embed.extract import (
 )
 from hume_workflow.embed.pca import project, reduce_dimension
 from hume_workflow.embed.settings import EmbedSettings
-from hume_workflow.embed.writer import array_blocks, chunk_rows, write_feature_batches, write_space
+from hume_workflow.embed.writer import (
+    ConstantRows,
+    array_blocks,
+    chunk_rows,
+    record_constant_rows,
+    write_feature_batches,
+    write_space,
+)
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import TRAIN, read_dataset
 from hume_workflow.formats.embeddings import (
@@ -62,7 +69,8 @@ def embed_dataset(
     with PCA), ``labels`` (N,) (-1 where unknown), ``split`` (N,), and attributes recording
     the backbone, its preprocessing, the extraction settings, the post-processing, the
     dataset, the split, the package versions, ``num_samples`` (N) and data.h5's
-    ``samples_sha256`` (the sample order; copied when data.h5 has it). Without PCA the
+    ``samples_sha256`` (the sample order; copied when data.h5 has it), and ``constant_rows``,
+    the samples whose raw features are constant (named in one warning). Without PCA the
     features are written chunk by chunk as the batches arrive; with PCA the raw features go
     to a temporary file first (PCA needs all of them; it is fitted on the train split).
     Either way the output only appears under its name once complete (``atomic_path``).
@@ -90,13 +98,16 @@ def embed_dataset(
             "precision=%s applies on CUDA only: running in fp32 on %s", settings.precision, device
         )
     log.info("embedding %d images of %s with %s on %s", n, meta.name, backbone_name, device)
-    batches = iter_features(
-        data,
-        backbone,
-        device=device,
-        num_workers=settings.num_workers,
-        autocast_dtype=amp_dtype,
-        channels_last=channels_last,
+    constant = ConstantRows()
+    batches = constant.watch(
+        iter_features(
+            data,
+            backbone,
+            device=device,
+            num_workers=settings.num_workers,
+            autocast_dtype=amp_dtype,
+            channels_last=channels_last,
+        )
     )
     what = f"{backbone_name} features"
     postprocessing: dict[str, Any] = {}
@@ -112,6 +123,7 @@ def embed_dataset(
             what += " after PCA"
         dset, written = write_space(f, blocks, n, settings, meta.labels, meta.split, what, key)
         postprocessing.update(written)
+        record_constant_rows(f, constant.rows, n, meta.sample_ids, key)
         extraction = {
             "batch_size": settings.batch_size,
             "num_workers": settings.num_workers,

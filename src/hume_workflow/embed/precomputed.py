@@ -21,10 +21,17 @@ import h5py
 import numpy as np
 
 from hume_workflow.data.feature_config import FeatureFiles
-from hume_workflow.data.sample_ids import SPLIT_PARTS, WHOLE, align_rows
+from hume_workflow.data.sample_ids import SPLIT_PARTS, WHOLE, SourceSamples, align_rows
+from hume_workflow.data.sources import SOURCES
 from hume_workflow.embed.pca import reduce_dimension
 from hume_workflow.embed.settings import EmbedSettings
-from hume_workflow.embed.writer import array_blocks, chunk_rows, write_space
+from hume_workflow.embed.writer import (
+    array_blocks,
+    chunk_rows,
+    constant_rows,
+    record_constant_rows,
+    write_space,
+)
 from hume_workflow.errors import InputError
 from hume_workflow.formats.dataset import IDENTITY_ATTR, TRAIN, read_dataset
 from hume_workflow.formats.embeddings import SAMPLES_SHA256, write_embedding_attrs, write_pca
@@ -44,17 +51,19 @@ def embed_precomputed(
     The file holds what :func:`~hume_workflow.embed.pipeline.embed_dataset` writes:
     ``features`` (N, d) in data.h5's sample order (float32, float16 with ``float16``; d =
     ``pca_dim`` with PCA, whose ``pca_mean`` and ``pca_components`` are stored too), ``labels``,
-    ``split`` and the attributes; ``preprocessing`` records the source files (path, size,
+    ``split``, ``constant_rows`` (the samples whose features are constant, named in one
+    warning) and the attributes; ``preprocessing`` records the source files (path, size,
     sha256) and ``extraction`` how rows were matched.
 
     Rows are matched by the ids file (``ids``); without one, by place (``<part>:<row>``, a
     features_only dataset), and then the files must hold the dataset's rows exactly, unless
-    data.h5 is a subset (``max_samples``). Rows that no sample names are left out.
+    data.h5 is a subset (``max_samples``). Rows of samples data.h5 does not hold are left
+    out; every row must name a sample of the dataset's source (:class:`SourceSamples`).
 
     Raises:
-        InputError: one line naming the file: see :meth:`FeatureFiles.read` and
-            :func:`align_rows`; data.h5 without sample ids; rows in number unlike the
-            dataset's.
+        InputError: one line naming the file: see :meth:`FeatureFiles.read`,
+            :func:`align_rows` and :meth:`SourceSamples.check`; data.h5 without sample ids;
+            rows in number unlike the dataset's.
     """
     settings = EmbedSettings.from_spec(spec, backbone_name)
     key = f"backbones.{backbone_name}"
@@ -70,10 +79,12 @@ def embed_precomputed(
     identity = data_attrs.get(IDENTITY_ATTR) or {}
     if files.ids is None and identity.get("max_samples") is None:
         _check_counts(files, row_split, meta.split, dataset_path, key)
+    _check_source_ids(row_ids, meta.sample_ids, data_attrs, files, key)  # first: 1-based ids
     rows = align_rows(row_ids, row_split, meta.sample_ids, meta.split, files.ids_where())
     n, dim = len(rows), features.shape[1]
     log.info("%s: %d of %d rows of %s, %d features", key, n, len(row_ids), files.ids_where(), dim)
     features = features[rows]
+    constant = constant_rows(features)  # raw: before PCA, L2 and the storage cast
     postprocessing: dict[str, Any] = {}
     with atomic_path(output_path) as tmp, h5py.File(tmp, "w") as f:
         what = f"{backbone_name} features"
@@ -86,6 +97,7 @@ def embed_precomputed(
         blocks = array_blocks(features, chunk_rows(n, features.shape[1], 4))
         dset, written = write_space(f, blocks, n, settings, meta.labels, meta.split, what, key)
         postprocessing.update(written)
+        record_constant_rows(f, constant, n, meta.sample_ids, key)
         write_embedding_attrs(
             f,
             backbone=backbone_name,
@@ -110,6 +122,36 @@ def embed_precomputed(
         )
         shape = dset.shape
     log.info("wrote %s: features %s %s", output_path, shape, np.dtype(settings.storage_dtype))
+
+
+def _check_source_ids(
+    row_ids: list[str],
+    sample_ids: list[str],
+    data_attrs: dict[str, Any],
+    files: FeatureFiles,
+    key: str,
+) -> None:
+    """Refuse rows whose ids name no sample of the source data.h5 was made from (its recorded
+    ``dataset_config``; a data.h5 written before it recorded one is not checked).
+
+    Raises:
+        InputError: see :meth:`SourceSamples.check`.
+    """
+    identity = data_attrs.get(IDENTITY_ATTR)
+    if not identity or identity.get("source") not in SOURCES:
+        return
+    skipped = {bad["path"] for bad in data_attrs.get("bad_images") or []}
+    held = set(sample_ids) | skipped
+    if all(sample_id in held for sample_id in row_ids):
+        return
+    part_rows = None
+    if SOURCES[identity["source"]].reads == "files":
+        part_rows = FeatureFiles.from_dataset(identity).headers()[0]
+    if files.ids is None:
+        where = f"{key} ({files.ids_where()}, rows by place)"
+    else:
+        where = f"{key}.ids={files.ids_where()}"
+    SourceSamples(identity, held, part_rows).check(row_ids, where)
 
 
 def _check_counts(

@@ -1,14 +1,22 @@
-"""Features written to HDF5 batch by batch as they are extracted: checked, normalised, cast."""
+"""Features written to HDF5 batch by batch as they are extracted: checked, normalised, cast;
+the rows whose raw features are constant found on the way (:class:`ConstantRows`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 
 import h5py
 import numpy as np
 
 from hume_workflow.embed.settings import EmbedSettings
 from hume_workflow.errors import InputError
+from hume_workflow.formats.embeddings import CONSTANT_ROWS, write_constant_rows
+
+log = logging.getLogger(__name__)
+
+#: How many constant rows the warning names.
+_NAMED = 5
 
 
 def l2_normalize(features: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -118,3 +126,63 @@ def write_space(
         "order": "pca (train split) -> l2_normalize -> storage cast",
     }
     return dset, postprocessing
+
+
+def constant_rows(features: np.ndarray) -> np.ndarray:
+    """(M,) int64 indices of the rows of (N, d) ``features`` whose values are all equal (all
+    zero included); rows holding NaN are not (they are refused as non-finite)."""
+    if features.shape[0] == 0 or features.shape[1] == 0:
+        return np.arange(features.shape[0], dtype=np.int64)
+    spread = np.max(features, axis=1) - np.min(features, axis=1)
+    return np.flatnonzero(spread == 0).astype(np.int64)
+
+
+class ConstantRows:
+    """The rows whose raw features are constant, gathered from ``(start, (B, d))`` batches as
+    they pass (:meth:`watch`), before PCA, L2 normalisation or the storage cast."""
+
+    def __init__(self) -> None:
+        self._found: list[np.ndarray] = []
+
+    def watch(self, batches: Iterable[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
+        """``batches`` unchanged, each one's constant rows noted."""
+        for start, feats in batches:
+            self._found.append(start + constant_rows(feats))
+            yield start, feats
+
+    @property
+    def rows(self) -> np.ndarray:
+        """(M,) int64 sorted indices of the constant rows seen so far."""
+        return np.sort(np.concatenate([np.empty(0, np.int64), *self._found]))
+
+
+def record_constant_rows(
+    f: h5py.File,
+    rows: np.ndarray,
+    num_rows: int,
+    sample_ids: Sequence[str] | None,
+    key: str,
+) -> None:
+    """Store the (M,) constant ``rows`` in the embedding file being written and, where there
+    are any, name them in one warning: their count and the first few samples.
+
+    ``sample_ids``: data.h5's (N,) ids, to name them by; None: by their row in data.h5.
+    """
+    write_constant_rows(f, rows)
+    if not rows.size:
+        return
+    named = ", ".join(
+        repr(sample_ids[i]) if sample_ids is not None else f"row {i}" for i in rows[:_NAMED]
+    )
+    more = ", ..." if rows.size > _NAMED else ""
+    log.warning(
+        "%s: %d of %d samples have constant raw features (all values equal; all zero: a "
+        "failed extraction upstream?): %s%s; they cannot be told apart in this space, so "
+        "they are stored as %s and never exported as reliable",
+        key,
+        rows.size,
+        num_rows,
+        named,
+        more,
+        CONSTANT_ROWS,
+    )

@@ -43,7 +43,6 @@ class ImageDataset:
     images: (N, H, W, C) uint8, C in {1, 3} (or LazyImages of that shape, decoded when written);
     None for a dataset without images (features_only: its samples are rows of feature files);
     labels: (N,) int64, -1 where unknown; split: (N,) uint8, 0 = train, 1 = test.
-    declared_num_classes: K for unlabelled data (no class_names); None means len(class_names).
     sample_ids: (N,) identities of the samples, in order (see :func:`samples_sha256`); None
     when unknown (a data.h5 written before it stored them).
     """
@@ -53,13 +52,11 @@ class ImageDataset:
     labels: np.ndarray
     split: np.ndarray
     class_names: list[str]
-    declared_num_classes: int | None = None
     sample_ids: list[str] | None = None
 
     @property
     def num_classes(self) -> int:
-        if self.declared_num_classes is not None:
-            return self.declared_num_classes
+        """The number of classes its labels name (0 for unlabelled data: K is the config's)."""
         return len(self.class_names)
 
 
@@ -98,8 +95,6 @@ def _attrs(
         "num_samples": len(dataset.labels),
         "bad_images": bad_images,
     }
-    if dataset.declared_num_classes is not None:
-        attrs["num_classes"] = dataset.declared_num_classes
     if dataset.sample_ids is not None:
         attrs[SAMPLES_SHA256] = samples_sha256(dataset.sample_ids, dataset.split)
     if identity is not None:
@@ -120,7 +115,7 @@ def write_dataset(
     when ``dataset.sample_ids`` is known, ``sample_ids`` ((N,) variable-length UTF-8 strings,
     :func:`read_sample_ids`).
 
-    Attributes: ``name``, ``class_names``, ``num_classes`` (when declared), ``num_samples``,
+    Attributes: ``name``, ``class_names``, ``num_samples``,
     ``samples_sha256`` (:func:`samples_sha256`; absent without sample_ids) and ``bad_images``
     (JSON list of the skipped images' ``{"path", "error"}``, paths relative to the root);
     ``dataset_config`` (JSON): ``identity``, the config keys that made these samples
@@ -171,7 +166,6 @@ def read_dataset(path: str | os.PathLike, with_images: bool = True) -> ImageData
         labels=arrays["labels"],
         split=arrays["split"],
         class_names=list(attrs["class_names"]),
-        declared_num_classes=attrs.get("num_classes"),
         sample_ids=read_sample_ids(path),
     )
 

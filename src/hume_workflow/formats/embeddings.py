@@ -1,8 +1,12 @@
 """The embedding file (HDF5): one per dataset and backbone, the features of one space.
 
 Datasets: ``features`` (N, d) float32 or float16, ``labels`` (N,) and ``split`` (N,) of the
-dataset, and, for a backbone with ``pca_dim``, the PCA it was projected with (``pca_mean``
-(d_in,), ``pca_components`` (d, d_in): :func:`write_pca`, :func:`read_pca`). Attributes
+dataset, for a backbone with ``pca_dim``, the PCA it was projected with (``pca_mean``
+(d_in,), ``pca_components`` (d, d_in): :func:`write_pca`, :func:`read_pca`), and
+``constant_rows`` (M,) int64: the rows (samples, in data.h5's order) whose raw features, before
+PCA, L2 normalisation and the storage cast, are all equal (all zero: a failed extraction
+upstream), never exported as reliable (:func:`write_constant_rows`,
+:func:`read_constant_rows`; a file written before it stored them reads as none). Attributes
 (:func:`write_embedding_attrs`, the one writer): the backbone, its config entry, how the
 features were made (preprocessing, extraction, post-processing), the dataset, the split
 encoding, the device, the package versions, ``num_samples`` (N) and ``samples_sha256``,
@@ -41,6 +45,8 @@ SPLIT_ENCODING = "0 = train, 1 = test"
 #: Datasets of an embedding file that hold its PCA, so that new samples get the same projection.
 PCA_MEAN, PCA_COMPONENTS = "pca_mean", "pca_components"
 Projection = tuple[np.ndarray, np.ndarray]  # mean (d_in,), components (d, d_in)
+#: Dataset of an embedding file: (M,) int64, the rows whose raw features are constant.
+CONSTANT_ROWS = "constant_rows"
 #: Storage dtypes accepted for ``features``.
 FEATURE_DTYPES = (np.float16, np.float32, np.float64)
 _BLOCK_BYTES = 64 * 2**20  # features are read and checked this many bytes at a time
@@ -107,6 +113,38 @@ def read_pca(embedding_path: str | os.PathLike) -> Projection:
                 "it and extract again)"
             )
         return f[PCA_MEAN][()], f[PCA_COMPONENTS][()]
+
+
+def write_constant_rows(f: h5py.File, rows: np.ndarray) -> None:
+    """Store the (M,) indices of the constant rows in an embedding file being written (empty
+    where none is constant); :func:`read_constant_rows` reads them."""
+    f.create_dataset(CONSTANT_ROWS, data=np.asarray(rows, dtype=np.int64).reshape(-1))
+
+
+def read_constant_rows(
+    embedding_path: str | os.PathLike, num_samples: int | None = None
+) -> np.ndarray:
+    """The (M,) int64 sorted rows of an embedding file whose raw features are constant; empty
+    for a file written before it stored them.
+
+    Args:
+        num_samples: the dataset's N, which every row must be below (None: not checked).
+
+    Raises:
+        InputError: a row outside 0..N-1 (the file of another dataset).
+    """
+    with open_h5(embedding_path) as f:
+        if CONSTANT_ROWS not in f:
+            return np.empty(0, np.int64)
+        rows = np.unique(f[CONSTANT_ROWS][()].astype(np.int64))
+    if num_samples is not None and rows.size and not 0 <= rows[0] <= rows[-1] < num_samples:
+        bad = rows[0] if rows[0] < 0 else rows[-1]
+        raise InputError(
+            f"{embedding_path}: {CONSTANT_ROWS} {bad} is outside the dataset's {num_samples} "
+            "samples; expected rows 0..N-1 of data.h5 (an embedding of another dataset? re-run "
+            "extract_embeddings)"
+        )
+    return rows
 
 
 def features_dataset(f: h5py.File, path: str | os.PathLike) -> h5py.Dataset:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import glob
 import json
 import os
 import platform
+import shutil
 import tempfile
 from collections.abc import Iterator
 from importlib import metadata
@@ -30,6 +32,14 @@ PROVENANCE_PACKAGES = (
 )
 
 
+# errno of a full filesystem, and of a full quota: what each is called in a message
+NO_SPACE = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+
+
+class NoSpaceError(InputError):
+    """A write stopped by a full filesystem or quota; one line naming the file and the space."""
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
@@ -37,20 +47,83 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     A process killed inside the block leaves at most a hidden ``.<name>.*.tmp.part`` file,
     never a file under the final name that looks complete. Such leftovers of ``path`` are
     removed when it is written again (one writer per output: Snakemake's lock).
+
+    Raises:
+        NoSpaceError: the filesystem or the quota is full (:func:`naming_full_disk`); the
+            temporary file is removed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f"{glob.escape(temp_prefix(path))}*.tmp.part"):
-        stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp.part")
+    with naming_full_disk(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f"{glob.escape(temp_prefix(path))}*.tmp.part"):
+            stale.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp.part")
     os.close(fd)
     try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's 0600 would hide results from others
-        os.replace(tmp, path)
+        with naming_full_disk(path):
+            yield Path(tmp)
+            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's 0600 would hide results from others
+            os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextlib.contextmanager
+def naming_full_disk(path: Path) -> Iterator[None]:
+    """Turn a full filesystem or quota met while writing ``path`` into a :class:`NoSpaceError`.
+
+    Python reports ENOSPC/EDQUOT as an OSError with that errno; h5py as an OSError or a
+    RuntimeError whose message holds HDF5's "errno = 28, error message = 'No space left on
+    device'"; either may be followed, in the chain, by another error when the file is closed.
+    """
+    try:
+        yield
+    except Exception as err:
+        code = no_space_errno(err)
+        if code is None:
+            raise
+        raise NoSpaceError(
+            f"{NO_SPACE[code]} writing {path} ({free_space(path)}): "
+            "free space or point results elsewhere"
+        ) from err
+
+
+def no_space_errno(error: BaseException) -> int | None:
+    """ENOSPC or EDQUOT when ``error``, or an error in its chain, reports one; else None."""
+    link: BaseException | None = error
+    seen: set[int] = set()
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if getattr(link, "errno", None) in NO_SPACE:
+            return link.errno
+        for code in NO_SPACE:  # h5py: HDF5's message, the errno inside it
+            if os.strerror(code) in str(link) or f"errno = {code}," in str(link):
+                return code
+        link = link.__cause__ or link.__context__
+    return None
+
+
+def free_space(path: Path) -> str:
+    """What is free on the filesystem of ``path``: "1.2 GB free of 50.0 GB on /mount"."""
+    folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("/"))
+    mount = folder.resolve()
+    while not os.path.ismount(mount):
+        mount = mount.parent
+    try:
+        usage = shutil.disk_usage(folder)
+    except OSError:
+        return f"free space unknown on {mount}"
+    return f"{_size(usage.free)} free of {_size(usage.total)} on {mount}"
+
+
+def _size(n: float) -> str:
+    """``n`` bytes in decimal units: "0 B", "512.0 MB"."""
+    units = ["B", "kB", "MB", "GB", "TB"]
+    while n >= 1000 and len(units) > 1:
+        n /= 1000
+        units.pop(0)
+    return f"{n:.0f} B" if units[0] == "B" else f"{n:.1f} {units[0]}"
 
 
 def temp_prefix(path: Path) -> str:

@@ -6,7 +6,8 @@
 
 ``labels.csv``: the same rows, named by the samples' ids: ``sample_id`` (data.h5's
 ``sample_ids``), ``label``, ``agreement`` and ``reliable`` (agreement at least the threshold
-``export.reliable_agreement``).
+``export.reliable_agreement``, and features that are not constant in any of the task's
+spaces).
 
 Both are written atomically by pandas (``index=False``, its default float formatting), so the
 same vote always gives the same bytes.

@@ -39,9 +39,29 @@ GPU_HOST_BYTES = 2e9  # host side of a GPU run: interpreter, torch and the CUDA 
 # 1586 MB (weights, d2=1280), 817 MB (weights, d2=64), 1208 MB (gram, d2=1280), by the same.
 GRAPH_TENSORS = 4
 
+# The task encoder's orthogonal parametrisation (hume/objective.py) completes its K x d1
+# weight to a d1 x d1 orthogonal base: its registration (a QR of d1 x d1) costs ~d1^3 once,
+# each outer step ~d1^3 (the map back through the base) and the process holds about four
+# d1 x d1 float32 matrices. Fitted through d1 = 8,000 (9.4 s, 2.7 s per step, 1,563 MB peak)
+# by `python benchmarks/bench_resources.py`; a run at d1 = 20,000 held 7.3 GB (1 GB modelled
+# without these terms).
+ENCODER_MAKE_SEC_PER_D3 = 1.8e-11
+ENCODER_STEP_SEC_PER_D3 = 5.2e-12
+ENCODER_MATRICES = 4
 # What a config section that leaves a key out gets (the schema fills the same values).
 HUME_DEFAULTS = field_defaults(HumeConfig)
 SCORE_DEFAULTS = field_defaults(ScoreConfig)
+
+
+def encoder_model(d1: int) -> tuple[float, float, float]:
+    """(seconds to make, seconds per outer step, bytes) of the orthogonal task encoder on a
+    d1-wide phi1: its d1 x d1 terms, on top of the rest of a run."""
+    cube = float(d1) ** 3
+    return (
+        ENCODER_MAKE_SEC_PER_D3 * cube,
+        ENCODER_STEP_SEC_PER_D3 * cube,
+        ENCODER_MATRICES * float(d1) ** 2 * 4,
+    )
 
 
 def _hume_model(
@@ -74,8 +94,9 @@ def _hume_model(
         per_iter = per_iter / GPU_SPEEDUP + t * GPU_SEC_PER_STEP
     score_iter = 4 * n_fit * d2 * k / SCORE_FLOPS + SCORE_ITER_SEC
     score_sec = score["n_folds"] * score["max_iter"] * score_iter
-    seconds = runs * (hume["num_iters"] * per_iter + score_sec)
-    features = n_fit * (d1 + d2) * 4
+    make, step, encoder_bytes = encoder_model(d1)
+    seconds = runs * (make + hume["num_iters"] * (per_iter + step) + score_sec)
+    features = n_fit * (d1 + d2) * 4 + runs * encoder_bytes
     if gpu:
         return seconds, GPU_HOST_BYTES + features
     if form == "gram":

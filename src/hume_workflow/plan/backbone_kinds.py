@@ -44,6 +44,11 @@ EXTRACTION_KEYS = (
     "l2_normalize",
     "float16",
 )
+#: Spec keys that change how fast features are made, never their values: DataLoader
+#: workers for every kind; for the kinds that run no network (pixels, precomputed) the batch
+#: size and the autocast precision too.
+SPEED_KEYS = ("num_workers",)
+NETWORK_SPEED_KEYS = ("batch_size", "precision")
 #: Spec keys of the files kind besides EXTRACTION_KEYS (data/feature_config.py).
 PRECOMPUTED_KEYS = ("path", "paths", "key", "ids")
 
@@ -105,3 +110,12 @@ IMAGE_KINDS: tuple[str, ...] = tuple(name for name, kind in KINDS.items() if kin
 def kind_of(spec: Mapping) -> Kind:
     """The record of a backbone spec's ``kind``."""
     return KINDS[spec["kind"]]
+
+
+def deciding_spec(spec: Mapping) -> dict:
+    """The keys of a backbone spec that decide its features, without :data:`SPEED_KEYS` (and
+    :data:`NETWORK_SPEED_KEYS` for a kind that runs no network): the params of its embedding
+    jobs, so that an edit of a speed-only key reruns nothing."""
+    network = kind_of(spec).cost == "network"
+    speed = SPEED_KEYS if network else SPEED_KEYS + NETWORK_SPEED_KEYS
+    return {key: value for key, value in spec.items() if key not in speed}

@@ -39,11 +39,17 @@ from jsonschema.exceptions import ValidationError, best_match
 from hume_workflow.data.sources import SOURCES
 from hume_workflow.errors import InputError, did_you_mean
 from hume_workflow.plan.backbone_kinds import kind_of
+from hume_workflow.plan.batches import check_batches
 from hume_workflow.plan.dataset import check_identity, planned_data
 from hume_workflow.plan.features import check_backbone_options, check_precomputed
 from hume_workflow.plan.methods import METHODS, config_tasks
 from hume_workflow.plan.resources import feature_dim, fit_samples, image_side
-from hume_workflow.plan.sweep import class_counts, pair_class_counts, single_k
+from hume_workflow.plan.sweep import (
+    check_runs_per_k,
+    class_counts,
+    num_classes_entry,
+    pair_class_counts,
+)
 
 
 def _is_integer(checker: object, instance: object) -> bool:
@@ -202,16 +208,20 @@ def check_values(
             f"config aggregation.top_n={top_n}: expected at most num_runs={num_runs} "
             "(or null to vote over all runs)"
         )
-    return _check_sizes(config, files, method_checks)
+    warnings = _check_sizes(config, files, method_checks)
+    check_batches(config, files.embedding)  # predict.batches, once the dataset is known
+    return warnings
 
 
 def _check_sizes(config: dict, files: PlanFiles, method_checks: Sequence[MethodCheck]) -> list[str]:
-    """The sizes of what the config will produce (plan/dataset.py), never a stale file's:
+    """The K values (a range's step, one run per K for a criterion that compares runs), then
+    the sizes of what the config will produce (plan/dataset.py), never a stale file's:
     K against the samples HUME fits on and the dataset's classes, the test split, pca_dim
     against the samples and the width, phi1's width against K; then ``method_checks`` with
     the number of samples the runs fit on."""
     dataset, setting = config["dataset"], config["setting"]
     counts = pair_class_counts(config)
+    check_runs_per_k(config)
     k = max(max(ks) for ks in counts.values())
     data_path = files.data
     _check_dataset_root(dataset)  # a typo in dataset.root is named as such, first
@@ -223,11 +233,8 @@ def _check_sizes(config: dict, files: PlanFiles, method_checks: Sequence[MethodC
             f"config {_k_key(config, k)}: expected at most the {n_fit} samples HUME fits on "
             f"({setting} setting)"
         )
-    if data.num_classes is not None and single_k(config) not in (None, data.num_classes):
-        raise InputError(
-            f"config dataset.num_classes={k} but {data.where} has {data.num_classes} classes; "
-            f"set dataset.num_classes: {data.num_classes}"
-        )
+    if data.num_classes is not None:
+        _check_classes(config, data.num_classes, data.where)
     if data.n_test == 0 or data.n_train == 0:
         empty = "test" if data.n_test == 0 else "train"
         raise InputError(
@@ -247,6 +254,24 @@ def _check_sizes(config: dict, files: PlanFiles, method_checks: Sequence[MethodC
                 f"fewer than {_k_key(config, pair_k)}; the task encoder needs at least K"
             )
     return [warning for check in method_checks for warning in check(config, n_fit)]
+
+
+def _check_classes(config: dict, num_classes: int, where: str) -> None:
+    """The single K of every pair against a labelled dataset's ``num_classes`` classes
+    (counted from ``where``), named by the key it comes from (the pair's own num_classes,
+    else the dataset's); a sweep is not checked.
+
+    Raises:
+        InputError: the first pair whose one K is not the number of classes.
+    """
+    for i in range(len(config["pairs"])):
+        key, value = num_classes_entry(config, i)
+        ks = class_counts(value, key)
+        if len(ks) == 1 and ks[0] != num_classes:
+            raise InputError(
+                f"config {key}={ks[0]} but {where} has {num_classes} classes; "
+                f"set {key}: {num_classes}"
+            )
 
 
 def _k_key(config: dict, k: int) -> str:

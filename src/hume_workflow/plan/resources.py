@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from hume_workflow.data.feature_config import FeatureFiles
 from hume_workflow.data.setting import SETTINGS
 from hume_workflow.data.sources import SOURCES
 from hume_workflow.errors import InputError
@@ -100,6 +101,23 @@ def _feature_width(path: str, mtime_ns: int) -> int:
         return int(features_dataset(f, path).shape[1])
 
 
+def space_width(name: str, spec: dict, embedding: str | None) -> int:
+    """Width d of a space's features, for its jobs' requests: its embedding file's once it
+    exists; before, ``pca_dim``, a precomputed space's files' width (headers), or
+    MAX_FEATURE_DIM (an upper bound of a network's)."""
+    found = feature_dim(embedding)
+    if found:
+        return found
+    width = files_shape(name, spec)[0] if kind_of(spec).cost == "files" else MAX_FEATURE_DIM
+    return min(spec.get("pca_dim") or width, width)
+
+
+def files_shape(name: str, spec: dict) -> tuple[int, int]:
+    """(d, bytes per value) of the precomputed backbone ``name``'s files, from their headers."""
+    files = FeatureFiles.from_backbone(spec, name)
+    return files.headers()[1], files.value_bytes()
+
+
 def scaled_request(seconds: float, nbytes: float, attempt: int) -> dict[str, int]:
     """Margins, start-up time and the retry attempt on top of a modelled job."""
     return {
@@ -114,15 +132,19 @@ def embed_request(
     gpu: bool,
     native_size: int,
     attempt: int = 1,
+    files: tuple[int, int] | None = None,
 ) -> dict[str, int]:
     """{"mem_mb", "runtime" (minutes)} to extract features of n_images with one backbone spec.
 
-    ``native_size`` is the image side the pixels kind keeps when the spec has no image_size.
+    ``native_size`` is the image side the pixels kind keeps when the spec has no image_size;
+    ``files``: (d, bytes per value) of a precomputed space's files (:func:`files_shape`;
+    None: MAX_FEATURE_DIM float32 values).
     The kind's cost (plan/backbone_kinds.py) picks the model.
     """
     cost = kind_of(spec).cost
-    if cost == "files":  # read (float32), aligned, reduced: a few copies
-        nbytes = PRECOMPUTED_BASE_BYTES + n_images * MAX_FEATURE_DIM * 4 * 4
+    if cost == "files":  # read as stored, aligned and reduced in float32: a few copies
+        width, value_bytes = files or (MAX_FEATURE_DIM, 4)
+        nbytes = PRECOMPUTED_BASE_BYTES + n_images * width * (value_bytes + 3 * 4)
         return scaled_request(n_images / PRECOMPUTED_ROWS_PER_SEC, nbytes, attempt)
     if cost == "pixels":
         side = spec.get("image_size") or native_size

@@ -1,13 +1,15 @@
 """The numbers of classes K each pair of spaces runs with: one K, or a sweep over several.
 
 ``num_classes`` (of the dataset, or of one pair instead) is an integer, a list of integers or
-``{min, max, step}`` (both ends included). Every K of a pair is an ordinary set of runs with
-its own selection and vote; the pair's result is the K that ``k_choice.criterion`` picks
-(docs/choosing_k.md).
+``{min, max, step}`` (min, min + step, ..., max: both ends included, so max - min must be a
+multiple of step). Every K of a pair is an ordinary set of runs with its own selection and
+vote; the pair's result is the K that ``k_choice.criterion`` picks (docs/choosing_k.md); with
+one K, that K.
 """
 
 from __future__ import annotations
 
+from hume_workflow.choices import K_CRITERIA, PAIRWISE_K_CRITERIA
 from hume_workflow.errors import InputError
 
 Pair = tuple[str, str]
@@ -17,7 +19,9 @@ def class_counts(value: int | list[int] | dict, key: str = "dataset.num_classes"
     """The K values of one ``num_classes`` entry, increasing, each once.
 
     Raises:
-        InputError: a range whose ``min`` is above its ``max`` (naming ``key``).
+        InputError: a range whose ``min`` is above its ``max``, or whose ``max`` is not
+            ``min`` plus a multiple of ``step`` (it would be left out; naming ``key`` and the
+            nearest ``max`` values on the step).
     """
     if isinstance(value, int):
         return [value]
@@ -25,6 +29,12 @@ def class_counts(value: int | list[int] | dict, key: str = "dataset.num_classes"
         low, high, step = value["min"], value["max"], value.get("step", 1)
         if low > high:
             raise InputError(f"config {key}: min={low} is above max={high}; expected min <= max")
+        if (high - low) % step:
+            below = high - (high - low) % step
+            raise InputError(
+                f"config {key}={value}: max - min = {high - low} is not a multiple of step "
+                f"{step}, so max would be left out; use max: {below} or max: {below + step}"
+            )
         return list(range(low, high + 1, step))
     return sorted(set(value))
 
@@ -33,17 +43,37 @@ def pair_class_counts(config: dict) -> dict[Pair, list[int]]:
     """{(phi1, phi2): its K values}: the pair's own ``num_classes``, else the dataset's."""
     counts = {}
     for i, pair in enumerate(config["pairs"]):
-        if "num_classes" in pair:
-            ks = class_counts(pair["num_classes"], f"pairs[{i}].num_classes")
-        else:
-            ks = class_counts(config["dataset"]["num_classes"])
-        counts[pair["phi1"], pair["phi2"]] = ks
+        key, value = num_classes_entry(config, i)
+        counts[pair["phi1"], pair["phi2"]] = class_counts(value, key)
     return counts
 
 
-def single_k(config: dict) -> int | None:
-    """The one K of a config whose pairs all run the same single K; None for a sweep."""
-    values = {tuple(ks) for ks in pair_class_counts(config).values()}
-    if len(values) == 1 and len(ks := next(iter(values))) == 1:
-        return ks[0]
-    return None
+def num_classes_entry(config: dict, i: int) -> tuple[str, int | list[int] | dict]:
+    """(key, value) of the ``num_classes`` pair ``i`` runs with: its own, else the dataset's."""
+    pair = config["pairs"][i]
+    if "num_classes" in pair:
+        return f"pairs[{i}].num_classes", pair["num_classes"]
+    return "dataset.num_classes", config["dataset"]["num_classes"]
+
+
+def check_runs_per_k(config: dict) -> None:
+    """Refuse a sweep with one run per K whose ``k_choice.criterion`` compares runs
+    (``choices.PAIRWISE_K_CRITERIA``): no K would have a value, so none could be picked. With
+    one K per pair nothing is chosen, and any criterion and num_runs will do.
+
+    Raises:
+        InputError: naming num_runs, the criterion, the first sweep and the ways out.
+    """
+    num_runs, criterion = config["num_runs"], config["k_choice"]["criterion"]
+    if num_runs >= 2 or criterion not in PAIRWISE_K_CRITERIA:
+        return
+    for i in range(len(config["pairs"])):
+        key, value = num_classes_entry(config, i)
+        if len(class_counts(value, key)) > 1:
+            one_run = [c for c in K_CRITERIA if c not in PAIRWISE_K_CRITERIA]
+            raise InputError(
+                f"config num_runs={num_runs} with k_choice.criterion={criterion!r}: {criterion} "
+                f"compares the runs of each K, and the sweep {key}={value} would have one run "
+                "per K; set num_runs >= 2, or k_choice.criterion to one that works with one "
+                f"run: {', '.join(one_run[:-1])} or {one_run[-1]}"
+            )

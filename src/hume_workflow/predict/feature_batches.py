@@ -25,9 +25,14 @@ from hume_workflow.formats.feature_files import (
     check_finite_rows,
     check_matrix,
     read_array,
-    read_ids,
 )
 from hume_workflow.formats.io import atomic_path, read_h5
+from hume_workflow.plan.batch_features import (
+    batch_ids,
+    check_width,
+    embedded_raw_width,
+    feature_batch_shape,
+)
 
 
 def prepare_feature_batch(name: str, spec: dict) -> ImageDataset:
@@ -35,22 +40,12 @@ def prepare_feature_batch(name: str, spec: dict) -> ImageDataset:
     ``spec["ids"]`` (one per line) or ``row:<i>``.
 
     Raises:
-        InputError: one line naming the file: missing, unreadable, not a 2-D numeric array,
-            or of another number of rows than the batch's other files or ids.
+        InputError: one line naming ``predict.batches.<name>``: a file missing, unreadable,
+            not a 2-D numeric array, or of another number of rows than the batch's other
+            files or ids (the plan's checks, :mod:`hume_workflow.plan.batch_features`).
     """
-    key, rows = spec.get("features_key", DEFAULT_KEY), {}
-    for backbone, path in spec["features"].items():
-        option = f"config predict.batches.{name}.features.{backbone}"
-        rows[path] = check_matrix(array_header(path, key, option))[0]
-    if len(set(rows.values())) > 1:
-        raise InputError(
-            f"config predict.batches.{name}.features: files of {sorted(set(rows.values()))} rows "
-            f"({', '.join(f'{p}: {n}' for p, n in rows.items())}); expected one row per sample"
-        )
-    n = next(iter(rows.values()))
-    ids = read_ids(spec["ids"]) if "ids" in spec else [f"row:{i}" for i in range(n)]
-    if len(ids) != n:
-        raise InputError(f"{spec['ids']}: {len(ids)} ids for {n} rows; expected one per row")
+    n, _ = feature_batch_shape(name, spec)
+    ids = batch_ids(name, spec, n)
     labels, split = np.full(n, UNLABELLED, np.int64), np.full(n, TEST, np.uint8)
     return ImageDataset(name, None, labels, split, [], sample_ids=ids)
 
@@ -78,18 +73,29 @@ def embed_feature_batch(
     features_path: str | os.PathLike,
     features_key: str = DEFAULT_KEY,
     pca: Projection | None = None,
+    *,
+    space: str | os.PathLike | None = None,
+    batch_name: str | None = None,
 ) -> None:
     """Write the embedding file of a feature batch in one backbone's space (atomically).
 
     Args:
         spec: the backbone's config entry (its ``pca_dim``, ``l2_normalize``, ``float16``).
         pca: the dataset's (mean, components) when the backbone has ``pca_dim``.
+        space, batch_name: the dataset's embedding file in this space and the batch's name
+            in the config: the file's width is checked against the space's raw width, in
+            the plan's words (:func:`~hume_workflow.plan.batch_features.check_width`).
 
     Raises:
-        InputError: NaN/Inf rows, or a width other than the dataset's PCA expects.
+        InputError: NaN/Inf rows, or a width other than the space's (or the dataset's PCA's).
     """
     settings = EmbedSettings.from_spec(spec, backbone_name)
-    features = read_array(array_header(features_path, features_key)).astype(np.float32)
+    header = array_header(features_path, features_key)
+    if space is not None and batch_name is not None:
+        batch = {"features": {backbone_name: features_path}}
+        width = check_matrix(header)[1]
+        check_width(batch_name, batch, backbone_name, width, embedded_raw_width(space))
+    features = read_array(header).astype(np.float32)
     check_finite_rows(features, str(features_path))
     if pca is not None:
         features = project(features, pca, str(features_path))
