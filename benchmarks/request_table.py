@@ -56,9 +56,9 @@ def main() -> None:
         rows.append(
             {
                 "config": f"`config/{config.name}`",
-                "HUME runs": len(hume),
+                "HUME jobs": len(hume),
                 "largest embedding job: GPUs / mem_mb / minutes": largest(embed),
-                "largest HUME run: GPUs / mem_mb / minutes": largest(hume),
+                "largest HUME job: GPUs / mem_mb / minutes": largest(hume),
             }
         )
     table = pd.DataFrame(rows)

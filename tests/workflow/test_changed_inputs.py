@@ -24,6 +24,7 @@ from tiny_workflow import (
     fingerprint,
     idx_bytes,
     planned_jobs,
+    planned_requests,
     snakemake,
 )
 
@@ -203,3 +204,38 @@ def test_a_replaced_idx_file_of_local_root_re_prepares_the_data(tmp_path):
     labels.write_bytes(idx_bytes(((np.arange(10) + 1) % 10).astype(np.uint8)))
     (job,) = plan(tmp_path, config, data)
     assert job["rule"] == "prepare_dataset" and "raw/t10k-labels-idx1-ubyte" in job["reason"]
+
+
+# ---- requests from the user's files -----------------------------------------------------------
+
+
+def test_a_wide_precomputed_phi1_is_requested_at_its_width(tmp_path):
+    """Before any embedding exists, the plan reads a precomputed space's width from its
+    file's header: 20,000 columns ask for the task encoder's d1 x d1 base (a run at that
+    width held 7.3 GB), where 64 columns ask for little."""
+    rng = np.random.default_rng(0)
+    requests = {}
+    for width in (64, 20000):
+        folder = tmp_path / str(width)
+        folder.mkdir()
+        np.save(folder / "wide.npy", rng.normal(size=(100, width)).astype(np.float32))
+        np.save(folder / "narrow.npy", rng.normal(size=(100, 16)).astype(np.float32))
+        np.save(folder / "labels.npy", np.arange(100) % 3)
+        config = {
+            "dataset": {
+                "name": "wide",
+                "source": "features_only",
+                "num_classes": 3,
+                "features": "narrow.npy",
+                "labels": "labels.npy",
+            },
+            "backbones": {
+                "wide": {"kind": "precomputed", "path": "wide.npy"},
+                "narrow": {"kind": "precomputed", "path": "narrow.npy"},
+            },
+            "pairs": [{"phi1": "wide", "phi2": "narrow"}],
+            "num_runs": 2,
+        }
+        log = snakemake(folder, config, "--dry-run")
+        requests[width] = max(r["mem_mb"] for r in planned_requests(log, "run_hume"))
+    assert requests[20000] >= 7300 > requests[64]

@@ -106,15 +106,18 @@ def test_nan_in_an_embedding_file_fails_the_jobs_that_read_it(background):
             assert run.after[key] == value, key
 
 
-def test_prepare_dataset_job_with_wrong_num_classes_logs_one_line(tmp_path):
-    """The job's script (run as Snakemake runs it, with its ``snakemake`` object) ends its
-    log in the one line of the error, with no traceback, and writes no data.h5."""
+def test_prepare_dataset_job_with_a_bad_folder_logs_one_line(tmp_path):
+    """The job's script (run as Snakemake runs it, with its ``snakemake`` object: the params
+    hold what decides the samples, the config where they are read from) ends its log in the
+    one line of the error, with no traceback, and writes no data.h5."""
     root = tmp_path / "pets"
     class_folders(root, ["cat", "dog", "fox"])
+    class_folders(tmp_path / "stray", ["x"])
+    (tmp_path / "stray/x/0.png").rename(root / "loose.png")  # an image beside the classes
     spec = {
         "source": "image_folder",
         "name": "pets",
-        "num_classes": 10,
+        "num_classes": 3,
         "test_fraction": 0.5,
         "split_seed": 0,
         "max_samples": None,
@@ -129,8 +132,11 @@ def test_prepare_dataset_job_with_wrong_num_classes_logs_one_line(tmp_path):
     code = f"""
         import runpy
         from types import SimpleNamespace
+        from hume_workflow.plan.dataset import dataset_identity
         snakemake = SimpleNamespace(
-            log=[{str(log)!r}], params=SimpleNamespace(dataset={spec!r}),
+            log=[{str(log)!r}],
+            params=SimpleNamespace(identity=dataset_identity({spec!r})),
+            config={{"dataset": {spec!r}}},
             output=[{str(tmp_path / "data.h5")!r}],
         )
         runpy.run_path({str(script)!r}, init_globals={{"snakemake": snakemake}})
@@ -140,7 +146,9 @@ def test_prepare_dataset_job_with_wrong_num_classes_logs_one_line(tmp_path):
     )
     assert proc.returncode != 0
     lines = log.read_text().splitlines()
-    expected = f"InputError: config dataset.num_classes=10 but dataset.root={root} has 3"
+    expected = (
+        f"InputError: dataset.root={root}: holds both images (loose.png, ...) and sub-folders"
+    )
     assert lines[-1].startswith(expected), lines
     assert not any("Traceback" in line for line in lines)
     assert not (tmp_path / "data.h5").exists()
