@@ -17,7 +17,9 @@ Three passes, each stopping at the first problem:
    name against the dataset its results hold, each backbone's keys against its kind, and the
    sizes of what the config will produce (plan/dataset.py): K against the samples and the
    classes, the test split, pca_dim, phi1's width, the split of a subset; the files of a
-   features_only dataset and of precomputed spaces (plan/features.py: headers, labels, ids).
+   features_only dataset and of precomputed spaces (plan/features.py: headers, labels, ids);
+   the K values (plan/sweep.py: a range's step, one run per K for a criterion that compares
+   runs, each pair's own K against the classes); the prediction batches (plan/batches.py).
    It returns warnings (subset_size capped at N).
 3. :func:`check_sources`: files the jobs will need and names they will look up (dataset root,
    weights and checkpoint files, timm/torchvision model names).
