@@ -27,7 +27,6 @@ import pandas as pd
 N, D1, K, ITERS = 1797, 64, 10, 3
 CASES = [(1280, "weights"), (64, "weights"), (1280, "gram")]
 WIDE_PHI1 = [2000, 4000, 8000]  # d1 of the task encoder's table
-BASE_MB = 700  # hume/resources.py BASE_BYTES: the interpreter, torch and this package
 
 
 def measure(d2: int, form: str) -> tuple[float, float]:
@@ -81,7 +80,7 @@ def write(rows: list[dict], name: str) -> None:
 
 
 def main() -> None:
-    from hume_workflow.hume.resources import _hume_model, encoder_model
+    from hume_workflow.hume.resources import BASE_BYTES, _hume_model, encoder_model
 
     rows = []
     spawn = multiprocessing.get_context("spawn")
@@ -115,7 +114,7 @@ def main() -> None:
                 "s_per_step": round(step, 3),
                 "model_s_per_step": round(model_step, 3),
                 "peak_mb": round(peak_mb),
-                "model_mb": round((model_bytes + BASE_MB * 1e6) / 1e6),
+                "model_mb": round((model_bytes + BASE_BYTES) / 1e6),
             }
         )
         print(rows[-1], flush=True)

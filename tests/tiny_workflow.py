@@ -256,6 +256,26 @@ def stand_in_features(preset: dict, folder: Path) -> dict:
     return overrides
 
 
+def two_file_spaces(name: str, num_classes: int, phi1: str, phi2: str) -> dict:
+    """A features_only config: dataset ``name`` whose rows are those of ``<phi1>.npy``,
+    labelled by ``labels.npy``, and one pair of precomputed spaces read from ``<phi1>.npy``
+    and ``<phi2>.npy`` (paths relative to the working directory), 2 runs."""
+    return {
+        "dataset": {
+            "name": name,
+            "source": "features_only",
+            "num_classes": num_classes,
+            "features": f"{phi1}.npy",
+            "labels": "labels.npy",
+        },
+        "backbones": {
+            space: {"kind": "precomputed", "path": f"{space}.npy"} for space in (phi1, phi2)
+        },
+        "pairs": [{"phi1": phi1, "phi2": phi2}],
+        "num_runs": 2,
+    }
+
+
 def planned_requests(log: str, rule: str) -> list[dict[str, int]]:
     """The integer resources of each planned job of ``rule`` in a dry run's log."""
     found = []

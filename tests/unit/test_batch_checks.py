@@ -22,6 +22,7 @@ from tiny_workflow import (
     preflight,
     prepare_like_the_job,
     refused_by_plan,
+    two_file_spaces,
 )
 
 from hume_workflow.errors import InputError
@@ -188,21 +189,7 @@ def test_an_image_batch_on_a_features_only_dataset_asks_for_features(tmp_path, m
     np.save("y.npy", rng.normal(size=(40, 5)).astype(np.float32))
     np.save("labels.npy", np.arange(40) % 2)
     save_png(tmp_path / "images/0.png")
-    config = {
-        "dataset": {
-            "name": "rows",
-            "source": "features_only",
-            "num_classes": 2,
-            "features": "x.npy",
-            "labels": "labels.npy",
-        },
-        "backbones": {
-            "x": {"kind": "precomputed", "path": "x.npy"},
-            "y": {"kind": "precomputed", "path": "y.npy"},
-        },
-        "pairs": [{"phi1": "x", "phi2": "y"}],
-        "num_runs": 2,
-    }
+    config = two_file_spaces("rows", 2, "x", "y")
     preflight(with_batch({"features": {"x": "x.npy", "y": "y.npy"}}, config))
     message = refused_by_plan(tmp_path, with_batch({"root": "images"}, config))
     assert message == (

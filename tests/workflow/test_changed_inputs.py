@@ -26,6 +26,7 @@ from tiny_workflow import (
     planned_jobs,
     planned_requests,
     snakemake,
+    two_file_spaces,
 )
 
 
@@ -221,21 +222,7 @@ def test_a_wide_precomputed_phi1_is_requested_at_its_width(tmp_path):
         np.save(folder / "wide.npy", rng.normal(size=(100, width)).astype(np.float32))
         np.save(folder / "narrow.npy", rng.normal(size=(100, 16)).astype(np.float32))
         np.save(folder / "labels.npy", np.arange(100) % 3)
-        config = {
-            "dataset": {
-                "name": "wide",
-                "source": "features_only",
-                "num_classes": 3,
-                "features": "narrow.npy",
-                "labels": "labels.npy",
-            },
-            "backbones": {
-                "wide": {"kind": "precomputed", "path": "wide.npy"},
-                "narrow": {"kind": "precomputed", "path": "narrow.npy"},
-            },
-            "pairs": [{"phi1": "wide", "phi2": "narrow"}],
-            "num_runs": 2,
-        }
+        config = two_file_spaces("wide", 3, "wide", "narrow")
         log = snakemake(folder, config, "--dry-run")
         requests[width] = max(r["mem_mb"] for r in planned_requests(log, "run_hume"))
     assert requests[20000] >= 7300 > requests[64]

@@ -13,6 +13,5 @@ spec, name = snakemake.params.batch, snakemake.wildcards.new
 if "features" in spec:
     batch = prepare_feature_batch(name, spec)
 else:
-    skip = spec.get("skip_bad_images", False)
-    batch = prepare_batch(spec["root"], snakemake.input.data, name, skip)
+    batch = prepare_batch(spec["root"], snakemake.input.data, name, spec["skip_bad_images"])
 write_dataset(snakemake.output[0], batch)

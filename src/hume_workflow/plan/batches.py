@@ -74,11 +74,9 @@ def _check_image_batch(name: str, batch: dict, config: dict) -> None:
     scan_batch_folder(name, root)
 
 
-def scan_batch_folder(
-    name: str, root: str | os.PathLike, image_size: int = 1, skip_bad_images: bool = False
-) -> ImageDataset:
+def scan_batch_folder(name: str, root: str | os.PathLike) -> ImageDataset:
     """The images of batch ``name``'s folder, scanned as the data stage scans an image
-    folder (names only; decoded later, at ``image_size``).
+    folder: their paths relative to it (``sample_ids``) and labels, nothing decoded.
 
     Raises:
         InputError: ``config predict.batches.<name>.root=...``: missing, empty, without
@@ -91,7 +89,7 @@ def scan_batch_folder(
     if not any(folder.iterdir()):
         raise InputError(f"{key}={str(root)!r}: the folder is empty; expected {FOLDER_LAYOUT}")
     try:
-        return load_image_folder(folder, image_size, skip_bad_images=skip_bad_images)
+        return load_image_folder(folder)
     except InputError as error:  # worded for dataset.root: named under the batch's key
         message = str(error).replace(f"dataset.root={folder}", f"{key}={str(root)!r}", 1)
         raise InputError(message) from error

@@ -277,13 +277,9 @@ def _check_classes(config: dict, num_classes: int, where: str) -> None:
 
 
 def _k_key(config: dict, k: int) -> str:
-    """``<key>=<value>`` of the num_classes entry that asks for ``k`` (a pair's, else the
-    dataset's), followed by `` (K=<k>)`` when the value is a sweep."""
-    pairs = enumerate(config["pairs"])
-    entries = [
-        (f"pairs[{i}].num_classes", p["num_classes"]) for i, p in pairs if "num_classes" in p
-    ]
-    entries.append(("dataset.num_classes", config["dataset"]["num_classes"]))
+    """``<key>=<value>`` of the first num_classes entry a pair runs with that asks for ``k``
+    (the pair's own, else the dataset's), followed by `` (K=<k>)`` when it is a sweep."""
+    entries = (num_classes_entry(config, i) for i in range(len(config["pairs"])))
     key, value = next((key, v) for key, v in entries if k in class_counts(v))
     return f"{key}={value}" + ("" if value == k else f" (K={k})")
 

@@ -51,7 +51,7 @@ def prepare_batch(
         _, side, width, channels = f["images"].shape
     if side != width:
         raise InputError(f"{dataset_path}: images of {side}x{width}; expected square images")
-    batch = scan_batch_folder(name, root, side, skip_bad_images)
+    batch = scan_batch_folder(name, root)
     kept, decoded = _decode(name, Path(root), batch.sample_ids, side, skip_bad_images)
     images = np.stack(decoded)  # (M, S, S, 3)
     if channels == 1:
