@@ -77,23 +77,34 @@ def test_encoders_vote_the_runs_mapped_onto_the_vote_s_ids():
     np.testing.assert_allclose(confidence, expected_confidence)
 
 
-def test_a_run_with_encoders_in_several_spaces_labels_by_their_summed_logits():
-    """A run's own label of a new sample is the argmax of its logits summed over its
-    encoders' spaces, computed here sample by sample and class by class."""
+def test_a_run_with_encoders_in_several_spaces_labels_by_their_mean_softmax():
+    """A run's own label of a new sample is the argmax of the mean over its encoders' spaces
+    of the softmax of logits plus bias, computed here sample by sample and class by class;
+    with one encoder and no bias, the argmax of its logits."""
     rng = np.random.default_rng(4)
     k, widths = 4, {"a": 3, "b": 5}
     encoders = {space: rng.normal(size=(k, d)) for space, d in widths.items()}
+    biases = {space: rng.normal(size=k) for space in widths}
     new = {space: rng.normal(size=(30, d)) for space, d in widths.items()}
+
+    def probability(space, i, c):
+        logit = [
+            sum(new[space][i, j] * encoders[space][c2, j] for j in range(widths[space]))
+            + biases[space][c2]
+            for c2 in range(k)
+        ]
+        return math.exp(logit[c]) / sum(math.exp(v) for v in logit)
+
     expected = [
-        max(
-            range(k),
-            key=lambda c, i=i: sum(
-                sum(new[s][i, j] * encoders[s][c, j] for j in range(widths[s])) for s in widths
-            ),
-        )
+        max(range(k), key=lambda c, i=i: sum(probability(s, i, c) for s in widths))
         for i in range(30)
     ]
-    np.testing.assert_array_equal(encoded_labels(encoders, new), expected)
+    np.testing.assert_array_equal(encoded_labels(encoders, new, biases), expected)
+    one = {"a": encoders["a"]}
+    np.testing.assert_array_equal(
+        encoded_labels(one, new), (new["a"] @ encoders["a"].T).argmax(axis=1)
+    )
+    assert (encoded_labels(encoders, new, biases) != encoded_labels(encoders, new)).any()
 
 
 def test_encoders_refuse_new_samples_of_another_width():

@@ -2,10 +2,13 @@
 
 Datasets: ``labels`` (n_eval,) int64, ``eval_indices`` (n_eval,) int64 into the dataset,
 ``confidence`` (n_eval,) float32, ``encoder/<space>`` (K, d_space) float32 for each space the
-run labels from, and ``trace/<part>`` (num_iters,) per loss part. A run's label of a sample
-x is ``argmax_k sum_space encoder[space] @ x_space``: its encoders label new samples
-(predict). The trace ``cross_entropy`` is the run's held-out cross-entropy of its labels in
-its last space, per iteration (K choice's ``outer_fit``). Attributes: ``method``, ``spaces``
+run labels from, with ``bias/<space>`` (K,) where the encoder has one, and ``trace/<part>``
+(num_iters,) per loss part. A run's label of a sample x is the argmax over K of the mean over
+its encoders' spaces of ``softmax(encoder[space] @ x_space + bias[space])`` (HUME: one
+encoder, no bias, so the argmax of ``theta @ phi1(x)``; TURTLE: one head per space): its
+encoders label new samples (predict). The trace ``cross_entropy`` is the run's cross-entropy
+of its labels under the classifiers it trains, per iteration (K choice's ``outer_fit``; HUME:
+held out, in its last space; TURTLE: on the batch, summed over its spaces). Attributes: ``method``, ``spaces``
 (the task's spaces in the method's order, JSON), ``seed``, ``setting``, the generalisation
 score (``score``, ``kappa``, ``n_clusters``, ``min_cluster_size``, ``degenerate``),
 ``wall_time_s``, ``hyperparameters`` (the method's config, with ``num_classes``), ``versions``
@@ -22,10 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hume_workflow.errors import InputError
-from hume_workflow.formats.io import package_versions, read_h5, write_h5
+from hume_workflow.formats.io import open_h5, package_versions, read_h5, write_h5
 
 #: The arrays of a run file; ``encoder`` and ``trace`` are groups (per space, per loss part).
-RUN_ARRAYS = ("labels", "eval_indices", "confidence", "encoder", "trace")
+RUN_ARRAYS = ("labels", "eval_indices", "confidence", "encoder", "bias", "trace")
+#: Arrays a run file may lack (HUME's encoder has no bias): read where present.
+OPTIONAL_ARRAYS = ("bias",)
 #: What :func:`read_run` reads unless told otherwise: the labels and whom they label.
 LABELS = ("labels", "eval_indices")
 #: The trace part every method records: held-out cross-entropy of its labels, per iteration.
@@ -56,6 +61,7 @@ class RunRecord:
     eval_indices: np.ndarray | None = None  # (n_eval,) int64 indices into the dataset
     confidence: np.ndarray | None = None  # (n_eval,) float32
     encoders: dict[str, np.ndarray] | None = None  # space -> (K, d_space) float32
+    biases: dict[str, np.ndarray] | None = None  # space -> (K,) float32, where encoders have one
     trace: dict[str, np.ndarray] | None = None  # loss part -> (num_iters,)
     path: str = ""  # the file it was read from ("" before it is written)
     versions: dict = field(default_factory=dict)
@@ -75,6 +81,7 @@ def write_run(path: str | os.PathLike, record: RunRecord, provenance: dict) -> N
         "confidence": record.confidence,
     }
     arrays |= {f"encoder/{space}": w for space, w in (record.encoders or {}).items()}
+    arrays |= {f"bias/{space}": b for space, b in (record.biases or {}).items()}
     arrays |= {f"trace/{part}": values for part, values in (record.trace or {}).items()}
     attrs = {
         "method": record.method,
@@ -101,7 +108,11 @@ def read_run(path: str | os.PathLike, arrays: Sequence[str] = LABELS) -> RunReco
         InputError: the file is missing, not HDF5, lacks an asked array, is not a run file,
             or is a run file of an older layout (naming the command that migrates it).
     """
-    data, attrs = read_h5(path, list(arrays))
+    wanted = [name for name in arrays if name not in OPTIONAL_ARRAYS]
+    data, attrs = read_h5(path, wanted)
+    if any(name in OPTIONAL_ARRAYS for name in arrays):
+        with open_h5(path) as f:
+            data |= {name: read_h5(path, [name])[0][name] for name in arrays if name in f}
     if "method" not in attrs and "phi1" in attrs:
         raise InputError(f"{path}: a run file of an older layout; to keep it, {MIGRATE}")
     missing = [key for key in REQUIRED_ATTRS if key not in attrs]
@@ -124,6 +135,7 @@ def read_run(path: str | os.PathLike, arrays: Sequence[str] = LABELS) -> RunReco
         eval_indices=data.get("eval_indices"),
         confidence=data.get("confidence"),
         encoders=data.get("encoder"),
+        biases=data.get("bias"),
         trace=data.get("trace"),
         path=str(path),
         versions=attrs.get("versions", {}),

@@ -5,8 +5,8 @@ new images"), for the runs of any method.
   trained on the voted samples with the vote's labels (optionally weighted by their
   agreement), predicts the new samples; the confidence is its largest class probability.
 - ``encoders``: every voting run's encoders label the new samples as the run labels its own
-  (argmax over K of the sum over its encoders' spaces of x_space W_space^T; HUME: phi1
-  theta^T); each run's cluster ids are mapped onto the vote's by the Hungarian alignment of
+  (argmax over K of the mean over its encoders' spaces of softmax(x_space W_space^T + b_space);
+  HUME: the argmax of phi1 theta^T; TURTLE: its heads on every space); each run's cluster ids are mapped onto the vote's by the Hungarian alignment of
   its labels to the vote on the samples both labelled; the new label is the majority of the
   mapped labels and the confidence the fraction of runs that give it.
 """
@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Literal, get_args
 
 import numpy as np
+from scipy.special import softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -64,14 +65,20 @@ def probe_labels(
     return model.classes_[best].astype(np.int64), probabilities.max(axis=1)
 
 
-def encoded_labels(encoders: Mapping[str, np.ndarray], new: Mapping[str, np.ndarray]) -> np.ndarray:
-    """A run's own labels (m,) of new samples: argmax over K of the sum over its encoders'
-    spaces of ``new[space] @ encoders[space].T`` (encoders (K, d_space), new (m, d_space)).
+def encoded_labels(
+    encoders: Mapping[str, np.ndarray],
+    new: Mapping[str, np.ndarray],
+    biases: Mapping[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """A run's own labels (m,) of new samples: argmax over K of the mean over its encoders'
+    spaces of ``softmax(new[space] @ encoders[space].T + biases[space])`` (encoders
+    (K, d_space), biases (K,) where the run has them, new (m, d_space)); with one encoder and
+    no bias, the argmax of its logits.
 
     Raises:
         InputError: a space without new features, or of another width than its encoder.
     """
-    logits = 0
+    mean = 0
     for space, encoder in encoders.items():
         if space not in new:
             raise InputError(f"no new features of {space!r}; expected the task's spaces")
@@ -80,8 +87,9 @@ def encoded_labels(encoders: Mapping[str, np.ndarray], new: Mapping[str, np.ndar
                 f"new samples have {new[space].shape[1]} {space} dimensions; the run's "
                 f"encoder has {encoder.shape[1]}"
             )
-        logits = logits + new[space] @ encoder.T
-    return np.asarray(logits).argmax(axis=1)
+        logits = new[space] @ encoder.T + (biases or {}).get(space, 0)
+        mean = mean + softmax(logits, axis=1) / len(encoders)
+    return np.asarray(mean).argmax(axis=1)
 
 
 def encoder_labels(
@@ -90,6 +98,7 @@ def encoder_labels(
     votes: np.ndarray,
     new: Mapping[str, np.ndarray],
     num_classes: int,
+    biases: Sequence[Mapping[str, np.ndarray] | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels and confidences of new samples from the voting runs' encoders.
 
@@ -98,6 +107,7 @@ def encoder_labels(
         run_labels: per voting run, its labels (n,) of the voted samples, in the vote's order.
         votes: (n,) the vote's labels of those samples.
         new: {space: (m, d_space)} the new samples in the task's spaces.
+        biases: per voting run, its encoders' biases {space: (K,)} or None; None: no run has.
 
     Returns:
         labels (m,) int64 in the vote's ids (ties: the smallest id), confidence (m,): the
@@ -107,9 +117,10 @@ def encoder_labels(
         raise InputError("no voting run: expected the encoders of at least one run")
     m = len(next(iter(new.values())))
     counts = np.zeros((m, num_classes))
-    for run_encoders, labels in zip(encoders, run_labels, strict=True):
+    biases = biases or [None] * len(encoders)
+    for run_encoders, run_biases, labels in zip(encoders, biases, run_labels, strict=True):
         lookup = alignment(labels, votes, num_classes)
-        own = encoded_labels(run_encoders, new)
+        own = encoded_labels(run_encoders, new, run_biases)
         counts[np.arange(m), lookup[own]] += 1
     labels = counts.argmax(axis=1)
     return labels.astype(np.int64), counts.max(axis=1) / len(encoders)

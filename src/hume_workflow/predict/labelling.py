@@ -57,7 +57,9 @@ def label_batch(
     if method == "probe":
         labels, confidence = probe_labels(probe[index], voted, new[list(batch_spaces)[-1]])
     else:
-        runs = read_runs(paths_by_k(run_paths)[k], arrays=("labels", "eval_indices", "encoder"))
+        runs = read_runs(
+            paths_by_k(run_paths)[k], arrays=("labels", "eval_indices", "encoder", "bias")
+        )
         seeds = read_selection(selections[k]).selected
         for seed in seeds:
             if not np.array_equal(runs[seed].eval_indices, index):
@@ -68,6 +70,7 @@ def label_batch(
             voted,
             new,
             k,
+            [runs[seed].biases for seed in seeds],
         )
     ids = read_sample_ids(batch) or [f"index:{i}" for i in range(len(labels))]
     return pd.DataFrame({"sample_id": ids, "label": labels, "confidence": confidence})
