@@ -3,6 +3,7 @@ computations: scikit-learn's probe fitted here, a brute-force alignment of each 
 
 from __future__ import annotations
 
+import math
 from itertools import permutations
 
 import numpy as np

@@ -6,8 +6,9 @@ new images"), for the runs of any method.
   agreement), predicts the new samples; the confidence is its largest class probability.
 - ``encoders``: every voting run's encoders label the new samples as the run labels its own
   (argmax over K of the mean over its encoders' spaces of softmax(x_space W_space^T + b_space);
-  HUME: the argmax of phi1 theta^T; TURTLE: its heads on every space); each run's cluster ids are mapped onto the vote's by the Hungarian alignment of
-  its labels to the vote on the samples both labelled; the new label is the majority of the
+  HUME: the argmax of phi1 theta^T; TURTLE: its heads on every space); each run's cluster
+  ids are mapped onto the vote's by the Hungarian alignment of its labels to the vote on the
+  samples both labelled; the new label is the majority of the
   mapped labels and the confidence the fraction of runs that give it.
 """
 
