@@ -41,6 +41,8 @@ from hume_workflow.plan.resources import (
 from hume_workflow.errors import InputError
 from hume_workflow.hume.checks import check_hume
 from hume_workflow.hume.resources import hume_request
+from hume_workflow.turtle.config import hyperparameters
+from hume_workflow.turtle.resources import turtle_request
 
 # A bad config stops here, in seconds, with one line naming the key and the value, and
 # nothing else: no Snakemake frame follows it.
@@ -83,6 +85,8 @@ NUM_RUNS = config["num_runs"]
 RUNS_PER_JOB = COMPUTE["runs_per_job"]
 PREDICT = config["predict"]
 SPACES = sorted({space for t in TASKS for space in t.spaces})  # the backbones tasks use
+# what decides a TURTLE run: its hyperparameters, not the list of tasks
+TURTLE_PARAMS = hyperparameters(config["turtle"])
 
 
 wildcard_constraints:
@@ -284,6 +288,31 @@ def hume_resource(key):
             space_width(phi1, BACKBONES[phi1], input.spaces[0]),
             space_width(phi2, BACKBONES[phi2], input.spaces[1]),
             config["hume"],
+            config["score"],
+            int(wildcards.k),
+            COMPUTE["hume_gpu"],
+            attempt,
+            RUNS_PER_JOB,
+        )[key]
+
+    return request
+
+
+def turtle_resource(key):
+    """One entry ("mem_mb" or "runtime") of a TURTLE job's request, from N, the widths of the
+    task's spaces and the hyperparameters (hume_workflow.turtle.resources); it grows with
+    each retry."""
+
+    def request(wildcards, input, attempt):
+        n_train, n_test = dataset_samples(config["dataset"], input.data)
+        names = layout.task_spaces(wildcards.task)
+        return turtle_request(
+            fit_samples(n_train, n_test, config["setting"]),
+            [
+                space_width(name, BACKBONES[name], path)
+                for name, path in zip(names, input.spaces)
+            ],
+            TURTLE_PARAMS,
             config["score"],
             int(wildcards.k),
             COMPUTE["hume_gpu"],

@@ -53,6 +53,13 @@ HUME_DEFAULTS = field_defaults(HumeConfig)
 SCORE_DEFAULTS = field_defaults(ScoreConfig)
 
 
+def score_seconds(n_fit: int, width: int, num_classes: int, score: dict) -> float:
+    """Seconds of one generalisation score of ``n_fit`` samples in a ``width``-wide space
+    (``score``: the config's section, filled)."""
+    per_iter = 4 * n_fit * width * num_classes / SCORE_FLOPS + SCORE_ITER_SEC
+    return score["n_folds"] * score["max_iter"] * per_iter
+
+
 def encoder_model(d1: int) -> tuple[float, float, float]:
     """(seconds to make, seconds per outer step, bytes) of the orthogonal task encoder on a
     d1-wide phi1: its d1 x d1 terms, on top of the rest of a run."""
@@ -92,8 +99,7 @@ def _hume_model(
         per_iter = s * t * m * k * (d2 * SEC_PER_DIM + SEC_PER_UNIT)
     if gpu:
         per_iter = per_iter / GPU_SPEEDUP + t * GPU_SEC_PER_STEP
-    score_iter = 4 * n_fit * d2 * k / SCORE_FLOPS + SCORE_ITER_SEC
-    score_sec = score["n_folds"] * score["max_iter"] * score_iter
+    score_sec = score_seconds(n_fit, d2, k, score)
     make, step, encoder_bytes = encoder_model(d1)
     seconds = runs * (make + hume["num_iters"] * (per_iter + step) + score_sec)
     features = n_fit * (d1 + d2) * 4 + runs * encoder_bytes

@@ -23,7 +23,8 @@
 
 A *method* is an algorithm that labels a dataset from a *task*: an ordered tuple of
 representation spaces (backbones). A task's folder name joins its spaces with ``--``; a HUME
-task is ``<phi1>--<phi2>``. The patterns are Snakemake patterns (``{dataset}``, ``{method}``,
+task is ``<phi1>--<phi2>``, a TURTLE task one or more spaces (``clip``, ``clip--dino``).
+The patterns are Snakemake patterns (``{dataset}``, ``{method}``,
 ``{task}``, ``{k}``, ``{batch}``, ``{backbone}``, ``{new}`` are wildcards); :func:`fill`
 fills one in. Torch-free and Snakemake-free: the rules, the planner and the tests read it.
 """
@@ -64,7 +65,7 @@ def wildcards(methods: Iterable[str]) -> dict[str, str]:
         "backbone": NAME,
         "new": NAME,
         "method": "|".join(methods),
-        "task": f"{NAME}(?:{TASK_SEPARATOR}{NAME})+",
+        "task": f"{NAME}(?:{TASK_SEPARATOR}{NAME})*",
         "batch": "[0-9]+",
         "k": "[0-9]+",
     }

@@ -2,7 +2,7 @@
 
 A method labels a dataset from a *task*, an ordered tuple of spaces (plan/layout.py). Its
 record names the config section of its hyperparameters and reads its tasks from the config;
-its algorithm is a sub-package (``hume/``) and its runs are written by one rule,
+its algorithm is a sub-package (``hume/``, ``turtle/``) and its runs are written by one rule,
 ``run_<name>`` (workflow/rules/<name>.smk), as every method's run file (formats/run.py).
 Selection, vote, K choice, evaluation, export, prediction and the report read those files
 without knowing which method wrote them.
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hume_workflow.plan.layout import task_name
-from hume_workflow.plan.sweep import pair_class_counts
+from hume_workflow.plan.sweep import class_counts, pair_class_counts, turtle_task
 
 #: A method's tasks in a config: (spaces in the method's order, their K values), in order.
 TaskList = list[tuple[tuple[str, ...], list[int]]]
@@ -36,7 +36,19 @@ def hume_tasks(config: dict) -> TaskList:
     return list(pair_class_counts(config).items())
 
 
-METHODS: dict[str, Method] = {"hume": Method("hume", "HUME", "hume", "pairs", hume_tasks)}
+def turtle_tasks(config: dict) -> TaskList:
+    """TURTLE's tasks: each of ``turtle.tasks`` as its spaces, with its K values."""
+    tasks = []
+    for i in range(len(config["turtle"]["tasks"])):
+        spaces, key, value = turtle_task(config, i)
+        tasks.append((spaces, class_counts(value, key)))
+    return tasks
+
+
+METHODS: dict[str, Method] = {
+    "hume": Method("hume", "HUME", "hume", "pairs", hume_tasks),
+    "turtle": Method("turtle", "TURTLE", "turtle", "TURTLE tasks", turtle_tasks),
+}
 
 
 @dataclass(frozen=True)

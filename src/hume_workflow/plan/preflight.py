@@ -49,8 +49,9 @@ from hume_workflow.plan.resources import feature_dim, fit_samples, image_side
 from hume_workflow.plan.sweep import (
     check_runs_per_k,
     class_counts,
-    num_classes_entry,
     pair_class_counts,
+    task_entries,
+    turtle_task,
 )
 
 
@@ -197,6 +198,7 @@ def check_values(
             raise InputError(
                 f"config pairs[{i}]: phi1 and phi2 are both {pair['phi1']!r}; expected two spaces"
             )
+    _check_turtle_tasks(config)
     num_runs = config["num_runs"]
     runs_per_job = config["compute"]["runs_per_job"]
     if num_runs % runs_per_job:
@@ -215,6 +217,41 @@ def check_values(
     return warnings
 
 
+def _check_turtle_tasks(config: dict) -> None:
+    """Each TURTLE task's spaces are declared backbones, each once; no task twice; and the
+    config runs at least one task (a HUME pair or a TURTLE task).
+
+    Raises:
+        InputError: naming ``turtle.tasks[i]`` and the space.
+    """
+    backbones, seen = config["backbones"], {}
+    for i in range(len(config["turtle"]["tasks"])):
+        spaces = turtle_task(config, i)[0]
+        for name in spaces:
+            if name not in backbones:
+                raise InputError(
+                    f"config turtle.tasks[{i}]: {name!r} is not declared under 'backbones'"
+                    f"{did_you_mean(name, list(backbones))} (declared: {', '.join(backbones)})"
+                )
+        repeated = sorted({name for name in spaces if spaces.count(name) > 1})
+        if repeated:
+            raise InputError(
+                f"config turtle.tasks[{i}]={list(spaces)}: {repeated[0]!r} is listed twice; "
+                "expected each space once"
+            )
+        if spaces in seen:
+            raise InputError(
+                f"config turtle.tasks[{i}]={list(spaces)}: the same task as "
+                f"turtle.tasks[{seen[spaces]}]; expected each task once"
+            )
+        seen[spaces] = i
+    if not config["pairs"] and not seen:
+        raise InputError(
+            "config pairs and turtle.tasks are both empty: expected at least one HUME pair "
+            "({phi1, phi2}) or one TURTLE task (a list of backbones)"
+        )
+
+
 def _check_sizes(config: dict, files: PlanFiles, method_checks: Sequence[MethodCheck]) -> list[str]:
     """The K values (a range's step, one run per K for a criterion that compares runs), then
     the sizes of what the config will produce (plan/dataset.py), never a stale file's:
@@ -224,7 +261,7 @@ def _check_sizes(config: dict, files: PlanFiles, method_checks: Sequence[MethodC
     dataset, setting = config["dataset"], config["setting"]
     counts = pair_class_counts(config)
     check_runs_per_k(config)
-    k = max(max(ks) for ks in counts.values())
+    k = max(max(class_counts(value, key)) for key, value in task_entries(config))
     data_path = files.data
     _check_dataset_root(dataset)  # a typo in dataset.root is named as such, first
     check_identity(dataset, data_path)
@@ -259,15 +296,15 @@ def _check_sizes(config: dict, files: PlanFiles, method_checks: Sequence[MethodC
 
 
 def _check_classes(config: dict, num_classes: int, where: str) -> None:
-    """The single K of every pair against a labelled dataset's ``num_classes`` classes
-    (counted from ``where``), named by the key it comes from (the pair's own num_classes,
+    """The single K of every task (HUME pair, TURTLE task) against a labelled dataset's
+    ``num_classes`` classes (counted from ``where``), named by the key it comes from (the
+    task's own num_classes,
     else the dataset's); a sweep is not checked.
 
     Raises:
-        InputError: the first pair whose one K is not the number of classes.
+        InputError: the first task whose one K is not the number of classes.
     """
-    for i in range(len(config["pairs"])):
-        key, value = num_classes_entry(config, i)
+    for key, value in task_entries(config):
         ks = class_counts(value, key)
         if len(ks) == 1 and ks[0] != num_classes:
             raise InputError(
@@ -277,10 +314,9 @@ def _check_classes(config: dict, num_classes: int, where: str) -> None:
 
 
 def _k_key(config: dict, k: int) -> str:
-    """``<key>=<value>`` of the first num_classes entry a pair runs with that asks for ``k``
-    (the pair's own, else the dataset's), followed by `` (K=<k>)`` when it is a sweep."""
-    entries = (num_classes_entry(config, i) for i in range(len(config["pairs"])))
-    key, value = next((key, v) for key, v in entries if k in class_counts(v))
+    """``<key>=<value>`` of the first num_classes entry a task runs with that asks for ``k``
+    (the task's own, else the dataset's), followed by `` (K=<k>)`` when it is a sweep."""
+    key, value = next((key, v) for key, v in task_entries(config) if k in class_counts(v))
     return f"{key}={value}" + ("" if value == k else f" (K={k})")
 
 

@@ -1,9 +1,9 @@
-"""The numbers of classes K each pair of spaces runs with: one K, or a sweep over several.
+"""The numbers of classes K each task (a HUME pair, a TURTLE task) runs with: one K, or a sweep.
 
-``num_classes`` (of the dataset, or of one pair instead) is an integer, a list of integers or
+``num_classes`` (of the dataset, or of one task instead) is an integer, a list of integers or
 ``{min, max, step}`` (min, min + step, ..., max: both ends included, so max - min must be a
 multiple of step). Every K of a pair is an ordinary set of runs with its own selection and
-vote; the pair's result is the K that ``k_choice.criterion`` picks (docs/choosing_k.md); with
+vote; the task's result is the K that ``k_choice.criterion`` picks (docs/choosing_k.md); with
 one K, that K.
 """
 
@@ -56,6 +56,24 @@ def num_classes_entry(config: dict, i: int) -> tuple[str, int | list[int] | dict
     return "dataset.num_classes", config["dataset"]["num_classes"]
 
 
+def turtle_task(config: dict, i: int) -> tuple[tuple[str, ...], str, int | list[int] | dict]:
+    """(spaces, key, value) of TURTLE task ``i`` (``turtle.tasks[i]``: a list of spaces, or
+    ``{spaces, num_classes}``): its spaces and the ``num_classes`` it runs with."""
+    entry = config["turtle"]["tasks"][i]
+    if isinstance(entry, dict) and "num_classes" in entry:
+        return tuple(entry["spaces"]), f"turtle.tasks[{i}].num_classes", entry["num_classes"]
+    spaces = entry["spaces"] if isinstance(entry, dict) else entry
+    return tuple(spaces), "dataset.num_classes", config["dataset"]["num_classes"]
+
+
+def task_entries(config: dict) -> list[tuple[str, int | list[int] | dict]]:
+    """(key, value) of the ``num_classes`` of every task of every method: HUME's pairs, then
+    TURTLE's tasks, in the config's order."""
+    pairs = [num_classes_entry(config, i) for i in range(len(config["pairs"]))]
+    turtle = [turtle_task(config, i)[1:] for i in range(len(config["turtle"]["tasks"]))]
+    return pairs + turtle
+
+
 def check_runs_per_k(config: dict) -> None:
     """Refuse a sweep with one run per K whose ``k_choice.criterion`` compares runs
     (``choices.PAIRWISE_K_CRITERIA``): no K would have a value, so none could be picked. With
@@ -67,8 +85,7 @@ def check_runs_per_k(config: dict) -> None:
     num_runs, criterion = config["num_runs"], config["k_choice"]["criterion"]
     if num_runs >= 2 or criterion not in PAIRWISE_K_CRITERIA:
         return
-    for i in range(len(config["pairs"])):
-        key, value = num_classes_entry(config, i)
+    for key, value in task_entries(config):
         if len(class_counts(value, key)) > 1:
             one_run = [c for c in K_CRITERIA if c not in PAIRWISE_K_CRITERIA]
             raise InputError(

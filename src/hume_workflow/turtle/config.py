@@ -12,6 +12,11 @@ from typing import Any
 
 from hume_workflow.errors import InputError
 
+#: The runs of a job are advanced together (stacked) while their batches take at most this
+#: many bytes together; beyond it, one group after the other (at CIFAR's shapes, stacked
+#: batches leave the cache and each run is slower).
+STACK_BYTES = 64e6
+
 
 @dataclass(frozen=True)
 class TurtleConfig:
@@ -52,8 +57,15 @@ class TurtleConfig:
 
     @classmethod
     def from_config(cls, num_classes: int, section: dict[str, Any]) -> TurtleConfig:
-        """The config's ``turtle`` section (its ``tasks`` left out) with K."""
-        return cls(num_classes=num_classes, **{k: v for k, v in section.items() if k != "tasks"})
+        """The hyperparameters of the config's ``turtle`` section (its ``tasks`` left out)
+        with K."""
+        return cls(num_classes=num_classes, **hyperparameters(section))
+
+
+def hyperparameters(section: dict[str, Any]) -> dict[str, Any]:
+    """The config's ``turtle`` section without its ``tasks``: what decides a run (the params
+    of run_turtle, so that adding a task reruns no other task's runs)."""
+    return {key: value for key, value in section.items() if key != "tasks"}
 
 
 def turtle_config_dict(config: TurtleConfig) -> dict:

@@ -24,7 +24,7 @@ space); warm-started, the inner classifiers are drawn once, after the heads.
 
 Example::
 
-    from hume_workflow.turtle.config import TurtleConfig
+    from hume_workflow.turtle.config import STACK_BYTES, TurtleConfig
     from hume_workflow.turtle.training import run_turtle_many
     [result] = run_turtle_many([phi_a, phi_b], TurtleConfig(num_classes=10), [0])
 """
@@ -41,13 +41,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hume_workflow.turtle.config import TurtleConfig
+from hume_workflow.turtle.config import STACK_BYTES, TurtleConfig
 
 log = logging.getLogger(__name__)
 
 ADAM_EPS = 1e-8  # torch.optim.Adam's default, the reference's
-#: Runs of a job are stacked while their batches take at most this many bytes together.
-STACK_BYTES = 64e6
 #: The loss parts recorded per outer iteration, per run.
 TRACE_PARTS = ("cross_entropy", "entropy", "loss")
 
@@ -57,6 +55,7 @@ class TurtleResult:
     """What one run found. Arrays are over the evaluation samples (n_eval,)."""
 
     labels: np.ndarray  # (n_eval,) int64, argmax of the mean over spaces of the heads' softmax
+    fit_labels: np.ndarray  # (N,) int64, the same of the samples fitted on
     confidence: np.ndarray  # (n_eval,) float32, the largest entry of that mean
     weights: list[np.ndarray]  # per space (K, d_k) float32, the heads with the norm folded in
     biases: list[np.ndarray]  # per space (K,) float32
@@ -321,11 +320,13 @@ def _run_group(
         for part, values in losses.items():
             trace[part][:, it] = values.cpu().numpy()
     labels, confidence = label_samples(heads, eval_features)
+    fit_labels = labels if eval_features is features else label_samples(heads, features)[0]
     elapsed = (time.perf_counter() - start) / runs
     weights = [h.weight().cpu().numpy() for h in heads]
     return [
         TurtleResult(
             labels=labels[r].cpu().numpy().astype(np.int64),
+            fit_labels=fit_labels[r].cpu().numpy().astype(np.int64),
             confidence=confidence[r].cpu().numpy().astype(np.float32),
             weights=[w[r] for w in weights],
             biases=[h.bias[r].cpu().numpy() for h in heads],
