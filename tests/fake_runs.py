@@ -22,14 +22,16 @@ def fake_run(
     num_classes: int | None = None,
     encoders: dict[str, np.ndarray] | None = None,
     trace: dict[str, np.ndarray] | None = None,
+    method: str = "hume",
 ) -> RunRecord:
-    """A HUME run labelling ``eval_indices`` (default 0..n-1) with ``labels`` (n,); degenerate
-    when fewer than two clusters are used; K = ``num_classes`` (default: labels' max + 1)."""
+    """A run of ``method`` (default HUME) on ``spaces`` labelling ``eval_indices`` (default
+    0..n-1) with ``labels`` (n,); degenerate when fewer than two clusters are used; K =
+    ``num_classes`` (default: labels' max + 1)."""
     labels = np.asarray(labels, np.int64)
     sizes = np.unique(labels, return_counts=True)[1]
     k = num_classes if num_classes is not None else int(labels.max(initial=0)) + 1
     return RunRecord(
-        method="hume",
+        method=method,
         spaces=tuple(spaces),
         seed=seed,
         setting=setting,

@@ -75,7 +75,8 @@ def reference_turtle(
         total = pred_error - config.gamma * entropy
         total.backward()
         optimiser.step()
-        for part, value in zip(trace, (pred_error, entropy, total), strict=True):
+        parts = (pred_error / len(spaces), entropy, total)  # cross_entropy: mean over spaces
+        for part, value in zip(trace, parts, strict=True):
             trace[part].append(float(value.detach()))
     return heads, trace
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -138,6 +139,24 @@ def wait_for(condition, timeout: float = 300) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+#: Samples of the tiny dataset that :func:`with_new_images` saves as a batch of new images.
+PICKED = [0, 5, 11, 42, 99, 250]
+
+
+def with_new_images(workdir: Path, finished: Path) -> Path:
+    """The finished tiny run copied to ``workdir``, with the PICKED digits of its data.h5
+    saved as PNGs in ``workdir/new`` (a prediction batch); returns that folder."""
+    from hume_workflow.formats.io import read_h5  # the package: not every user of this needs it
+
+    shutil.copytree(finished, workdir, dirs_exist_ok=True)
+    images = read_h5(workdir / "results/tiny/data.h5", ["images"])[0]["images"]
+    folder = workdir / "new"
+    folder.mkdir()
+    for i in PICKED:
+        Image.fromarray(images[i, ..., 0]).save(folder / f"sample{i:03d}.png")
+    return folder
 
 
 def snakemake(workdir: Path, config: dict, *args: str, base: Path | None = None) -> str:

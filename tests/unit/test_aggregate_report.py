@@ -3,6 +3,7 @@
 from itertools import permutations
 
 import numpy as np
+import pandas as pd
 import pytest
 from fake_runs import write_fake_run
 
@@ -189,3 +190,52 @@ def test_report_page_inlines_figures_and_the_papers_numbers(run_files, tmp_path)
     page = out["html"].read_text()
     assert page.count("src='data:image/png;base64,iVBOR") == len(panels)
     assert page.index('id="summary"') < page.index("<h2>P</h2>") < page.index("<img")
+
+
+def test_summary_and_runs_csv_name_each_method_and_task(tmp_path):
+    """A HUME pair, a one-space and a three-space TURTLE task: each voted and evaluated from
+    its run files, each named in the CSVs by method and task, never as phi1 = phi2."""
+    truth = np.arange(30) % 3
+    spaces = {
+        ("hume", ("a", "b")): 0,
+        ("turtle", ("a",)): 1,
+        ("turtle", ("a", "b", "c")): 2,
+    }
+    tasks = []
+    for (method, names), shift in spaces.items():
+        folder = tmp_path / method / "--".join(names)
+        paths = [
+            write_fake_run(
+                folder / f"seed{s}.h5",
+                s,
+                (truth + shift + s) % 3,
+                0.5 + s / 10,
+                spaces=names,
+                method=method,
+            )
+            for s in range(3)
+        ]
+        manifest = select_runs(read_runs(paths, LABELS), top_n=None, num_classes=3)
+        votes = vote_selected(manifest, paths, 3)
+        result = evaluate_task(manifest, paths, votes, truth, 3)
+        tasks.append({**result, "method": method, "spaces": list(names), "k": 3, "setting": "x"})
+    base = {"dim": 4, "kmeans": {"acc": 0.5, "ari": 0.1, "nmi": 0.2}, "linear_probe_acc": 0.9}
+    tables = summary_tables(tasks, {name: base for name in "abc"})
+    out = {k: tmp_path / f"{k}.out" for k in ("summary_csv", "runs_csv", "markdown", "html")}
+    write_report(tables, out, "three tasks")
+    summary, runs = pd.read_csv(out["summary_csv"]), pd.read_csv(out["runs_csv"])
+    for table in (summary, runs):
+        assert table.columns[:4].tolist() == ["method", "task", "phi1", "phi2"]
+        assert not (table.phi1 == table.phi2).any()
+    assert list(zip(summary.method, summary.task, strict=True)) == [
+        ("hume", "a--b"),
+        ("turtle", "a"),
+        ("turtle", "a--b--c"),
+    ]
+    assert summary.phi1.fillna("").tolist() == ["a", "", ""]
+    assert (summary.vote_acc == 1.0).all() and (summary.kmeans_acc_best == 0.5).all()
+    assert runs.groupby(["method", "task"]).seed.apply(list).to_dict() == {
+        ("hume", "a--b"): [2, 1, 0],
+        ("turtle", "a"): [2, 1, 0],
+        ("turtle", "a--b--c"): [2, 1, 0],
+    }

@@ -81,7 +81,7 @@ CONFIG_CASES = {
     ),
     "K > N": (
         changed(TINY, "dataset.num_classes", 241),
-        "config dataset.num_classes=241: expected at most the 240 samples HUME fits on "
+        "config dataset.num_classes=241: expected at most the 240 samples the runs fit on "
         "(inductive setting)",
     ),
     "train_fraction 1": (
@@ -132,8 +132,8 @@ CONFIG_CASES = {
     ),
     "a K of a sweep > N": (
         changed(TINY, "dataset.num_classes", [5, 241]),
-        "config dataset.num_classes=[5, 241] (K=241): expected at most the 240 samples HUME "
-        "fits on (inductive setting)",
+        "config dataset.num_classes=[5, 241] (K=241): expected at most the 240 samples the "
+        "runs fit on (inductive setting)",
     ),
     "phi1 narrower than a pair's K": (
         with_backbone("pca5", {"kind": "pixels", "pca_dim": 5})

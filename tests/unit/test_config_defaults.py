@@ -1,7 +1,7 @@
 """One home per fact: the JSON schema and the code agree on every default and allowed value.
 
-The config dataclasses (``HumeConfig``, ``ScoreConfig``, ``EmbedSettings``) hold the defaults
-and, as ``Literal`` types, the allowed values in code; the schema
+The config dataclasses (``HumeConfig``, ``TurtleConfig``, ``ScoreConfig``, ``EmbedSettings``)
+hold the defaults and, as ``Literal`` types, the allowed values in code; the schema
 (workflow/schemas/config.schema.yaml) holds them for Snakemake, which fills a config from it.
 These tests compare the two field by field, so that neither can drift, and check that the
 modules the Snakemake main process imports stay torch-free.
@@ -31,6 +31,7 @@ from hume_workflow.hume.inner_forms import INNER_FORMS
 from hume_workflow.plan.backbone_kinds import KINDS, MODEL_ZOOS
 from hume_workflow.predict.assign import PREDICT_METHODS
 from hume_workflow.report.uncertainty import Bootstrap
+from hume_workflow.turtle.config import TurtleConfig, hyperparameters
 
 PACKAGE = Path(hume_workflow.__file__).parent
 SCHEMA_PATH = PACKAGE.parents[1] / "workflow" / "schemas" / "config.schema.yaml"
@@ -42,7 +43,8 @@ def schema() -> dict:
 
 
 def _properties(schema: dict, section: str) -> dict:
-    """The ``properties`` of a config section: 'hume', 'score' or 'backbones' (one spec)."""
+    """The ``properties`` of a config section: 'hume', 'turtle', 'score' or 'backbones' (one
+    spec)."""
     node = schema["properties"][section]
     if section == "backbones":
         node = node["additionalProperties"]
@@ -79,6 +81,7 @@ def _drift(cls: type, properties: dict) -> list[str]:
     ("cls", "section"),
     [
         (HumeConfig, "hume"),
+        (TurtleConfig, "turtle"),
         (ScoreConfig, "score"),
         (EmbedSettings, "backbones"),
         (Bootstrap, "uncertainty"),
@@ -90,20 +93,41 @@ def test_schema_defaults_and_enums_are_the_dataclass_ones(schema, cls, section):
 
 
 @pytest.mark.parametrize(
-    ("cls", "section"),
-    [(HumeConfig, "hume"), (ScoreConfig, "score"), (Bootstrap, "uncertainty")],
+    ("cls", "section", "not_fields"),
+    [
+        (HumeConfig, "hume", set()),
+        (TurtleConfig, "turtle", {"tasks"}),  # the tasks decide which runs, not how
+        (ScoreConfig, "score", set()),
+        (Bootstrap, "uncertainty", set()),
+    ],
 )
-def test_every_schema_key_of_a_section_is_a_field(schema, cls, section):
-    """run_hume.py passes the filled section to the dataclass as keyword arguments."""
+def test_every_schema_key_of_a_section_is_a_field(schema, cls, section, not_fields):
+    """run_hume.py and run_turtle.py pass the filled section (TURTLE's without its tasks) to
+    the dataclass as keyword arguments."""
     fields = {field.name for field in dataclasses.fields(cls)}
-    assert sorted(set(_properties(schema, section)) - fields) == []
+    properties = set(_properties(schema, section))
+    assert not_fields <= properties and not not_fields & fields
+    assert sorted(properties - fields) == sorted(not_fields)
+
+
+def test_the_turtle_section_filled_by_the_schema_is_the_default_config(schema):
+    """The schema's defaults of the ``turtle`` section, tasks left out, make TurtleConfig's
+    defaults; a task list changes nothing of a run's hyperparameters."""
+    section = {key: prop["default"] for key, prop in _properties(schema, "turtle").items()}
+    assert section.pop("tasks") == []
+    assert TurtleConfig.from_config(10, section) == TurtleConfig(num_classes=10)
+    with_tasks = {**section, "tasks": [["a", "b"], ["a"]]}
+    assert hyperparameters(with_tasks) == section
+    assert TurtleConfig.from_config(10, with_tasks) == TurtleConfig(num_classes=10)
 
 
 def test_dataclass_defaults_are_valid_and_fill_a_partial_section():
     HumeConfig(num_classes=2)
+    TurtleConfig(num_classes=2)
     ScoreConfig()
     assert field_defaults(ScoreConfig) == {"n_folds": 10, "max_iter": 100, "backend": "sklearn"}
     assert "num_classes" not in field_defaults(HumeConfig)  # no default: dataset.num_classes
+    assert "num_classes" not in field_defaults(TurtleConfig)
 
 
 def test_enums_outside_the_dataclasses_are_the_schema_ones(schema):
@@ -213,7 +237,13 @@ def _plan_modules() -> list[str]:
 
 @pytest.mark.parametrize(
     "module",
-    [*_plan_modules(), "hume_workflow.hume.config", "hume_workflow.embed.settings"],
+    [
+        *_plan_modules(),
+        "hume_workflow.hume.config",
+        "hume_workflow.embed.settings",
+        "hume_workflow.turtle.config",
+        "hume_workflow.turtle.resources",
+    ],
 )
 def test_planner_modules_do_not_import_torch(module):
     """The Snakemake main process imports these to check configs and size jobs."""

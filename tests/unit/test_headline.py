@@ -1,10 +1,12 @@
-"""The report's headline, its interval columns and figures, from hand-made metrics.json dicts."""
+"""The report's headline, its interval columns and figures, from hand-made metrics.json dicts:
+HUME pairs, and TURTLE tasks of one and of three spaces beside them."""
 
 import base64
 
 import pandas as pd
 import pytest
 
+from hume_workflow.aggregate.recommend import RULE, Candidate, Recommendation
 from hume_workflow.report import figures
 from hume_workflow.report.headline import make_headline
 from hume_workflow.report.page import write_report
@@ -28,9 +30,12 @@ def fake_metrics(
     warning: str | None = None,
     top_n: int | None = None,
     weights: str = "uniform",
+    method: str = "hume",
+    spaces: tuple[str, ...] | None = None,
 ) -> dict:
-    """A pair's metrics.json (its chosen K) with the uncertainty keys, plus phi1, phi2, k and
-    setting; the truth's values None when not ``labelled``."""
+    """A task's metrics.json (its chosen K) with the uncertainty keys, its method and spaces
+    (default: the pair phi1, phi2), k and setting; the truth's values None when not
+    ``labelled``."""
 
     def known(value):
         return value if labelled else None
@@ -64,7 +69,8 @@ def fake_metrics(
         for n in range(1, 5)
     ]
     return {
-        **{"phi1": phi1, "phi2": phi2, "k": 3, "setting": "transductive"},
+        **{"method": method, "spaces": list(spaces or (phi1, phi2))},
+        **{"k": 3, "setting": "transductive"},
         **{"n_runs": 4, "n_selected": 3, "selection_note": None},
         "vote": {
             **{"acc": known(vote_acc), "ari": known(0.65), "nmi": known(0.7)},
@@ -85,9 +91,13 @@ def fake_metrics(
 
 
 def fake_baselines(
-    labelled: bool = True, kmeans: tuple[float, float] = (0.70, 0.79), names=("a", "b")
+    labelled: bool = True,
+    kmeans: tuple[float, ...] = (0.70, 0.79),
+    names=("a", "b"),
+    probes: tuple[float, ...] = (0.975, 0.944),
 ) -> dict:
-    """Baselines of the two spaces; k-means' ACC per space, the probe's 0.975 and 0.944."""
+    """Baselines of the spaces ``names``; k-means' ACC per space, the probe's (default 0.975
+    and 0.944)."""
     return {
         name: {
             "dim": 4,
@@ -98,7 +108,7 @@ def fake_baselines(
             },
             "linear_probe_acc": probe if labelled else None,
         }
-        for name, acc, probe in zip(names, kmeans, (0.975, 0.944), strict=True)
+        for name, acc, probe in zip(names, kmeans, probes, strict=True)
     }
 
 
@@ -168,7 +178,7 @@ def test_the_collapse_warning_is_shown_verbatim():
     warned = fake_metrics(collapsed=(True, True, True, False), warning=WARNING)
     top = make_headline([warned, fake_metrics(phi1="b", phi2="a")], fake_baselines())
     assert top.html.count("class='warn'") == 1
-    assert f"<p class='warn'>a → b: {WARNING}</p>" in top.html
+    assert f"<p class='warn'>HUME a → b: {WARNING}</p>" in top.html
     assert WARNING in top.markdown
     assert "3 of 4 runs collapsed" in top.html
 
@@ -177,7 +187,7 @@ def test_pair_names_are_html_escaped():
     name = "<script>x</script>"
     pair = fake_metrics(phi1=name, warning="a <b> warning")
     top = make_headline([pair], fake_baselines(names=(name, "b")))
-    assert "<script>" not in top.html and "&lt;script&gt;x&lt;/script&gt; → b" in top.html
+    assert "<script>" not in top.html and "HUME &lt;script&gt;x&lt;/script&gt; → b" in top.html
     assert "a &lt;b&gt; warning" in top.html
     assert name in top.markdown  # Markdown is plain text
 
@@ -228,7 +238,7 @@ def test_the_headline_comes_first_on_the_page_and_in_markdown(tmp_path):
     assert positions == sorted(positions)
     assert page.count(METHOD) == 1
     markdown = out["markdown"].read_text()
-    assert markdown.index("# t") < markdown.index("Did it work?") < markdown.index("## HUME per")
+    assert markdown.index("# t") < markdown.index("Did it work?") < markdown.index("## Per task")
     assert "vote_acc_low" in pd.read_csv(out["summary_csv"]).columns
 
 
@@ -239,7 +249,16 @@ def drawn(monkeypatch):
     png = figures._png
 
     def keep(fig):
-        kept.append([(ax.get_title(), ax.get_legend_handles_labels()[1]) for ax in fig.axes])
+        kept.append(
+            [
+                (
+                    ax.get_title(),
+                    ax.get_legend_handles_labels()[1],
+                    [t.get_text() for t in ax.get_yticklabels()],
+                )
+                for ax in fig.axes
+            ]
+        )
         return png(fig)
 
     monkeypatch.setattr(figures, "_png", keep)
@@ -255,7 +274,7 @@ def test_vote_by_n_draws_the_bootstrap_band(drawn, labelled):
 
 def test_score_vs_acc_shows_the_interval_of_r_and_the_collapsed_runs(drawn):
     assert is_png(figures.score_vs_acc(fake_metrics()))
-    title, labels = drawn[0][0]
+    title, labels, _ = drawn[0][0]
     assert "Pearson r = 0.89 [0.61, 0.98]" in title and "Spearman ρ = 0.80 [0.40, 1.00]" in title
     assert "collapsed" in labels
     assert is_png(figures.score_vs_acc(fake_metrics(collapsed=(False,) * 4)))
@@ -269,7 +288,146 @@ def test_overview_marks_every_pair(drawn, labelled):
     assert is_png(png)
     labels = drawn[0][0][1]
     if labelled:
-        assert len(labels) == 5 and any("k-means" in label for label in labels)
+        assert len(labels) == 3 and any("k-means" in label for label in labels)
     else:
         assert not any("ACC" in label or "k-means" in label for label in labels)
         assert len(labels) == 2
+
+
+def mixed_tasks(labelled: bool = True) -> list[dict]:
+    """A HUME pair, a one-space and a three-space TURTLE task, in config order."""
+    return [
+        fake_metrics(labelled),
+        fake_metrics(
+            labelled, method="turtle", spaces=("a",), vote_acc=0.85, acc_interval=(0.81, 0.88)
+        ),
+        fake_metrics(
+            labelled,
+            method="turtle",
+            spaces=("a", "b", "c"),
+            vote_acc=0.70,
+            acc_interval=(0.66, 0.74),
+        ),
+    ]
+
+
+def mixed_baselines(labelled: bool = True) -> dict:
+    """Baselines of the spaces a, b, c: k-means 0.70, 0.79, 0.60; the probe 0.975, 0.944, 0.9."""
+    names, probes = ("a", "b", "c"), (0.975, 0.944, 0.9)
+    return fake_baselines(labelled, kmeans=(0.70, 0.79, 0.60), names=names, probes=probes)
+
+
+def fake_recommendation(ranked_by: str = "stability") -> Recommendation:
+    """TURTLE a recommended at K = 3; TURTLE a + b + c chose K = 5 and its labels disagree."""
+    candidates = [
+        Candidate("hume", ["a", "b"], 3, 0.62, 0.50, ari=0.9, common=30),
+        Candidate("turtle", ["a"], 3, 0.71, 0.60, ari=1.0, common=30),
+        Candidate("turtle", ["a", "b", "c"], 5, 0.40, 0.30, ari=0.41, common=30),
+    ]
+    labels = "results/d/turtle/a/labels.csv"
+    return Recommendation(
+        "turtle", ["a"], 3, ranked_by, RULE, labels, candidates, "results/d/labels.csv"
+    )
+
+
+def test_summary_and_runs_name_every_task_by_method_and_task(tmp_path):
+    tables = summary_tables(mixed_tasks(), mixed_baselines())
+    summary, runs = tables["summary"], tables["runs"]
+    assert summary.columns[:4].tolist() == ["method", "task", "phi1", "phi2"]
+    assert summary.method.tolist() == ["hume", "turtle", "turtle"]
+    assert summary.task.tolist() == ["a--b", "a", "a--b--c"]
+    assert summary.phi1[0] == "a" and summary.phi2[0] == "b"
+    assert summary.phi1[1:].isna().all() and summary.phi2[1:].isna().all()  # never a, a
+    # the best baseline over the task's spaces; HUME's per-space ones on its row only
+    assert summary.kmeans_acc_best.tolist() == [0.79, 0.70, 0.79]
+    assert summary.probe_acc_best.tolist() == [0.975, 0.975, 0.975]
+    assert summary.kmeans_acc_phi1.tolist()[0] == 0.70
+    assert summary.kmeans_acc_phi1[1:].isna().all() and summary.probe_acc_phi2[1:].isna().all()
+    assert runs.columns[:5].tolist() == ["method", "task", "phi1", "phi2", "k"]
+    assert runs.groupby(["method", "task"]).size().to_dict() == {
+        ("hume", "a--b"): 4,
+        ("turtle", "a"): 4,
+        ("turtle", "a--b--c"): 4,
+    }
+    out = {k: tmp_path / f"{k}.out" for k in ("summary_csv", "runs_csv", "markdown", "html")}
+    write_report(tables, out, "t", headline=make_headline(mixed_tasks(), mixed_baselines()))
+    written = pd.read_csv(out["summary_csv"])
+    assert written.task.tolist() == ["a--b", "a", "a--b--c"]  # the folder names, as text
+    assert written.phi1.isna().tolist() == [False, True, True]
+    assert pd.read_csv(out["runs_csv"]).method.tolist() == ["hume"] * 4 + ["turtle"] * 8
+    markdown = out["markdown"].read_text()
+    for name in ("**HUME a → b**", "**TURTLE a**", "**TURTLE a + b + c**"):
+        assert name in markdown
+
+
+def test_without_a_hume_pair_the_pair_columns_are_left_out():
+    tables = summary_tables(mixed_tasks()[1:], mixed_baselines())
+    for table in tables.values():
+        assert not {"phi1", "phi2", "kmeans_acc_phi1", "probe_acc_phi2"} & set(table.columns)
+    assert {"method", "task", "kmeans_acc_best"} <= set(tables["summary"].columns)
+
+
+def test_the_headline_names_both_methods_recommends_one_and_compares_them():
+    top = make_headline(mixed_tasks(), mixed_baselines(), fake_recommendation())
+    for text in (top.html, top.markdown):
+        assert (
+            "Recommended answer</b>: " if text is top.html else "**Recommended answer**: "
+        ) + "TURTLE a at K = 3; its labels are results/d/labels.csv (a copy of " in text
+        assert f"The rule picks {RULE}." in text
+        assert "HUME a → b (K = 3, run agreement 0.620, kappa 0.500)" in text
+        assert (
+            "Where the tasks disagree (another K, or an ARI below 0.8 with the recommended labels "
+            "on the samples both label): TURTLE a + b + c (K = 5; ARI 0.41 on 30 samples)." in text
+        )
+        # the best task of each method, side by side with the intervals
+        assert "HUME vs TURTLE" in text
+        assert (
+            "HUME a → b (K = 3, run agreement 0.620, kappa 0.500): vote ACC 80.0 % (95 % "
+            "interval 77.0–83.0 %), ARI 0.650 [0.600, 0.700], NMI 0.700 [0.650, 0.720]; "
+            "TURTLE a (K = 3, run agreement 0.710, kappa 0.600): vote ACC 85.0 % (95 % "
+            "interval 81.0–88.0 %)" in text
+        )
+        # each task keeps its own paragraph, against k-means on each of its spaces
+        assert "k-means 70.0 % on a, 79.0 % on b, 60.0 % on c" in text
+        assert "the vote falls below k-means on c" not in text
+    markdown = top.markdown
+    order = ["Recommended answer", "HUME vs TURTLE", "**HUME a → b**", "**TURTLE a + b + c**"]
+    assert [markdown.index(s) for s in order] == sorted(markdown.index(s) for s in order)
+    assert top.html.count("class='recommend'") == 2
+
+
+def test_the_recommendation_says_the_fallback_and_when_all_agree():
+    answer = fake_recommendation(ranked_by="kappa")
+    agreeing = [c for c in answer.candidates if c.k == 3]
+    answer = Recommendation(**{**vars(answer), "candidates": agreeing})
+    text = make_headline(mixed_tasks()[:2], mixed_baselines(), answer).markdown
+    assert "every task is ranked by kappa" in text
+    assert "Every task agrees with it: the same K and labels at ARI ≥ 0.8" in text
+
+
+def test_one_method_gets_no_comparison_and_one_task_nothing_to_choose():
+    answer = fake_recommendation()
+    turtle = [c for c in answer.candidates if c.method == "turtle"]
+    text = make_headline(
+        mixed_tasks()[1:],
+        mixed_baselines(),
+        Recommendation(**{**vars(answer), "candidates": turtle}),
+    ).markdown
+    assert " vs " not in text and "label): TURTLE a + b + c (K = 5;" in text
+    alone = Recommendation(**{**vars(answer), "candidates": turtle[:1]})
+    text = make_headline(mixed_tasks()[1:2], mixed_baselines(), alone).markdown
+    assert "One task ran: nothing to choose." in text and "The rule picks" not in text
+
+
+def test_unlabelled_comparison_gives_the_runs_agreement_not_acc():
+    top = make_headline(mixed_tasks(False), mixed_baselines(False), fake_recommendation())
+    assert "HUME vs TURTLE" in top.markdown and "ACC" not in top.markdown
+    assert (
+        "TURTLE a (K = 3, run agreement 0.710, kappa 0.600): the voting runs agree with the "
+        "vote on 77.0 % of samples (95 % interval 75.0–79.0 %)" in top.markdown
+    )
+
+
+def test_overview_names_each_task_with_its_method(drawn):
+    make_headline(mixed_tasks(), mixed_baselines())
+    assert drawn[0][0][2] == ["HUME a → b", "TURTLE a", "TURTLE a + b + c"]

@@ -9,9 +9,9 @@ followed from module to module.
 Layers, bottom to top (``LAYERS``): ``errors``, ``logs`` and ``choices`` (the allowed config
 values); ``formats`` (files only); ``data`` (the dataset sources and their loaders, torch-free
 where the planner reads them); ``plan`` (what the Snakemake main process imports: torch-free);
-then the stages: ``models``, ``embed``, ``hume``, ``aggregate``, ``report``, ``predict``,
-``cluster``. ``ALLOWED`` names what each sub-package may import; a new edge is either added
-there (below it in ``LAYERS``) or a design change.
+then the stages: ``models``, ``embed``, ``hume``, ``turtle``, ``aggregate``, ``report``,
+``predict``, ``cluster``. ``ALLOWED`` names what each sub-package may import; a new edge is
+either added there (below it in ``LAYERS``) or a design change.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ LAYERS = (
     "models",
     "embed",
     "hume",
+    "turtle",
     "aggregate",
     "report",
     "predict",
@@ -57,6 +58,9 @@ ALLOWED: dict[str, set[str]] = {
     "models": _LOW | {"plan"},
     "embed": _LOW | {"formats", "data", "plan", "models"},
     "hume": _LOW | {"formats", "data", "plan"},
+    # TURTLE's runs are scored, and their jobs sized, with HUME's generalisation score and its
+    # resource constants (hume/score.py, hume/config.py ScoreConfig, hume/resources.py)
+    "turtle": _LOW | {"formats", "data", "plan", "hume"},
     "aggregate": _LOW | {"formats", "data", "plan"},
     "report": _LOW | {"formats", "data", "plan", "aggregate"},
     "predict": _LOW | {"formats", "data", "plan", "embed", "aggregate"},

@@ -48,7 +48,8 @@ def test_a_task_s_name_and_spaces_round_trip():
     [
         ("task", "pixels--efficientnet_lite0", True),
         ("task", "a--b--c", True),
-        ("task", "pixels", False),  # one space is not a task
+        ("task", "pixels", True),  # a TURTLE task of one space
+        ("task", "pixels--", False),
         ("task", "a--", False),
         ("method", "hume", True),
         ("method", "predict", False),  # predict/ holds the new batches, not a method

@@ -105,7 +105,7 @@ def test_checks_read_what_the_config_will_produce_not_a_stale_file(in_tmp):
     config = with_dataset(name="tiny2", source="sklearn_digits", num_classes=25, max_samples=20)
     config["setting"] = "transductive"
     assert refusal(config).startswith(
-        "config dataset.num_classes=25: expected at most the 20 samples HUME fits on"
+        "config dataset.num_classes=25: expected at most the 20 samples the runs fit on"
     )
     data = planned_data(filled(config)["dataset"], in_tmp / "results/tiny2/data.h5")
     assert (data.n_train + data.n_test, data.num_classes) == (20, 10)

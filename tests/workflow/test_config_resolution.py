@@ -3,9 +3,9 @@
 The presets are planned as a user plans them: the checkout as the working directory, the
 README's command (``snakemake --configfile config/<preset>.yaml``), a dry run (the dry runs
 are independent: made side by side, in the background, once per session). The plan's
-``Config:`` line states the resolved dataset, backbones, runs and every HUME value that
-differs from the schema's defaults; the schema's defaults are compared with the paper's
-values (HUME_SPEC.md) written out here, independently of the schema.
+``Config:`` line states the resolved dataset, backbones, each method's tasks and runs and
+every HUME or TURTLE value that differs from the schema's defaults; the schema's defaults are
+compared with the paper's values (HUME_SPEC.md) written out here, independently of the schema.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ PAPER_IMAGENET = PAPER | {
     "anneal": False,
     "rand_init": False,
 }
+# HUME_SPEC.md, "Successor: TURTLE": the reference implementation's values.
+TURTLE_REFERENCE = {"gamma": 10.0, "num_iters": 6000, "batch_size": 10000, "inner_steps": 10}
 PRESETS = sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "config.yaml")
 
 
@@ -53,9 +55,17 @@ def schema_hume_defaults() -> dict:
     return {k: v["default"] for k, v in SCHEMA["properties"]["hume"]["properties"].items()}
 
 
+def schema_turtle_defaults() -> dict:
+    """The schema's TURTLE hyperparameters (its ``tasks`` left out)."""
+    properties = SCHEMA["properties"]["turtle"]["properties"]
+    return {k: v["default"] for k, v in properties.items() if k != "tasks"}
+
+
 def test_schema_defaults_are_the_papers():
     defaults = schema_hume_defaults()
     assert {k: defaults[k] for k in PAPER} == PAPER
+    turtle = schema_turtle_defaults()
+    assert {k: turtle[k] for k in TURTLE_REFERENCE} == TURTLE_REFERENCE
 
 
 def plan_command(*args: str) -> list[str]:
@@ -72,24 +82,38 @@ def planned(output: subprocess.CompletedProcess | str) -> str:
     return text
 
 
+HEAD = re.compile(
+    r"Config: (?P<files>.+) \+ the schema's defaults; dataset '(?P<name>\w+)' "
+    r"\((?P<source>\w+), K(?:=(?P<k>\d+)| in \{(?P<ks>[\d, ]+)\}), (?P<setting>\w+)\); "
+    r"backbones (?P<backbones>.+)"
+)
+# One method's part of the line: its tasks and runs, then its hyperparameters.
+METHOD_PART = re.compile(
+    r"(?P<tasks>\d+) (?P<noun>pairs|TURTLE tasks) x (?P<runs>\d+) runs"
+    r"(?: per K \((?P<total>\d+) runs; K picked by (?P<criterion>\w+)\))?; "
+    r"(?P<title>HUME|TURTLE): the paper's hyperparameters"
+    r"(?: except (?P<changed>.+))?"
+)
+
+
 def config_line(output: str) -> dict:
-    """The fields of the plan's one ``Config:`` line."""
+    """The fields of the plan's one ``Config:`` line; ``methods`` holds each method's part
+    by its title ("HUME", "TURTLE"), with its ``changed`` hyperparameters parsed."""
     lines = [line for line in output.splitlines() if line.startswith("Config: ")]
     assert len(lines) == 1, output[-3000:]
-    found = re.fullmatch(
-        r"Config: (?P<files>.+) \+ the schema's defaults; dataset '(?P<name>\w+)' "
-        r"\((?P<source>\w+), K(?:=(?P<k>\d+)| in \{(?P<ks>[\d, ]+)\}), (?P<setting>\w+)\); "
-        r"backbones (?P<backbones>.+); (?P<pairs>\d+) pairs x (?P<runs>\d+) runs"
-        r"(?: per K \((?P<total>\d+) runs; K picked by (?P<criterion>\w+)\))?; "
-        r"HUME: the paper's hyperparameters"
-        r"(?: except (?P<changed>.+))?",
-        lines[0],
-    )
-    assert found, lines[0]
+    head, *parts = re.split(r"; (?=\d+ (?:pairs|TURTLE tasks) x \d+ runs)", lines[0])
+    found = HEAD.fullmatch(head)
+    assert found and parts, lines[0]
     fields = found.groupdict()
-    changed = re.findall(r"(\w+)=(.+?) \(paper: [^)]*\)(?:, |$)", fields["changed"] or "")
-    fields["changed"] = {key: yaml.safe_load(value) for key, value in changed}
     fields["backbones"] = fields["backbones"].split(", ")
+    fields["methods"] = {}
+    for part in parts:
+        method = METHOD_PART.fullmatch(part)
+        assert method, (part, lines[0])
+        values = method.groupdict()
+        changed = re.findall(r"(\w+)=(.+?) \(paper: [^)]*\)(?:, |$)", values["changed"] or "")
+        values["changed"] = {key: yaml.safe_load(value) for key, value in changed}
+        fields["methods"][values.pop("title")] = values
     return fields
 
 
@@ -132,15 +156,31 @@ def test_a_preset_runs_as_written_with_the_schemas_defaults(name, plans):
     assert line["files"] == f"config/{name}"
     assert line["name"] == preset["dataset"]["name"]
     assert line["backbones"] == list(preset["backbones"])  # none of the demo's
-    assert int(line["runs"]) == preset.get("num_runs", SCHEMA["properties"]["num_runs"]["default"])
     assert line["setting"] == preset.get("setting", "inductive")
-    defaults = schema_hume_defaults()
-    written = {k: v for k, v in preset.get("hume", {}).items() if v != defaults[k]}
-    assert line["changed"] == written
-    resolved = defaults | line["changed"]
-    paper = PAPER_IMAGENET if preset["dataset"]["source"] == "imagenet" else PAPER
-    if name not in ("fashion_mnist.yaml", "image_folder_k_sweep.yaml"):  # a stated CPU budget
-        assert {k: resolved[k] for k in paper} == paper
+    counts = {
+        "HUME": len(preset.get("pairs", [])),
+        "TURTLE": len(preset.get("turtle", {}).get("tasks", [])),
+    }
+    methods = line["methods"]
+    assert {title: int(part["tasks"]) for title, part in methods.items()} == {
+        title: n for title, n in counts.items() if n
+    }
+    num_runs = preset.get("num_runs", SCHEMA["properties"]["num_runs"]["default"])
+    assert all(int(part["runs"]) == num_runs for part in methods.values())
+    if "HUME" in methods:
+        defaults = schema_hume_defaults()
+        written = {k: v for k, v in preset.get("hume", {}).items() if v != defaults[k]}
+        assert methods["HUME"]["changed"] == written
+        resolved = defaults | methods["HUME"]["changed"]
+        paper = PAPER_IMAGENET if preset["dataset"]["source"] == "imagenet" else PAPER
+        if name not in ("fashion_mnist.yaml", "image_folder_k_sweep.yaml"):  # a CPU budget
+            assert {k: resolved[k] for k in paper} == paper
+    if "TURTLE" in methods:  # its tasks are no hyperparameter: never listed as changed
+        defaults = schema_turtle_defaults()
+        written = {k: v for k, v in preset["turtle"].items() if k != "tasks" and v != defaults[k]}
+        assert methods["TURTLE"]["changed"] == written
+        resolved = defaults | methods["TURTLE"]["changed"]
+        assert {k: resolved[k] for k in TURTLE_REFERENCE} == TURTLE_REFERENCE
 
 
 @pytest.mark.background.with_args(plan_presets)
@@ -149,7 +189,7 @@ def test_the_demo_runs_without_a_configfile(plans):
     line = config_line(planned(plans[None]))
     assert line["files"] == "config/config.yaml"
     assert line["backbones"] == list(demo["backbones"])
-    assert line["changed"] == demo["hume"]
+    assert line["methods"]["HUME"]["changed"] == demo["hume"]
 
 
 def test_a_run_file_records_the_resolved_hyperparameters(finished):

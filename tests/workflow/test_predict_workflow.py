@@ -6,31 +6,21 @@ samples' features and the labels must be what a probe fitted on the pair's vote 
 them.
 """
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
-from tiny_workflow import PAIRS, TINY, snakemake
+from tiny_workflow import PAIRS, PICKED, TINY, snakemake, with_new_images
 
 from hume_workflow.formats.embeddings import read_spaces
-from hume_workflow.formats.io import read_h5
-
-PICKED = [0, 5, 11, 42, 99, 250]  # samples of the tiny dataset, saved as the new images
 
 
 def predicted(workdir: Path, finished: Path) -> Path:
     """The finished tiny run, copied, with a batch of six of its digits labelled."""
-    shutil.copytree(finished, workdir, dirs_exist_ok=True)
-    images = read_h5(workdir / "results/tiny/data.h5", ["images"])[0]["images"]
-    folder = workdir / "new"
-    folder.mkdir()
-    for i in PICKED:
-        Image.fromarray(images[i, ..., 0]).save(folder / f"sample{i:03d}.png")
+    folder = with_new_images(workdir, finished)
     config = {**TINY, "predict": {"batches": {"new": {"root": str(folder)}}, "method": "probe"}}
     targets = [f"results/tiny/predict/hume/{pair}/new.csv" for pair in PAIRS]
     snakemake(workdir, config, "--cores", "2", *targets)

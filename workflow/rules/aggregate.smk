@@ -94,3 +94,24 @@ rule export_labels:
         threshold=config["export"]["reliable_agreement"],
     script:
         "../scripts/export_labels.py"
+
+
+rule recommend:
+    input:
+        choices=task_files(layout.K_CHOICE),
+        labels=task_files(layout.LABELS),
+    output:
+        recommendation=layout.RECOMMENDATION,
+        labels=layout.RECOMMENDED_LABELS,
+    log:
+        layout.log("recommend", None),
+    # seconds of work on small files: not worth a cluster job
+    localrule: True
+    conda:
+        "../../envs/aggregate.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/recommend.py"

@@ -32,6 +32,7 @@ rule write_report:
         choices=task_files(layout.K_CHOICE),
         votes=task_files(layout.VOTE),
         labels=task_files(layout.LABELS),
+        recommendation=layout.RECOMMENDATION,
         runs=all_runs(),
         baselines=expand(layout.BASELINE, dataset=DATASET, backbone=SPACES),
         embeddings=expand(layout.EMBEDDING, dataset=DATASET, backbone=SPACES),

@@ -1,4 +1,5 @@
-"""Rule write_report: tables, figures and provenance of every pair in one HTML page."""
+"""Rule write_report: the recommended answer, tables, figures and provenance of every task in
+one HTML page."""
 
 from hume_workflow.logs import log_to_file
 
@@ -14,6 +15,7 @@ make_report(
         choices=inputs.choices,
         votes=inputs.votes,
         labels=inputs.labels,
+        recommendation=inputs.recommendation,
         runs=inputs.runs,
         baselines=inputs.baselines,
         embeddings=inputs.embeddings,

@@ -8,7 +8,7 @@ its encoders' spaces of ``softmax(encoder[space] @ x_space + bias[space])`` (HUM
 encoder, no bias, so the argmax of ``theta @ phi1(x)``; TURTLE: one head per space): its
 encoders label new samples (predict). The trace ``cross_entropy`` is the run's cross-entropy
 of its labels under the classifiers it trains, per iteration (K choice's ``outer_fit``; HUME:
-held out, in its last space; TURTLE: on the batch, summed over its spaces).
+held out, in its last space; TURTLE: on the batch, the mean over its spaces).
 Attributes: ``method``, ``spaces``
 (the task's spaces in the method's order, JSON), ``seed``, ``setting``, the generalisation
 score (``score``, ``kappa``, ``n_clusters``, ``min_cluster_size``, ``degenerate``),

@@ -15,6 +15,8 @@ def check_hume(config: dict, n_fit: int) -> list[str]:
         InputError: a gram inner form with the autograd hypergradient, or a subset whose
             train/held-out split leaves a part empty.
     """
+    if not config["pairs"]:  # no HUME task: its section is never used
+        return []
     hume = config["hume"]
     check_inner_form(hume["inner_form"], hume["hypergradient"])
     train_size(min(hume["subset_size"], n_fit), hume["train_fraction"])

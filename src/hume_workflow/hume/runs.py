@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -104,11 +104,7 @@ def run_record(
         spaces=tuple(spaces),
         seed=seed,
         setting=setting,
-        score=score.score,
-        kappa=score.kappa,
-        n_clusters=score.n_clusters,
-        min_cluster_size=score.min_cluster_size,
-        degenerate=score.degenerate,
+        **asdict(score),  # the score's fields are the record's
         wall_time_s=result.wall_time_s,
         hyperparameters=config_dict(config),
         labels=result.labels,

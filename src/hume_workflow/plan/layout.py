@@ -18,6 +18,8 @@
         predict/batches/<new>/data.h5             prepare_batch
         predict/batches/<new>/embeddings/<backbone>.h5
         predict/<method>/<task>/<new>.csv         predict_batch
+        recommendation.json, labels.csv           recommend: the one recommended task and K
+                                                  (aggregate/recommend.py), its labels.csv
         report/                                   write_report
         logs/<rule>/..., benchmarks/<rule>/...    one log (and benchmark) per job
 
@@ -55,6 +57,9 @@ BATCH = f"{RESULTS}/predict/batches/{{new}}/data.h5"
 BATCH_EMBEDDING = f"{RESULTS}/predict/batches/{{new}}/embeddings/{{backbone}}.h5"
 PREDICTION = f"{RESULTS}/predict/{{method}}/{{task}}/{{new}}.csv"
 REPORT = f"{RESULTS}/report"
+#: rule recommend: the recommended task (aggregate/recommend.py) and a copy of its labels.csv
+RECOMMENDATION = f"{RESULTS}/recommendation.json"
+RECOMMENDED_LABELS = f"{RESULTS}/labels.csv"
 
 
 def wildcards(methods: Iterable[str]) -> dict[str, str]:

@@ -39,7 +39,7 @@ def hume_tasks(config: dict) -> TaskList:
 def turtle_tasks(config: dict) -> TaskList:
     """TURTLE's tasks: each of ``turtle.tasks`` as its spaces, with its K values."""
     tasks = []
-    for i in range(len(config["turtle"]["tasks"])):
+    for i in range(len(config.get("turtle", {}).get("tasks", []))):
         spaces, key, value = turtle_task(config, i)
         tasks.append((spaces, class_counts(value, key)))
     return tasks

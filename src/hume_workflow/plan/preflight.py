@@ -225,7 +225,7 @@ def _check_turtle_tasks(config: dict) -> None:
         InputError: naming ``turtle.tasks[i]`` and the space.
     """
     backbones, seen = config["backbones"], {}
-    for i in range(len(config["turtle"]["tasks"])):
+    for i in range(len(config.get("turtle", {}).get("tasks", []))):
         spaces = turtle_task(config, i)[0]
         for name in spaces:
             if name not in backbones:
@@ -269,7 +269,7 @@ def _check_sizes(config: dict, files: PlanFiles, method_checks: Sequence[MethodC
     n_fit = fit_samples(data.n_train, data.n_test, setting)
     if k > n_fit:
         raise InputError(
-            f"config {_k_key(config, k)}: expected at most the {n_fit} samples HUME fits on "
+            f"config {_k_key(config, k)}: expected at most the {n_fit} samples the runs fit on "
             f"({setting} setting)"
         )
     if data.num_classes is not None:
@@ -438,7 +438,7 @@ def describe_config(config: dict, schema: dict, configfiles: Iterable[str]) -> s
         changed = [
             f"{key}={value} (paper: {defaults[key]})"
             for key, value in config[method.section].items()
-            if value != defaults.get(key)
+            if value != defaults.get(key) and key != "tasks"  # turtle.tasks: not a hyperparameter
         ]
         except_ = f" except {', '.join(changed)}" if changed else ""
         parts += [runs, f"{method.title}: the paper's hyperparameters{except_}"]

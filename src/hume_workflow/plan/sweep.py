@@ -70,7 +70,9 @@ def task_entries(config: dict) -> list[tuple[str, int | list[int] | dict]]:
     """(key, value) of the ``num_classes`` of every task of every method: HUME's pairs, then
     TURTLE's tasks, in the config's order."""
     pairs = [num_classes_entry(config, i) for i in range(len(config["pairs"]))]
-    turtle = [turtle_task(config, i)[1:] for i in range(len(config["turtle"]["tasks"]))]
+    turtle = [
+        turtle_task(config, i)[1:] for i in range(len(config.get("turtle", {}).get("tasks", [])))
+    ]
     return pairs + turtle
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hume_workflow.aggregate.recommend import read_recommendation
 from hume_workflow.errors import InputError
 from hume_workflow.formats.io import read_h5, read_json
 from hume_workflow.formats.k_choice import read_k_choice
@@ -24,6 +25,7 @@ from hume_workflow.report.k_sweep import (
     k_sweep_table,
     task_key,
 )
+from hume_workflow.report.names import method_title, task_title
 from hume_workflow.report.page import write_report
 from hume_workflow.report.panels import (
     pair_figures,
@@ -50,6 +52,7 @@ class ReportInputs:
     baselines: Paths  # one baseline JSON per space
     embeddings: Paths  # one embedding file per space
     benchmarks: dict[str, Paths]  # step (rule) -> its Snakemake benchmark TSVs
+    recommendation: str | os.PathLike | None = None  # recommendation.json (rule recommend)
 
 
 @dataclass(frozen=True)
@@ -75,17 +78,15 @@ def runs_by_task(run_paths: Paths) -> dict[TaskKey, dict[int, RunRecord]]:
 
 
 def task_view(metrics: dict) -> dict:
-    """A task's evaluation (metrics.json) as the report's tables read it: with its key and
-    its first and last spaces as ``phi1`` and ``phi2`` (HUME's names; the summary's columns)."""
-    spaces = metrics["spaces"]
-    key = task_key(metrics["method"], spaces, metrics["k"])
-    return metrics | {"key": key, "phi1": spaces[0], "phi2": spaces[-1]}
+    """A task's evaluation (metrics.json, which names its ``method`` and ``spaces``) as the
+    report reads it: with its key, (method, task, K)."""
+    return metrics | {"key": task_key(metrics["method"], metrics["spaces"], metrics["k"])}
 
 
 def exported_reliability(
     labels_path: str | os.PathLike, votes: pd.DataFrame, truth: np.ndarray
 ) -> dict[str, float | None]:
-    """``reliable_coverage`` and ``reliable_acc`` (:func:`reliable_metrics`) of a pair's
+    """``reliable_coverage`` and ``reliable_acc`` (:func:`reliable_metrics`) of a task's
     labels.csv, whose rows are its vote's (``votes``), against the dataset's ``truth`` (N,).
 
     Raises:
@@ -94,7 +95,7 @@ def exported_reliability(
     exported = read_labels(labels_path)
     if not np.array_equal(exported["label"], votes["label"]):
         raise InputError(
-            f"{labels_path}: not the export of its pair's vote ({len(exported)} rows, the vote "
+            f"{labels_path}: not the export of its task's vote ({len(exported)} rows, the vote "
             f"{len(votes)}); expected export_labels' output"
         )
     index = votes["sample_index"].to_numpy()
@@ -123,7 +124,7 @@ def make_report(
     figures = {}
     for choice, m, votes in zip(choices, pairs, all_votes, strict=True):
         panels = pair_figures(m, votes, runs[m["key"]], images, class_names)
-        title = " + ".join(m["spaces"])
+        title = task_title(m["method"], m["spaces"])
         if len(choice.evidence) > 1:
             caption = f"Choosing K without labels: {choice.criterion} picks K = {choice.chosen_k}"
             panels.insert(0, (caption, k_sweep_figure(choice, every)))
@@ -153,5 +154,7 @@ def make_report(
     if sweeps:
         heading = "K sweep: label-free criteria per K (higher is better), the chosen K"
         beside[heading] = drop_unknown_truth(k_sweep_table(sweeps, every))
-    top = make_headline(pairs, baselines)
-    write_report(tables, outputs, f"HUME on {facts.dataset}", figures, extra, beside, top)
+    answer = None if inputs.recommendation is None else read_recommendation(inputs.recommendation)
+    top = make_headline(pairs, baselines, answer)
+    methods = " and ".join(method_title(m) for m in dict.fromkeys(c.method for c in choices))
+    write_report(tables, outputs, f"{methods} on {facts.dataset}", figures, extra, beside, top)

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from hume_workflow.report.names import row_title
 from hume_workflow.report.tables import interval, interval_level
 
 # Okabe-Ito, safe for the common colour-vision deficiencies
@@ -240,10 +241,8 @@ def k_sweep(
 # the headline figure's marks: (column, interval prefix or None, legend label, marker, colour)
 LABELLED_MARKS = [
     ("vote_acc", "vote_acc", "vote ACC (interval)", "o", BLUE),
-    ("kmeans_acc_phi1", None, "k-means on φ1", "<", ORANGE),
-    ("kmeans_acc_phi2", None, "k-means on φ2", ">", VERMILION),
-    ("probe_acc_phi1", None, "linear probe on φ1 (supervised)", "s", GREEN),
-    ("probe_acc_phi2", None, "linear probe on φ2 (supervised)", "D", GREY),
+    ("kmeans_acc_best", None, "best k-means over the task's spaces", "<", ORANGE),
+    ("probe_acc_best", None, "best linear probe over the task's spaces (supervised)", "s", GREEN),
 ]
 UNLABELLED_MARKS = [
     ("vote_agreement", "agreement", "mean agreement with the vote (interval)", "o", BLUE),
@@ -252,9 +251,11 @@ UNLABELLED_MARKS = [
 
 
 def overview(rows: pd.DataFrame) -> str:
-    """One row per pair: the vote's ACC with its interval beside k-means and the supervised
-    linear probe on both spaces; without truth, the mean agreement and the best score with
-    their intervals.
+    """One row per task, named with its method: the vote's ACC with its interval beside the
+    best k-means and the best supervised linear probe over the task's spaces (one mark each
+    whatever the number of spaces, 1 to n, so that tasks of every method share the marks;
+    per space they are in the baselines table); without truth, the mean agreement and the
+    best score with their intervals.
 
     ``rows``: the summary's columns (:func:`~hume_workflow.report.tables.summary_row`).
     """
@@ -268,8 +269,8 @@ def overview(rows: pd.DataFrame) -> str:
             ax.hlines(y[known], low[known], high[known], colors=colour, lw=2.5, alpha=0.6)
         value = rows[column].astype(float)
         ax.scatter(value, y, marker=marker, c=colour, s=40, label=label, zorder=3)
-    ax.set_yticks(y, [f"{a} → {b}" for a, b in zip(rows.phi1, rows.phi2, strict=True)])
-    ax.set_ylim(len(rows) - 0.5, -0.5)  # the first pair on top
+    ax.set_yticks(y, [row_title(row) for row in rows.to_dict("records")])
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # the first task on top
     ax.set_xlabel("ACC" if labelled else "agreement / label-free score")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _png(fig)

@@ -1,5 +1,7 @@
-"""The report's headline: did it work? Per pair, in words, the vote against the baselines
-(with the truth) or the runs' agreement and score (without), and one figure of all pairs."""
+"""The report's headline: did it work? The recommended answer and the rule that picked it,
+the best task of each method side by side when several methods ran, then per task, in words,
+the vote against the baselines (with the truth) or the runs' agreement and score (without),
+and one figure of all tasks."""
 
 from __future__ import annotations
 
@@ -8,16 +10,19 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from hume_workflow.aggregate.recommend import DISAGREEMENT_ARI, Candidate, Recommendation, best
 from hume_workflow.report import figures
-from hume_workflow.report.tables import interval_level, summary_row
+from hume_workflow.report.names import method_title, task_of, task_title
+from hume_workflow.report.tables import interval, interval_level, summary_row
 
 HEADING = "Did it work?"
+RECOMMENDED = "Recommended answer"
 
 
 @dataclass(frozen=True)
 class Headline:
-    """The headline's pieces: an HTML fragment (heading, method, a paragraph per pair,
-    warnings), the same in Markdown, and the figure of every pair (base64 PNG)."""
+    """The headline's pieces: an HTML fragment (heading, the recommendation, a paragraph per
+    task, warnings), the same in Markdown, and the figure of every task (base64 PNG)."""
 
     html: str
     markdown: str
@@ -26,26 +31,37 @@ class Headline:
 
 
 @dataclass(frozen=True)
-class PairText:
-    """A pair's headline: its name, its sentences and its collapse warning (None: none)."""
+class Paragraph:
+    """One paragraph of the headline: its name (bold), its sentences, a warning (None: none)
+    and its HTML class (None: a plain paragraph)."""
 
     name: str
     text: str
-    warning: str | None
+    warning: str | None = None
+    css: str | None = None
 
 
-def make_headline(pairs: list[dict], baselines: dict[str, dict]) -> Headline:
-    """The headline of ``pairs`` (each the metrics of its chosen K, as
-    :func:`~hume_workflow.report.tables.summary_tables` takes them) and ``baselines``."""
+def make_headline(
+    pairs: list[dict], baselines: dict[str, dict], recommendation: Recommendation | None = None
+) -> Headline:
+    """The headline of ``pairs`` (each task's metrics of its chosen K, as
+    :func:`~hume_workflow.report.tables.summary_tables` takes them), ``baselines`` and the
+    ``recommendation`` of rule recommend (None: none is stated)."""
     rows = [summary_row(p, baselines) for p in pairs]
-    texts = [pair_text(p, row) for p, row in zip(pairs, rows, strict=True)]
+    texts = [pair_text(p, row, baselines) for p, row in zip(pairs, rows, strict=True)]
+    if recommendation is not None:
+        texts = [
+            recommendation_text(recommendation),
+            *method_comparison(recommendation, pairs),
+            *texts,
+        ]
     method = method_text(pairs)
     labelled = any(row["vote_acc"] is not None for row in rows)
     caption = (
-        "Per pair: the vote's ACC (bar: its interval) beside k-means and the supervised linear "
-        "probe on both spaces"
+        "Per task: the vote's ACC (bar: its interval) beside the best k-means and the best "
+        "supervised linear probe over the task's spaces"
         if labelled
-        else "Per pair: the voting runs' mean agreement with the vote and the best label-free "
+        else "Per task: the voting runs' mean agreement with the vote and the best label-free "
         "score (bars: their intervals)"
     )
     return Headline(
@@ -56,26 +72,118 @@ def make_headline(pairs: list[dict], baselines: dict[str, dict]) -> Headline:
     )
 
 
-def pair_text(p: dict, row: dict) -> PairText:
-    """The headline of one pair from its metrics ``p`` and its summary ``row``."""
+def pair_text(p: dict, row: dict, baselines: dict[str, dict]) -> Paragraph:
+    """The headline of one task from its metrics ``p``, its summary ``row`` and the
+    ``baselines`` of its spaces."""
     level = interval_level(p)
-    verdict = _unlabelled(row, level) if row["vote_acc"] is None else _labelled(row, level)
-    name = f"{row['phi1']} → {row['phi2']}"
-    return PairText(name, f"{verdict} {_runs(row)}", p.get("collapse_warning"))
+    method, spaces = task_of(p)
+    if row["vote_acc"] is None:
+        verdict = _unlabelled(row, level)
+    else:
+        verdict = _labelled(row, level, {s: baselines[s] for s in spaces})
+    name = task_title(method, spaces)
+    return Paragraph(name, f"{verdict} {_runs(row)}", p.get("collapse_warning"))
 
 
-def _labelled(row: dict, level: str) -> str:
-    """The vote's ACC and interval, the baselines, and whether the vote beats k-means."""
-    acc, low, high = row["vote_acc"], row["vote_acc_low"], row["vote_acc_high"]
-    spaces = {row["phi1"]: "phi1", row["phi2"]: "phi2"}  # one entry when phi1 == phi2
-    kmeans = ", ".join(f"{pct(row[f'kmeans_acc_{i}'])} on {s}" for s, i in spaces.items())
-    probe = " and ".join(f"{pct(row[f'probe_acc_{i}'])} on {s}" for s, i in spaces.items())
-    verdicts = "; ".join(
-        against_kmeans(acc, low, high, row[f"kmeans_acc_{i}"], s) for s, i in spaces.items()
+def recommendation_text(answer: Recommendation) -> Paragraph:
+    """The recommended (method, task, K), where its labels are, the rule in one sentence,
+    every task's value of the rule and where the tasks disagree with the answer."""
+    name = task_title(answer.method, answer.spaces)
+    copy = f"{answer.copy} (a copy of {answer.labels})" if answer.copy else answer.labels
+    text = f"{name} at K = {answer.k}; its labels are {copy}."
+    if len(answer.candidates) == 1:
+        return Paragraph(RECOMMENDED, f"{text} One task ran: nothing to choose.", css="recommend")
+    text += f" The rule picks {answer.rule}."
+    if answer.ranked_by == "kappa":
+        text += " Some task has a single run of its chosen K, so every task is ranked by kappa."
+    values = "; ".join(
+        f"{task_title(c.method, c.spaces)} {_rule_values(c)}" for c in answer.candidates
     )
+    text += f" Per task, at its chosen K: {values}."
+    disagree = answer.disagreeing()
+    if disagree:
+        text += (
+            f" Where the tasks disagree (another K, or an ARI below {DISAGREEMENT_ARI:g} with "
+            "the recommended labels on the samples both label): "
+            f"{'; '.join(_disagreement(answer, c) for c in disagree)}."
+        )
+    else:
+        text += (
+            " Every task agrees with it: the same K and labels at ARI ≥ "
+            f"{DISAGREEMENT_ARI:g} with the recommended ones on the samples both label."
+        )
+    return Paragraph(RECOMMENDED, text, css="recommend")
+
+
+def _rule_values(c: Candidate) -> str:
+    """ "(K = 10, run agreement 0.620, kappa 0.540)"; "n/a" where a value is unknown."""
+    agreement = "n/a" if c.stability is None else f"{c.stability:.3f}"
+    kappa = "n/a" if c.kappa is None else f"{c.kappa:.3f}"
+    return f"(K = {c.k}, run agreement {agreement}, kappa {kappa})"
+
+
+def _disagreement(answer: Recommendation, c: Candidate) -> str:
+    """How task ``c`` disagrees with the answer: "HUME a → b (K = 5; ARI 0.41 on 30 samples)"."""
+    parts = [] if c.k == answer.k else [f"K = {c.k}"]
+    if c.ari is not None:
+        parts.append(f"ARI {c.ari:.2f} on {c.common} samples")
+    return f"{task_title(c.method, c.spaces)} ({'; '.join(parts)})"
+
+
+def method_comparison(answer: Recommendation, pairs: list[dict]) -> list[Paragraph]:
+    """When several methods ran: the best task of each by the same label-free rule, side by
+    side, with the vote's ACC, ARI and NMI and their intervals (without the truth: the runs'
+    agreement); [] for one method."""
+    by_method: dict[str, list[Candidate]] = {}
+    for c in answer.candidates:
+        by_method.setdefault(c.method, []).append(c)
+    if len(by_method) < 2:
+        return []
+    found = {(task_of(p)[0], tuple(task_of(p)[1])): p for p in pairs}
+    parts = []
+    for tasks in by_method.values():
+        c = tasks[best(tasks)]
+        p = found.get((c.method, tuple(c.spaces)))
+        numbers = "not evaluated" if p is None else _vote_numbers(p)
+        parts.append(f"{task_title(c.method, c.spaces)} {_rule_values(c)}: {numbers}")
+    name = " vs ".join(method_title(m) for m in by_method)
+    text = "the best task of each method by the same rule. " + "; ".join(parts) + "."
+    return [Paragraph(name, text, css="recommend")]
+
+
+def _vote_numbers(p: dict) -> str:
+    """The vote's ACC, ARI and NMI with their intervals; without the truth, the voting runs'
+    mean agreement with the vote and its interval."""
+    level = interval_level(p)
+    vote = p["vote"]
+    if vote["acc"] is None:
+        low, high = interval(p, "mean_agreement")
+        return (
+            f"the voting runs agree with the vote on {pct(vote['mean_agreement'])} of samples "
+            f"({level} interval {span(low, high)})"
+        )
+    acc = f"vote ACC {pct(vote['acc'])} ({level} interval {span(*interval(p, 'vote_acc'))})"
+    ari = f"ARI {_number(vote['ari'])} {bracket(*interval(p, 'vote_ari'), 3)}"
+    nmi = f"NMI {_number(vote['nmi'])} {bracket(*interval(p, 'vote_nmi'), 3)}"
+    return f"{acc}, {ari}, {nmi}"
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _labelled(row: dict, level: str, baselines: dict[str, dict]) -> str:
+    """The vote's ACC and interval, the baselines of each of the task's spaces (``baselines``:
+    space -> its baselines, in the method's order) and whether the vote beats k-means on each."""
+    acc, low, high = row["vote_acc"], row["vote_acc_low"], row["vote_acc_high"]
+    kmeans = {s: b["kmeans"]["acc"] for s, b in baselines.items()}
+    probe = {s: b["linear_probe_acc"] for s, b in baselines.items()}
+    kmeans_text = ", ".join(f"{pct(v)} on {s}" for s, v in kmeans.items())
+    probe_text = " and ".join(f"{pct(v)} on {s}" for s, v in probe.items())
+    verdicts = "; ".join(against_kmeans(acc, low, high, v, s) for s, v in kmeans.items())
     return (
-        f"vote ACC {pct(acc)} ({level} interval {span(low, high)}); k-means {kmeans}; "
-        f"supervised linear probe {probe}. {verdicts[:1].upper()}{verdicts[1:]}."
+        f"vote ACC {pct(acc)} ({level} interval {span(low, high)}); k-means {kmeans_text}; "
+        f"supervised linear probe {probe_text}. {verdicts[:1].upper()}{verdicts[1:]}."
     )
 
 
@@ -148,10 +256,11 @@ def bracket(low: float | None, high: float | None, digits: int = 2) -> str:
     return f"[{low:.{digits}f}, {high:.{digits}f}]"
 
 
-def _html(texts: list[PairText], method: str | None) -> str:
+def _html(texts: list[Paragraph], method: str | None) -> str:
     parts = [f"<h2>{HEADING}</h2>"]
     for t in texts:
-        parts.append(f"<p><b>{html.escape(t.name)}</b>: {html.escape(t.text)}</p>")
+        css = f" class='{t.css}'" if t.css else ""
+        parts.append(f"<p{css}><b>{html.escape(t.name)}</b>: {html.escape(t.text)}</p>")
         if t.warning:
             parts.append(f"<p class='warn'>{html.escape(t.name)}: {html.escape(t.warning)}</p>")
     if method:
@@ -159,7 +268,7 @@ def _html(texts: list[PairText], method: str | None) -> str:
     return "\n".join(parts)
 
 
-def _markdown(texts: list[PairText], method: str | None) -> str:
+def _markdown(texts: list[Paragraph], method: str | None) -> str:
     parts = [f"## {HEADING}\n"]
     for t in texts:
         parts.append(f"**{t.name}**: {t.text}\n")

@@ -9,7 +9,8 @@ import pandas as pd
 from hume_workflow.formats.k_choice import KChoice
 from hume_workflow.plan.layout import task_name
 from hume_workflow.report import figures
-from hume_workflow.report.tables import bounds
+from hume_workflow.report.names import task_columns
+from hume_workflow.report.tables import bounds, drop_pair_columns
 
 TaskKey = tuple[str, str, int]  # (method, task, K)
 
@@ -26,7 +27,8 @@ def evaluation(choice: KChoice, k: int, metrics: dict[TaskKey, dict]) -> dict:
 
 
 def k_sweep_table(choices: list[KChoice], metrics: dict[TaskKey, dict]) -> pd.DataFrame:
-    """One row per (task, K): the label-free criteria, the runs, the vote's ACC with its
+    """One row per (task, K), named as in every table (``method``, ``task``, HUME's ``phi1``
+    and ``phi2``): the label-free criteria, the runs, the vote's ACC with its
     bootstrap interval and ARI (None without truth) and whether the task's criterion chose
     that K.
 
@@ -39,8 +41,7 @@ def k_sweep_table(choices: list[KChoice], metrics: dict[TaskKey, dict]) -> pd.Da
             vote = evaluated["vote"]
             rows.append(
                 {
-                    "phi1": choice.spaces[0],
-                    "phi2": choice.spaces[-1],
+                    **task_columns(choice.method, choice.spaces),
                     "k": k,
                     "chosen": k == choice.chosen_k,
                     "runs": choice.n_runs[k],
@@ -50,7 +51,7 @@ def k_sweep_table(choices: list[KChoice], metrics: dict[TaskKey, dict]) -> pd.Da
                     "vote_ari": vote["ari"],
                 }
             )
-    return pd.DataFrame(rows)
+    return drop_pair_columns(pd.DataFrame(rows))
 
 
 def k_sweep_figure(choice: KChoice, metrics: dict[TaskKey, dict]) -> str:

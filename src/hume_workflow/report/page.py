@@ -29,7 +29,7 @@ def write_report(
         figures: section title -> [(caption, base64 PNG)], inlined in the page.
         extra: further tables (heading -> table) at the end: provenance, wall times.
         beside_summary: tables (heading -> table) right after the summary: the paper's numbers.
-        headline: did it work, per pair (:func:`~hume_workflow.report.headline.make_headline`),
+        headline: did it work, per task (:func:`~hume_workflow.report.headline.make_headline`),
             first on the page and in the Markdown.
     """
     for key, name in (("summary_csv", "summary"), ("runs_csv", "runs")):
@@ -107,4 +107,5 @@ STYLE = (
     ".headline{max-width:1000px}.headline figure{display:inline-block}"
     ".warn{background:#fdecea;border-left:4px solid #D55E00;padding:6px 10px}"
     ".method{font-size:13px;color:#555}"
+    ".recommend{background:#eaf3fa;border-left:4px solid #0072B2;padding:6px 10px}"
 )

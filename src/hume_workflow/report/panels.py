@@ -1,4 +1,4 @@
-"""The report page's panels and side tables: figures per pair, provenance, wall times.
+"""The report page's panels and side tables: figures per task, provenance, wall times.
 
 Everything the report shows besides the tables of :mod:`hume_workflow.report.tables`.
 """
@@ -46,9 +46,9 @@ def pair_figures(
     images: dict,
     class_names: list[str],
 ) -> list[tuple[str, str]]:
-    """(caption, base64 PNG) panels of one pair; the truth's panels only when it is known.
+    """(caption, base64 PNG) panels of one task; the truth's panels only when it is known.
 
-    ``run_files``: the pair's run files by seed (the loss traces of two of them are read).
+    ``run_files``: the task's run files by seed (the loss traces of two of them are read).
     """
     labelled = metrics["vote"]["acc"] is not None
     panels = []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from hume_workflow.report.names import row_title
+
 # (ACC, ARI) per dataset, None where not reported; phi1 is MoCo v2 trained on the target data
 DATASETS = ("stl10", "cifar10", "cifar100_20", "imagenet")
 _ROWS = """
@@ -27,7 +29,8 @@ REPORTED = {
 
 
 def reported_beside_ours(dataset: str, summary: pd.DataFrame) -> pd.DataFrame | None:
-    """The paper's rows for ``dataset`` then ours (vote ACC/ARI per pair, in %, with the
+    """The paper's rows for ``dataset`` then ours (vote ACC/ARI per task, named with its
+    method, in %, with the
     vote ACC's interval where the summary has it: ``acc_pct_low``, ``acc_pct_high``); None when
     the paper reports nothing for it or our data has no truth."""
     key = dataset.lower().replace("-", "_")
@@ -42,7 +45,7 @@ def reported_beside_ours(dataset: str, summary: pd.DataFrame) -> pd.DataFrame | 
     for _, pair in summary.iterrows():
         rows.append(
             {
-                "method": f"HUME {pair.phi1} + {pair.phi2} (vote)",
+                "method": f"{row_title(pair)} (vote)",
                 "source": "this run",
                 "acc_pct": 100 * pair.vote_acc,
                 "ari_pct": 100 * pair.vote_ari,

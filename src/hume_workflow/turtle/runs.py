@@ -2,8 +2,8 @@
 
 A TURTLE run is written as every method's run (formats/run.py): its task (one or more
 spaces), one head per space as that space's encoder and bias, and the loss parts per
-iteration as its trace (``cross_entropy``: the inner classifiers' cross-entropy, summed over
-the spaces). Its generalisation score is the mean over the task's spaces of the workflow's
+iteration as its trace (``cross_entropy``: the inner classifiers' cross-entropy, the mean
+over the spaces). Its generalisation score is the mean over the task's spaces of the workflow's
 score of its labels in that space (the reference's cross-validation does the same).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -117,11 +117,7 @@ def run_record(
         spaces=tuple(names),
         seed=seed,
         setting=setting,
-        score=score.score,
-        kappa=score.kappa,
-        n_clusters=score.n_clusters,
-        min_cluster_size=score.min_cluster_size,
-        degenerate=score.degenerate,
+        **asdict(score),  # the score's fields are the record's
         wall_time_s=result.wall_time_s,
         hyperparameters=turtle_config_dict(config),
         labels=result.labels,

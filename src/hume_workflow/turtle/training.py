@@ -196,10 +196,11 @@ def outer_gradients(
     fixed (first order).
 
     Returns:
-        the loss parts, each (R,): ``cross_entropy`` (sum over the spaces of the inner
-        classifiers' cross-entropy against the labeling), ``entropy`` (sum over the spaces of
-        the entropy of the mean labeling of the space) and ``loss`` (cross_entropy - gamma
-        entropy); and per space the gradient of ``loss`` (:meth:`Heads.gradients`).
+        the loss parts, each (R,): ``cross_entropy`` (the mean over the spaces of the inner
+        classifiers' cross-entropy against the labeling), ``entropy`` (the sum over the
+        spaces of the entropy of the space's mean labeling) and ``loss`` (the objective: the
+        sum over the spaces of the cross-entropy - gamma entropy); and per space the gradient
+        of ``loss`` (:meth:`Heads.gradients`).
     """
     n_spaces, n_batch = len(batches), batches[0].shape[1]
     probabilities = [h.probabilities(z) for h, z in zip(heads, batches, strict=True)]
@@ -215,7 +216,7 @@ def outer_gradients(
         entropy += torch.special.entr(mean).sum(dim=1)
         grad_p = grad_labeling + (gamma / n_batch) * (mean.log() + 1).unsqueeze(2)
         gradients.append(h.gradients(z, p * (grad_p - (p * grad_p).sum(dim=1, keepdim=True))))
-    losses = {"cross_entropy": cross_entropy, "entropy": entropy}
+    losses = {"cross_entropy": cross_entropy / n_spaces, "entropy": entropy}
     return losses | {"loss": cross_entropy - gamma * entropy}, gradients
 
 
