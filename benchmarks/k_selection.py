@@ -4,9 +4,17 @@
     python benchmarks/k_selection.py --fashion /tmp/kfm/results/fashion_mnist   # every case
     python benchmarks/k_selection.py --cases syn3 digits10    # a subset of the cases
     python benchmarks/k_selection.py --cases digits10 --grid 2,4,8,16,32   # another grid
+    python benchmarks/k_selection.py --method turtle --cases syn3 syn6 digits3 digits5 \
+        digits7 digits10 --fashion /tmp/kfm/results/fashion_mnist      # TURTLE instead of HUME
+    python benchmarks/k_selection.py --quick --method turtle   # TURTLE's smoke run (20 iters)
 
 For each case (two spaces and a known true K) HUME runs ``--runs`` seeds (0, 1, ...) for every
 K of the case's grid, transductively, at the demo's budget (config/config.yaml ``hume:``).
+With ``--method turtle``, TURTLE runs instead, as a task over the case's two spaces (phi1,
+phi2), all the seeds of a K in one stacked batch, for ``--turtle-iters`` outer iterations
+(default TurtleConfig's, 6000; ``--quick``: 20) and TurtleConfig's other defaults; its
+generalisation score is the mean over both spaces, the silhouette is the vote's in phi2 as
+for HUME.
 Per K: every criterion of :func:`hume_workflow.aggregate.k_choice.k_evidence` over those runs
 and their vote (all runs, best score first), the number of clusters the vote uses, its ACC
 and ARI against the truth, and the wall time of the K. Per case: the K each criterion picks
@@ -26,7 +34,9 @@ max_samples: 3000}`` and ``setting: transductive``::
 As each case finishes, its rows are appended to benchmarks/out/k_selection.csv (case, true_k,
 k, the criteria, vote_clusters, vote_acc, vote_ari, wall_s) and k_selection_choice.csv (case,
 true_k, the K each criterion picks, best_acc_k); earlier rows of the cases being run are
-dropped first. Both files are printed as markdown tables at the end.
+dropped first. Both files are printed as markdown tables at the end. With ``--method turtle``
+the files are k_selection_turtle.csv and k_selection_turtle_choice.csv (``--out`` +
+``_turtle``; ``--quick`` adds ``_quick``), each with a first column ``method``.
 """
 
 from __future__ import annotations
@@ -51,8 +61,11 @@ from hume_workflow.aggregate.ranking import select_top
 from hume_workflow.data.synthetic import gaussian_two_spaces
 from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.io import read_h5
+from hume_workflow.formats.run import RunRecord
 from hume_workflow.hume.config import HumeConfig, ScoreConfig
 from hume_workflow.hume.runs import execute_runs
+from hume_workflow.turtle import runs as turtle_runs
+from hume_workflow.turtle.config import TurtleConfig
 
 #: The demo's budget (config/config.yaml ``hume:``); inner_form and the rest at their defaults.
 DEMO_BUDGET = {  # the demo's budget: config/config.yaml's hume: section
@@ -62,6 +75,7 @@ DEMO_BUDGET = {  # the demo's budget: config/config.yaml's hume: section
     )["hume"].items()
 }
 QUICK_BUDGET = {**DEMO_BUDGET, "num_iters": 20, "anneal_milestones": (10, 15), "num_subsets": 2}
+QUICK_TURTLE_ITERS = 20  # --quick --method turtle without --turtle-iters
 PHI1, PHI2 = "efficientnet_lite0", "pixels"  # the direction of the real cases
 # THREADS: one by default. On a 2-core machine shared with other jobs, scikit-learn's 2-thread
 # OpenMP made one generalisation score of digits (1,797 x 64, K = 10) take 103 s against
@@ -118,16 +132,32 @@ CASES = {
 }
 
 
-def evaluate_k(data: Data, k: int, runs: int, budget: dict) -> dict[str, float]:
-    """HUME at K with seeds 0..runs-1: the criteria, the vote's clusters, ACC and ARI, and the
-    wall time."""
+def method_runs(method: str, data: Data, k: int, runs: int, budget: dict) -> list[RunRecord]:
+    """The runs of ``method`` at K with seeds 0..runs-1, transductively, in one call (one
+    stacked batch): HUME at ``budget`` (HumeConfig's fields), TURTLE on the task (phi1, phi2)
+    at ``budget`` (TurtleConfig's fields: num_iters)."""
     phi1, phi2, truth = data
-    start = time.perf_counter()
-    config = HumeConfig(num_classes=k, **budget)
     split = np.zeros(len(truth), dtype=np.int64)  # transductive: every sample is fitted on
-    records = execute_runs(
-        phi1, phi2, split, "transductive", config, list(range(runs)), ScoreConfig(), progress=False
+    seeds = list(range(runs))
+    if method == "turtle":
+        config = TurtleConfig(num_classes=k, **budget)
+        return turtle_runs.execute_runs(
+            [phi1, phi2], split, "transductive", config, seeds, ("phi1", "phi2"), progress=False
+        )
+    config = HumeConfig(num_classes=k, **budget)
+    return execute_runs(
+        phi1, phi2, split, "transductive", config, seeds, ScoreConfig(), progress=False
     )
+
+
+def evaluate_k(
+    data: Data, k: int, runs: int, budget: dict, method: str = "hume"
+) -> dict[str, float]:
+    """``method`` (HUME or TURTLE) at K with seeds 0..runs-1: the criteria, the vote's clusters,
+    ACC and ARI, and the wall time."""
+    _, phi2, truth = data
+    start = time.perf_counter()
+    records = method_runs(method, data, k, runs, budget)
     infos = {r.seed: r for r in records}
     order = select_top({seed: info.score for seed, info in infos.items()}, None)
     vote, _ = majority_vote(np.stack([infos[seed].labels for seed in order]), k)
@@ -173,6 +203,14 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/out/k_selection", help="CSV path prefix")
     parser.add_argument("--grid", help="comma-separated K for every case (default: each case's)")
     parser.add_argument("--threads", type=int, default=1, help="torch, BLAS and OpenMP threads")
+    parser.add_argument("--method", choices=("hume", "turtle"), default="hume")
+    parser.add_argument(
+        "--turtle-iters",
+        type=int,
+        default=None,
+        help=f"TURTLE's outer iterations (default {TurtleConfig.num_iters}; --quick: "
+        f"{QUICK_TURTLE_ITERS})",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads)  # scikit-learn's too; see THREADS
@@ -183,6 +221,14 @@ def main() -> None:
     if args.quick:
         budget, args.runs = QUICK_BUDGET, 3
         cases = [Case("syn3", 3, (2, 3, 4), synthetic(3))]
+    tag = {}  # the method column: TURTLE's files alone, so that HUME's stay as they were
+    if args.method == "turtle":
+        default_iters = QUICK_TURTLE_ITERS if args.quick else TurtleConfig.num_iters
+        iters = default_iters if args.turtle_iters is None else args.turtle_iters
+        budget = {"num_iters": iters}
+        tag = {"method": "turtle"}
+        args.out += "_turtle"
+    if args.quick:
         args.out += "_quick"
     per_k, choice = Path(f"{args.out}.csv"), Path(f"{args.out}_choice.csv")
     per_k.parent.mkdir(parents=True, exist_ok=True)
@@ -195,8 +241,8 @@ def main() -> None:
         print(f"{case.name}: {len(data[2])} samples, true K {case.true_k}", flush=True)
         rows = []
         for k in case.grid:
-            row = evaluate_k(data, k, args.runs, budget)
-            rows.append({"case": case.name, "true_k": case.true_k, "k": k, **row})
+            row = evaluate_k(data, k, args.runs, budget, args.method)
+            rows.append({**tag, "case": case.name, "true_k": case.true_k, "k": k, **row})
             values = " ".join(f"{c} {row[c]:.3f}" for c in K_CRITERIA)
             print(
                 f"  K {k:3d}: {values} | ACC {row['vote_acc']:.3f} ARI {row['vote_ari']:.3f}"
@@ -209,7 +255,7 @@ def main() -> None:
         best_acc = max(sorted(table), key=lambda k: table[k]["vote_acc"])
         append_rows(
             choice,
-            [{"case": case.name, "true_k": case.true_k, **picked, "best_acc_k": best_acc}],
+            [{**tag, "case": case.name, "true_k": case.true_k, **picked, "best_acc_k": best_acc}],
         )
         print(f"{case.name}: picked {picked}, best vote ACC at K {best_acc}", flush=True)
     print(f"total {time.perf_counter() - total:.0f} s\n")
