@@ -63,7 +63,9 @@ def write_report(
     sections += [(TITLES[name], table, name) for name, table in tables.items() if name != "summary"]
     sections += [(heading, table, None) for heading, table in (extra or {}).items()]
     for i, (heading, table, table_id) in enumerate(sections):
-        markdown += [f"## {heading}\n", table.to_markdown(index=False, floatfmt=".4f"), ""]
+        blank = table.astype(object).where(table.notna(), "")  # a missing value: empty
+        text = blank.to_markdown(index=False, floatfmt=".4f")
+        markdown += [f"## {heading}\n", text, ""]
         page += [f"<h2>{html.escape(heading)}</h2>", "<div class='wide'>"]
         page += [table.to_html(index=False, float_format=_fmt, na_rep="n/a", table_id=table_id)]
         page.append("</div>")
