@@ -330,3 +330,22 @@ def test_execute_runs_refuses_more_classes_than_fitted_samples():
     split = np.repeat([0, 1], [3, 7])
     with pytest.raises(InputError, match=r"^config dataset.num_classes=4: expected at most the 3"):
         execute_runs(spaces, split, "inductive", TurtleConfig(num_classes=4), [0], ["a"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_runs_give_the_cpu_labels_from_the_same_draws():
+    """The same seeds on CUDA draw the same heads and batches (drawn on the CPU) and give the
+    CPU's labels, heads within float32 reordering, and are the same twice (determinism)."""
+    spaces = random_spaces(2, n=600)
+    config = TurtleConfig(num_classes=4, num_iters=40, batch_size=256)
+    cpu = run_turtle_many(spaces, config, [0, 1], progress=False)
+    cuda = run_turtle_many(spaces, config, [0, 1], device="cuda", progress=False)
+    again = run_turtle_many(spaces, config, [0, 1], device="cuda", progress=False)
+    for a, b, c in zip(cpu, cuda, again, strict=True):
+        assert (a.labels == b.labels).mean() > 0.99
+        for wa, wb in zip(a.weights, b.weights, strict=True):
+            np.testing.assert_allclose(wa, wb, rtol=1e-3, atol=1e-4)
+        np.testing.assert_array_equal(b.labels, c.labels)
+        for wb, wc in zip(b.weights, c.weights, strict=True):
+            np.testing.assert_array_equal(wb, wc)
