@@ -5,9 +5,10 @@ them).
 An outer iteration makes, per space, ``inner_steps + 2`` products of the (B, d_k) batch with
 K columns (the heads, each inner step, the adapted classifiers) and ``inner_steps + 1`` the
 other way (each inner step's gradient, the heads'), 2 B d_k K FLOP each, plus a fixed cost of
-its small operations per space. Fitted on random features on one thread of the 2-core CPU by
-``python benchmarks/bench_turtle.py``: 0.25 s per iteration at CIFAR-10's shapes (B 10,000,
-d 768 + 1536, K 10, M 10), 3.4 ms at digits' (B 1,797, d 64 + 64).
+its small operations per space. Fitted through the medians of three rounds on random features
+on one thread of the quiet 2-core CPU by ``python benchmarks/bench_turtle.py --shapes cifar
+digits --threads 1 2 --rounds 3``: 0.34 s per iteration at CIFAR-10's shapes (B 10,000,
+d 768 + 1536, K 10, M 10; 31 GFLOP/s), 4.8 ms at digits' (B 1,797, d 64 + 64).
 Margins, start-up time and retries are the resource model's (plan/resources.py).
 """
 
@@ -27,8 +28,8 @@ from hume_workflow.hume.resources import (
 from hume_workflow.plan.resources import scaled_request
 from hume_workflow.turtle.config import STACK_BYTES, TurtleConfig, hyperparameters
 
-TURTLE_FLOPS = 4.2e10  # FLOP/s of the skinny products (K columns) on one CPU thread
-SEC_PER_SPACE = 5e-4  # seconds per outer iteration and space of everything else
+TURTLE_FLOPS = 3.1e10  # FLOP/s of the skinny products (K columns) on one CPU thread
+SEC_PER_SPACE = 7e-4  # seconds per outer iteration and space of everything else
 TURTLE_DEFAULTS = field_defaults(TurtleConfig)
 
 
