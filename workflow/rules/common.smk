@@ -73,7 +73,9 @@ except InputError as error:
 for warning in WARNINGS:
     logger.warning(f"Warning: {warning}")
 if workflow.is_main_process:
-    CONFIGFILES = workflow.overwrite_configfiles or workflow.configfiles
+    CONFIGFILES = list(workflow.overwrite_configfiles or workflow.configfiles)
+    if workflow.config_settings.overwrite_config:  # --config key=value on the command line
+        CONFIGFILES.append("--config")
     logger.info(describe_config(config, SCHEMA_DOC, CONFIGFILES))
 
 COMPUTE = config["compute"]
