@@ -8,7 +8,8 @@ against TURTLE: does the label-free pick between the two methods' answers take t
 Reads benchmarks/out/k_selection{,_turtle}{,_choice}.csv. Per case, each method's answer is
 its K picked by ``k_choice``'s default criterion (stability) with that K's run agreement,
 kappa and vote ACC; the rule's pick (:func:`hume_workflow.aggregate.recommend.best`: the
-higher run agreement, then kappa) is compared with the answer of higher ACC. Prints a
+higher run agreement, then kappa) is compared with the answer of higher ACC (``acc_lost``: the
+vote ACC it gave up, 0 when it took the better answer or one as good). Prints a
 markdown table and writes benchmarks/out/recommend_cases.csv.
 """
 
@@ -61,12 +62,13 @@ def main() -> None:
             for m in ("hume", "turtle")
         ]
         picked = candidates[best(candidates)].method
-        better = "hume" if row.hume_acc >= row.turtle_acc else "turtle"
-        picks.append({"recommended": picked, "higher_acc": better, "took_better": picked == better})
+        acc = {m: row[f"{m}_acc"] for m in ("hume", "turtle")}
+        lost = max(acc.values()) - acc[picked]  # 0 when it took the better (or an equal) one
+        picks.append({"recommended": picked, "acc_lost": lost, "took_better": lost == 0})
     table = pd.concat([table, pd.DataFrame(picks)], axis=1)
     print(table.to_markdown(index=False, floatfmt=".3f"))
     took = int(table.took_better.sum())
-    print(f"\nthe rule took the answer of higher ACC in {took} of {len(table)} cases")
+    print(f"\nthe rule took the answer of higher (or equal) ACC in {took} of {len(table)} cases")
     table.to_csv(args.out / "recommend_cases.csv", index=False)
 
 

@@ -89,6 +89,8 @@ def test_adding_a_backbone_plans_only_its_jobs(finished):
         f"{new}/k_choice.json",
         f"{new}/vote.csv",
         f"{new}/labels.csv",
+        "results/tiny/recommendation.json",  # a new task may be the recommended one
+        "results/tiny/labels.csv",
         "results/tiny/report/summary.csv",
         "results/tiny/report/runs.csv",
         "results/tiny/report/summary.md",
