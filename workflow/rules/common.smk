@@ -74,7 +74,7 @@ for warning in WARNINGS:
     logger.warning(f"Warning: {warning}")
 if workflow.is_main_process:
     CONFIGFILES = list(workflow.overwrite_configfiles or workflow.configfiles)
-    if workflow.config_settings.overwrite_config:  # --config key=value on the command line
+    if workflow.config_settings.config:  # --config key=value on the command line
         CONFIGFILES.append("--config")
     logger.info(describe_config(config, SCHEMA_DOC, CONFIGFILES))
 
