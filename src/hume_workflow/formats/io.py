@@ -11,7 +11,7 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -215,8 +215,11 @@ def write_attrs(f: h5py.File | h5py.Group, attrs: dict[str, Any]) -> None:
         f.attrs[key] = value if ok else json.dumps(value, sort_keys=True)
 
 
-def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> tuple[dict, dict]:
-    """Read the named arrays (all when None) and all attributes of an HDF5 file.
+def read_h5(
+    path: str | os.PathLike, names: list[str] | None = None, optional: Sequence[str] = ()
+) -> tuple[dict, dict]:
+    """Read the named arrays (all when None), those of ``optional`` the file holds, and all
+    attributes of an HDF5 file.
 
     Returns:
         (arrays, attrs); a group is read as a dict of its arrays; attribute strings that
@@ -226,7 +229,8 @@ def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> tuple[di
         for name in names or []:
             if name not in f:
                 raise InputError(f"{path}: no {name!r} in the file; it holds {sorted(f)}")
-        arrays = {name: _read_node(f[name]) for name in (names if names is not None else list(f))}
+        wanted = (names if names is not None else list(f)) + [n for n in optional if n in f]
+        arrays = {name: _read_node(f[name]) for name in wanted}
         attrs = {key: decode_attr(value) for key, value in f.attrs.items()}
     return arrays, attrs
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hume_workflow.errors import InputError
-from hume_workflow.formats.io import open_h5, package_versions, read_h5, write_h5
+from hume_workflow.formats.io import package_versions, read_h5, write_h5
 
 #: The arrays of a run file; ``encoder`` and ``trace`` are groups (per space, per loss part).
 RUN_ARRAYS = ("labels", "eval_indices", "confidence", "encoder", "bias", "trace")
@@ -110,10 +110,7 @@ def read_run(path: str | os.PathLike, arrays: Sequence[str] = LABELS) -> RunReco
             or is a run file of an older layout (naming the command that migrates it).
     """
     wanted = [name for name in arrays if name not in OPTIONAL_ARRAYS]
-    data, attrs = read_h5(path, wanted)
-    if any(name in OPTIONAL_ARRAYS for name in arrays):
-        with open_h5(path) as f:
-            data |= {name: read_h5(path, [name])[0][name] for name in arrays if name in f}
+    data, attrs = read_h5(path, wanted, [name for name in arrays if name in OPTIONAL_ARRAYS])
     if "method" not in attrs and "phi1" in attrs:
         raise InputError(f"{path}: a run file of an older layout; to keep it, {MIGRATE}")
     missing = [key for key in REQUIRED_ATTRS if key not in attrs]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hume_workflow.plan.layout import task_name
-from hume_workflow.plan.sweep import class_counts, pair_class_counts, turtle_task
+from hume_workflow.plan.sweep import class_counts, pair_class_counts, turtle_task_entries
 
 #: A method's tasks in a config: (spaces in the method's order, their K values), in order.
 TaskList = list[tuple[tuple[str, ...], list[int]]]
@@ -38,11 +38,8 @@ def hume_tasks(config: dict) -> TaskList:
 
 def turtle_tasks(config: dict) -> TaskList:
     """TURTLE's tasks: each of ``turtle.tasks`` as its spaces, with its K values."""
-    tasks = []
-    for i in range(len(config.get("turtle", {}).get("tasks", []))):
-        spaces, key, value = turtle_task(config, i)
-        tasks.append((spaces, class_counts(value, key)))
-    return tasks
+    entries = turtle_task_entries(config)
+    return [(spaces, class_counts(value, key)) for spaces, key, value in entries]
 
 
 METHODS: dict[str, Method] = {

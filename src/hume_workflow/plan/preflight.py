@@ -51,7 +51,7 @@ from hume_workflow.plan.sweep import (
     class_counts,
     pair_class_counts,
     task_entries,
-    turtle_task,
+    turtle_task_entries,
 )
 
 
@@ -225,8 +225,7 @@ def _check_turtle_tasks(config: dict) -> None:
         InputError: naming ``turtle.tasks[i]`` and the space.
     """
     backbones, seen = config["backbones"], {}
-    for i in range(len(config.get("turtle", {}).get("tasks", []))):
-        spaces = turtle_task(config, i)[0]
+    for i, (spaces, _, _) in enumerate(turtle_task_entries(config)):
         for name in spaces:
             if name not in backbones:
                 raise InputError(

@@ -56,24 +56,26 @@ def num_classes_entry(config: dict, i: int) -> tuple[str, int | list[int] | dict
     return "dataset.num_classes", config["dataset"]["num_classes"]
 
 
-def turtle_task(config: dict, i: int) -> tuple[tuple[str, ...], str, int | list[int] | dict]:
-    """(spaces, key, value) of TURTLE task ``i`` (``turtle.tasks[i]``: a list of spaces, or
-    ``{spaces, num_classes}``): its spaces and the ``num_classes`` it runs with."""
-    entry = config["turtle"]["tasks"][i]
-    if isinstance(entry, dict) and "num_classes" in entry:
-        return tuple(entry["spaces"]), f"turtle.tasks[{i}].num_classes", entry["num_classes"]
-    spaces = entry["spaces"] if isinstance(entry, dict) else entry
-    return tuple(spaces), "dataset.num_classes", config["dataset"]["num_classes"]
+def turtle_task_entries(config: dict) -> list[tuple[tuple[str, ...], str, int | list[int] | dict]]:
+    """(spaces, key, value) of each TURTLE task (``turtle.tasks[i]``: a list of spaces, or
+    ``{spaces, num_classes}``), in order: its spaces and the ``num_classes`` it runs with (its
+    own, else the dataset's); none for a config without a ``turtle`` section."""
+    tasks = []
+    for i, entry in enumerate(config.get("turtle", {}).get("tasks", [])):
+        if isinstance(entry, dict) and "num_classes" in entry:
+            key, value = f"turtle.tasks[{i}].num_classes", entry["num_classes"]
+        else:
+            key, value = "dataset.num_classes", config["dataset"]["num_classes"]
+        spaces = entry["spaces"] if isinstance(entry, dict) else entry
+        tasks.append((tuple(spaces), key, value))
+    return tasks
 
 
 def task_entries(config: dict) -> list[tuple[str, int | list[int] | dict]]:
     """(key, value) of the ``num_classes`` of every task of every method: HUME's pairs, then
     TURTLE's tasks, in the config's order."""
     pairs = [num_classes_entry(config, i) for i in range(len(config["pairs"]))]
-    turtle = [
-        turtle_task(config, i)[1:] for i in range(len(config.get("turtle", {}).get("tasks", [])))
-    ]
-    return pairs + turtle
+    return pairs + [(key, value) for _, key, value in turtle_task_entries(config)]
 
 
 def check_runs_per_k(config: dict) -> None:
