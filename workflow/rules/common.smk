@@ -278,43 +278,30 @@ def embed_gpu(wildcards):
     return resources.embed_gpus(BACKBONES[wildcards.backbone], COMPUTE["embed_gpu"])
 
 
-def hume_resource(key):
-    """One entry ("mem_mb" or "runtime") of a HUME job's request, from N, d1, d2 and the
-    hyperparameters (hume_workflow.hume.resources); it grows with each retry."""
-
-    def request(wildcards, input, attempt):
-        n_train, n_test = dataset_samples(config["dataset"], input.data)
-        phi1, phi2 = layout.task_spaces(wildcards.task)
-        return hume_request(
-            fit_samples(n_train, n_test, config["setting"]),
-            space_width(phi1, BACKBONES[phi1], input.spaces[0]),
-            space_width(phi2, BACKBONES[phi2], input.spaces[1]),
-            config["hume"],
-            config["score"],
-            int(wildcards.k),
-            COMPUTE["hume_gpu"],
-            attempt,
-            RUNS_PER_JOB,
-        )[key]
-
-    return request
+# Each method's request model (its sub-package's resources.py) and config section, taking
+# (samples fitted on, the task's space widths, section, score, K, gpu, attempt, runs per job).
+RUN_REQUESTS = {
+    "hume": (lambda n_fit, widths, *rest: hume_request(n_fit, *widths, *rest), config["hume"]),
+    "turtle": (turtle_request, TURTLE_PARAMS),
+}
 
 
-def turtle_resource(key):
-    """One entry ("mem_mb" or "runtime") of a TURTLE job's request, from N, the widths of the
-    task's spaces and the hyperparameters (hume_workflow.turtle.resources); it grows with
-    each retry."""
+def run_resource(method, key):
+    """One entry ("mem_mb" or "runtime") of a run job's request of ``method``, from N, the
+    widths of the task's spaces and the method's hyperparameters (RUN_REQUESTS); it grows
+    with each retry."""
+    model, section = RUN_REQUESTS[method]
 
     def request(wildcards, input, attempt):
         n_train, n_test = dataset_samples(config["dataset"], input.data)
         names = layout.task_spaces(wildcards.task)
-        return turtle_request(
+        return model(
             fit_samples(n_train, n_test, config["setting"]),
             [
                 space_width(name, BACKBONES[name], path)
                 for name, path in zip(names, input.spaces)
             ],
-            TURTLE_PARAMS,
+            section,
             config["score"],
             int(wildcards.k),
             COMPUTE["hume_gpu"],

@@ -13,8 +13,8 @@ rule run_hume:
         "../../envs/hume.yaml"
     threads: 1
     resources:
-        mem_mb=hume_resource("mem_mb"),
-        runtime=hume_resource("runtime"),
+        mem_mb=run_resource("hume", "mem_mb"),
+        runtime=run_resource("hume", "runtime"),
         gpu=int(COMPUTE["hume_gpu"]),
     params:
         hume=config["hume"],

@@ -13,8 +13,8 @@ rule run_turtle:
         "../../envs/hume.yaml"
     threads: 1
     resources:
-        mem_mb=turtle_resource("mem_mb"),
-        runtime=turtle_resource("runtime"),
+        mem_mb=run_resource("turtle", "mem_mb"),
+        runtime=run_resource("turtle", "runtime"),
         gpu=int(COMPUTE["hume_gpu"]),
     params:
         turtle=TURTLE_PARAMS,
