@@ -93,6 +93,7 @@ def test_adding_a_backbone_plans_only_its_jobs(finished):
         "results/tiny/labels.csv",
         "results/tiny/report/summary.csv",
         "results/tiny/report/runs.csv",
+        "results/tiny/report/clusters.csv",
         "results/tiny/report/summary.md",
         "results/tiny/report/index.html",
     }

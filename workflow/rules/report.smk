@@ -47,6 +47,7 @@ rule write_report:
             category="Report",
             caption="../report/runs.rst",
         ),
+        clusters_csv=f"{layout.REPORT}/clusters.csv",
         markdown=f"{layout.REPORT}/summary.md",
         html=report(
             f"{layout.REPORT}/index.html",

@@ -17,7 +17,9 @@ selection = read_selection(snakemake.input.selection)
 votes = read_vote(snakemake.input.vote)
 k = int(snakemake.wildcards.k)
 bootstrap = Bootstrap(**snakemake.params.uncertainty)
-metrics = evaluate_task(selection, snakemake.input.runs, votes, truth, k, bootstrap)
+metrics = evaluate_task(
+    selection, snakemake.input.runs, votes, truth, k, bootstrap, snakemake.threads
+)
 metrics |= {
     "method": snakemake.wildcards.method,
     "spaces": snakemake.params.spaces,

@@ -64,9 +64,14 @@ def weighted_votes(
     return tie_broken_argmax(counts.reshape(n_samples, num_classes), aligned[0])
 
 
+#: Totals of weights within this relative distance of a sample's largest are tied.
+TIE_TOLERANCE = 1e-12
+
+
 def tie_broken_argmax(counts: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """(n_samples,) the column of the largest of ``counts`` (n_samples, K) per row; among tied
-    columns the ``reference`` (n_samples,) label when it is one, else the smallest."""
-    tied = counts >= counts.max(axis=1, keepdims=True) * (1 - 1e-12)
+    columns (:data:`TIE_TOLERANCE`) the ``reference`` (n_samples,) label when it is one, else
+    the smallest."""
+    tied = counts >= counts.max(axis=1, keepdims=True) * (1 - TIE_TOLERANCE)
     rows = np.arange(len(counts))
     return np.where(tied[rows, reference], reference, tied.argmax(axis=1))

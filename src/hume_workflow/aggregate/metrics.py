@@ -20,9 +20,9 @@ def match_labels(labels: np.ndarray, reference: np.ndarray) -> dict[int, int]:
     """
     label_ids, label_idx = np.unique(labels, return_inverse=True)
     ref_ids, ref_idx = np.unique(reference, return_inverse=True)
-    overlap = np.zeros((len(label_ids), len(ref_ids)), dtype=np.int64)
-    np.add.at(overlap, (label_idx, ref_idx), 1)
-    rows, cols = linear_sum_assignment(overlap, maximize=True)
+    cells = label_idx * len(ref_ids) + ref_idx
+    overlap = np.bincount(cells, minlength=len(label_ids) * len(ref_ids))
+    rows, cols = linear_sum_assignment(overlap.reshape(len(label_ids), -1), maximize=True)
     return {int(label_ids[r]): int(ref_ids[c]) for r, c in zip(rows, cols, strict=True)}
 
 

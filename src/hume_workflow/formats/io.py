@@ -150,9 +150,48 @@ def package_versions() -> dict[str, str]:
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
+    """Write ``data`` as indented JSON (sorted keys), atomically.
+
+    Objects and lists of objects are indented as ``json.dumps(indent=2)`` would, but a list
+    of numbers, strings, booleans or nulls is written on one line, and a list of lists one
+    inner list per line: a (1000, 1001) confusion matrix takes 1000 lines, not a million.
+    :func:`read_json` reads back the same document.
+    """
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json_text(data) + "\n")
+
+
+def json_text(data: Any, level: int = 0) -> str:
+    """``data`` as :func:`write_json` writes it (``level``: the depth of its indent)."""
+    inner = JSON_INDENT * (level + 1)
+    if isinstance(data, dict) and data:
+        items = [
+            f"{inner}{json.dumps(_json_key(key))}: {json_text(value, level + 1)}"
+            for key, value in sorted(data.items())  # as json.dumps(sort_keys=True)
+        ]
+    elif isinstance(data, list | tuple) and not all(_json_scalar(v) for v in data):
+        items = [f"{inner}{json_text(value, level + 1)}" for value in data]
+    else:  # a scalar, an empty container or a list of scalars: one line
+        return json.dumps(data)
+    ends = "{}" if isinstance(data, dict) else "[]"
+    return ends[0] + "\n" + ",\n".join(items) + "\n" + JSON_INDENT * level + ends[1]
+
+
+JSON_INDENT = "  "
+
+
+def _json_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float)  # bool is an int
+
+
+def _json_key(key: Any) -> str:
+    """An object's key as json.dumps names it: strings as they are, numbers, booleans and
+    None as their JSON text."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool | int | float):
+        return json.dumps(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -117,9 +117,9 @@ def make_report(
         for c, votes, path in zip(choices, all_votes, inputs.labels, strict=True)
     ]
     baselines = {(b := read_json(path))["backbone"]: b for path in inputs.baselines}
-    tables = summary_tables(pairs, baselines, list(every.values()))
-    images = read_thumbnails(inputs.data, all_votes)
     class_names = [str(n) for n in data_attrs.get("class_names", [])]
+    tables = summary_tables(pairs, baselines, list(every.values()), class_names)
+    images = read_thumbnails(inputs.data, all_votes)
     runs = runs_by_task(inputs.runs)
     figures = {}
     for choice, m, votes in zip(choices, pairs, all_votes, strict=True):

@@ -19,7 +19,13 @@ from hume_workflow.aggregate.weights import run_weights
 from hume_workflow.errors import InputError
 from hume_workflow.formats.run import read_runs
 from hume_workflow.formats.selection import Selection
-from hume_workflow.report.uncertainty import Bootstrap, PairRuns, bootstrap_pair, vote_curve
+from hume_workflow.report.uncertainty import (
+    Alignments,
+    Bootstrap,
+    PairRuns,
+    Replicate,
+    bootstrap_pair,
+)
 
 
 def evaluate_task(
@@ -29,6 +35,7 @@ def evaluate_task(
     truth: np.ndarray,
     num_classes: int,
     bootstrap: Bootstrap | None = None,
+    workers: int = 1,
 ) -> dict:
     """Metrics of a pair's vote and of every run, the score-vs-ACC correlation, the collapsed
     runs and (unless ``bootstrap`` is None) the intervals of :func:`bootstrap_pair`.
@@ -39,6 +46,7 @@ def evaluate_task(
         votes: the vote table (``sample_index``, ``label``, ``agreement``).
         truth: (N,) true labels of the whole dataset.
         num_classes: the runs' K.
+        workers: processes sharing the bootstrap's resamples.
     """
     selected = set(selection.selected)
     by_seed = read_runs(run_paths, arrays=("labels", "eval_indices"))
@@ -81,6 +89,7 @@ def evaluate_task(
         selection.top_n,
         selection.weights,
     )
+    lookups = ranked.alignments()  # shared by the curve and the bootstrap
     collapsed = [r["clusters_used"] for r in runs if r["collapsed"]]
     metrics = {
         "n_runs": selection.n_runs,
@@ -100,33 +109,38 @@ def evaluate_task(
         "score_acc_pearson": float(pearson.statistic) if pearson else None,
         "score_acc_pearson_p": float(pearson.pvalue) if pearson else None,
         "score_acc_spearman": float(spearman.statistic) if spearman else None,
-        "vote_by_n": vote_by_n(ranked, eval_truth),
+        "vote_by_n": vote_by_n(ranked, eval_truth, lookups),
         "coverage": coverage_curve(vote_labels, votes["agreement"].to_numpy(), vote_truth),
         "confusion": confusion(vote_labels, vote_truth),
         "runs": runs,
     }
     if bootstrap is not None:
         known = labelled and (eval_truth >= 0).any()
-        spread = bootstrap_pair(ranked, eval_truth, accs if known else None, bootstrap)
+        spread = bootstrap_pair(
+            ranked, eval_truth, accs if known else None, bootstrap, lookups, workers
+        )
         for point, bounds in zip(metrics["vote_by_n"], spread.pop("vote_by_n"), strict=True):
             point.update({k: v for k, v in bounds.items() if k != "n"})
         metrics["uncertainty"] = spread
     return metrics
 
 
-def vote_by_n(runs: PairRuns, truth: np.ndarray) -> list[dict]:
+def vote_by_n(runs: PairRuns, truth: np.ndarray, lookups: Alignments | None = None) -> list[dict]:
     """The vote of the top n runs by score, n = 1..all, each counted with its weight
     (``runs.weights``): its ACC and mean agreement.
 
     Args:
         runs: the runs ranked best score first.
         truth: (n_samples,) true labels of those samples (-1 unknown).
+        lookups: ``runs.alignments()`` when the caller has them already.
     """
     weights = run_weights(runs.scores, runs.kappas, runs.weights)
-    aligned = runs.aligned(np.arange(len(runs.labels)), runs.alignments())  # to the best
     known = truth >= 0
-    true = truth[known] if known.any() else None
-    curve = vote_curve(aligned, weights, runs.num_classes, known, true)
+    lookups = lookups or runs.alignments()
+    replicate = Replicate(runs, lookups, known if known.any() else None, truth, None)
+    everything = np.arange(len(runs.labels))
+    once = np.ones(len(truth), dtype=np.int64)
+    curve = replicate.vote_curve(lookups.groups(0), everything, weights, once)  # to the best
     return [
         {"n": n, "acc": None if np.isnan(acc) else float(acc), "mean_agreement": float(agreed)}
         for n, (acc, agreed) in enumerate(curve, start=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 
 import matplotlib
 
@@ -11,13 +12,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.colors import LogNorm
 
 from hume_workflow.report.names import row_title
-from hume_workflow.report.tables import interval, interval_level
+from hume_workflow.report.tables import LARGE_K, interval, interval_level
 
 # Okabe-Ito, safe for the common colour-vision deficiencies
 BLUE, ORANGE, GREEN, VERMILION, GREY = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#999999"
 DPI = 80
+MAX_TICK_LABELS = 20  # per axis: more (7 pt, on a 4.2 in axis) run into each other
+MARKED_POINTS = 30  # a curve of more points is drawn as a line, without a marker per point
+# the room a point label (7 pt, "≥0.75") takes, as a fraction of the axes' width and height
+LABEL_ROOM = (0.12, 0.06)
 
 
 def _png(fig: plt.Figure) -> str:
@@ -69,7 +75,7 @@ def vote_by_n(metrics: dict, labelled: bool) -> str:
     curve = pd.DataFrame(metrics["vote_by_n"])
     fig, ax = _axes()
     column, band = ("acc", "acc") if labelled else ("mean_agreement", "agreement")
-    ax.plot(curve.n, curve[column], "o-", c=BLUE)
+    ax.plot(curve.n, curve[column], _line(len(curve)), c=BLUE)
     low, high = (curve.get(f"{band}_{end}") for end in ("low", "high"))
     if low is not None and high is not None and low.notna().any():
         label = f"{interval_level(metrics)} bootstrap band"
@@ -87,9 +93,13 @@ def vote_by_n(metrics: dict, labelled: bool) -> str:
 
 
 def confusion(metrics: dict, class_names: list[str]) -> str:
-    """Counts of true class against the vote's matched class."""
+    """Counts of true class against the vote's matched class: columns are the vote's clusters
+    in the order of the classes they are matched to, so the diagonal holds the right labels.
+    Above :data:`LARGE_K` classes, :func:`confusion_summary` instead."""
     counts = np.array(metrics["confusion"])
     n = counts.shape[0]
+    if n > LARGE_K:
+        return confusion_summary(counts)
     names = [class_names[i] if i < len(class_names) else str(i) for i in range(n)]
     side = min(12.0, 1.5 + 0.3 * n)
     fig, ax = plt.subplots(figsize=(side + 0.1, side))
@@ -100,26 +110,104 @@ def confusion(metrics: dict, class_names: list[str]) -> str:
             if v:
                 ax.text(j, i, v, ha="center", va="center", fontsize=7, c="w" if v > high else "k")
     cols = names + (["unmatched"] if counts.shape[1] > n else [])
-    if n <= 50:
-        ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=7)
-        ax.set_yticks(range(n), names, fontsize=7)
+    ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), names, fontsize=7)
     ax.set_xlabel("vote (matched to classes)")
     ax.set_ylabel("true class")
     return _png(fig)
 
 
+def confusion_summary(counts: np.ndarray) -> str:
+    """The confusion of many classes, summarised: left, each class's recall (the share of
+    its samples voted as it), sorted; right, the matrix pooled into blocks of
+    :func:`confusion_block` consecutive classes (at most :data:`LARGE_K` a side), each cell
+    the share of the true block's samples, on a log scale (the unmatched column left out).
+
+    ``counts``: (n, n) or (n, n + 1) true class x matched vote class (metrics.json's
+    ``confusion``); its most confused pairs are a table (report.tables.confused_pairs).
+    """
+    n = counts.shape[0]
+    totals = counts.sum(axis=1)
+    present = totals > 0
+    recall = np.sort(np.diag(counts)[present] / totals[present])[::-1]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.4, 3.8), width_ratios=(1.1, 1))
+    rank = np.arange(1, len(recall) + 1)
+    left.plot(rank, recall, c=BLUE)
+    left.fill_between(rank, recall, color=BLUE, alpha=0.2, lw=0)
+    left.axhline(recall.mean(), c=ORANGE, ls="--", label=f"mean recall {recall.mean():.3f}")
+    left.set_ylim(0, 1.02)
+    left.set_xlim(1, max(2, len(recall)))
+    left.set_xlabel(f"true class, by recall (rank 1 to {len(recall)})")
+    left.set_ylabel("recall (share of the class voted as it)")
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8, loc="lower left")
+    block = confusion_block(n)
+    cells = math.ceil(n / block)
+    square = np.zeros((cells * block, cells * block))
+    square[:n, :n] = counts[:, :n]
+    pooled = square.reshape(cells, block, cells, block).sum(axis=(1, 3))
+    rows = pooled.sum(axis=1, keepdims=True)
+    share = np.divide(pooled, rows, out=np.zeros_like(pooled), where=rows > 0)
+    floor = max(share[share > 0].min(), 1e-4) if (share > 0).any() else 1e-4
+    image = right.imshow(np.ma.masked_equal(share, 0), cmap="Blues",
+                         norm=LogNorm(vmin=floor, vmax=1),
+                         extent=(0, cells * block, cells * block, 0))  # fmt: skip
+    right.set_xlim(0, n)
+    right.set_ylim(n, 0)
+    right.set_title(f"blocks of {block} consecutive classes", fontsize=9)
+    right.set_xlabel("vote (matched to classes), class id")
+    right.set_ylabel("true class id")
+    fig.colorbar(image, ax=right, label="share of the true block (log)")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def confusion_block(n: int) -> int:
+    """Classes per cell of :func:`confusion_summary`'s pooled matrix of ``n`` classes: the
+    fewest that leave at most :data:`LARGE_K` cells a side."""
+    return math.ceil(n / LARGE_K)
+
+
 def cluster_sizes(metrics: dict) -> str:
-    """Size of every cluster of the vote, coloured by its mean agreement."""
+    """Size of every cluster of the vote, coloured by its mean agreement: a bar per cluster
+    (at most :data:`MAX_TICK_LABELS` of them named), or above :data:`LARGE_K` clusters
+    :func:`ranked_sizes`."""
     clusters = pd.DataFrame(metrics["vote"]["clusters"])
+    if len(clusters) > LARGE_K:
+        return ranked_sizes(clusters)
     fig, ax = _axes()
     positions = np.arange(len(clusters))
     bars = ax.bar(positions, clusters["size"], color=BLUE)
-    ax.set_xticks(positions, [str(c) for c in clusters.cluster])
+    step = max(1, math.ceil(len(clusters) / MAX_TICK_LABELS))
+    names = [str(c) for c in clusters.cluster]
+    ax.set_xticks(positions[::step], names[::step])
     for bar, agreement in zip(bars, clusters.agreement, strict=True):
         bar.set_alpha(0.35 + 0.65 * agreement)
     ax.set_xlabel("cluster of the vote (darker: higher mean agreement)")
     ax.set_ylabel("samples")
     ax.tick_params(axis="x", labelsize=7)
+    return _png(fig)
+
+
+def ranked_sizes(clusters: pd.DataFrame) -> str:
+    """Every cluster's size by its rank, largest first, coloured by its mean agreement, the
+    mean size dashed (a log scale when the sizes span more than a factor of 20).
+
+    ``clusters``: metrics.json's ``vote.clusters`` (``cluster``, ``size``, ``agreement``).
+    """
+    ranked = clusters.sort_values(["size", "cluster"], ascending=[False, True])
+    fig, ax = _axes(5.0, 3.2)
+    rank = np.arange(1, len(ranked) + 1)
+    points = ax.scatter(rank, ranked["size"], c=ranked["agreement"], cmap="viridis", vmin=0,
+                        vmax=1, s=10, lw=0)  # fmt: skip
+    mean = ranked["size"].mean()
+    ax.axhline(mean, c=GREY, ls="--", lw=1, label=f"mean size {mean:.0f}")
+    if ranked["size"].max() > 20 * max(ranked["size"].min(), 1):
+        ax.set_yscale("log")
+    fig.colorbar(points, ax=ax, label="mean agreement of the cluster")
+    ax.set_xlabel(f"cluster of the vote, by size (rank 1 to {len(ranked)})")
+    ax.set_ylabel("samples")
+    ax.legend(fontsize=8)
     return _png(fig)
 
 
@@ -136,16 +224,40 @@ def agreement_histogram(agreement: np.ndarray) -> str:
 
 
 def coverage(metrics: dict) -> str:
-    """ACC of the samples kept when only those with agreement >= t are kept."""
+    """ACC of the samples kept when only those with agreement >= t are kept; the thresholds
+    labelled where they leave room (:func:`spaced_points`)."""
     curve = pd.DataFrame(metrics["coverage"])
     fig, ax = _axes()
-    ax.plot(curve.coverage, curve.acc, "o-", c=VERMILION)
-    for row in curve.itertuples():
+    ax.plot(curve.coverage, curve.acc, _line(len(curve)), c=VERMILION)
+    for i in spaced_points(ax, curve.coverage.to_numpy(), curve.acc.to_numpy()):
+        row = curve.iloc[i]
         ax.annotate(f"≥{row.threshold:.2f}", (row.coverage, row.acc), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")  # fmt: skip
     ax.set_xlabel("coverage (fraction of samples kept)")
     ax.set_ylabel("ACC of the kept samples")
     return _png(fig)
+
+
+def spaced_points(ax: plt.Axes, x: np.ndarray, y: np.ndarray) -> list[int]:
+    """The points of a curve drawn on ``ax`` that each take a label without overlapping
+    another: in order, each at least :data:`LABEL_ROOM` away (across or up, as fractions of
+    the axes) from every point kept before it."""
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    across = (x - x0) / ((x1 - x0) or 1)
+    up = (y - y0) / ((y1 - y0) or 1)
+    kept: list[int] = []
+    for i in range(len(x)):
+        if all(
+            abs(across[i] - across[j]) >= LABEL_ROOM[0] or abs(up[i] - up[j]) >= LABEL_ROOM[1]
+            for j in kept
+        ):
+            kept.append(i)
+    return kept
+
+
+def _line(points: int) -> str:
+    """A curve's format: a marker per point up to :data:`MARKED_POINTS` points."""
+    return "o-" if points <= MARKED_POINTS else "-"
 
 
 def training_curves(traces: dict[str, dict], titles: dict[str, str]) -> str:

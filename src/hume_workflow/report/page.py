@@ -10,7 +10,7 @@ import pandas as pd
 
 from hume_workflow.formats.io import atomic_path
 from hume_workflow.report.headline import Headline
-from hume_workflow.report.tables import TITLES
+from hume_workflow.report.tables import LARGE_K, SHOWN_CLUSTERS, TITLES, shown_clusters
 
 
 def write_report(
@@ -22,17 +22,23 @@ def write_report(
     beside_summary: dict[str, pd.DataFrame] | None = None,
     headline: Headline | None = None,
 ) -> None:
-    """Write ``summary.csv``, ``runs.csv``, a Markdown file and an HTML page (each atomically).
+    """Write ``summary.csv``, ``runs.csv``, ``clusters.csv``, a Markdown file and an HTML page
+    (each atomically). The Markdown and the page list a task's clusters whole up to
+    :data:`~hume_workflow.report.tables.LARGE_K` of them, else only its extremes
+    (:func:`~hume_workflow.report.tables.shown_clusters`); clusters.csv lists every one.
 
     Args:
-        out: paths for keys "summary_csv", "runs_csv", "markdown", "html".
+        out: paths for keys "summary_csv", "runs_csv", "markdown", "html" and optionally
+            "clusters_csv" (the clusters table, whole).
         figures: section title -> [(caption, base64 PNG)], inlined in the page.
         extra: further tables (heading -> table) at the end: provenance, wall times.
         beside_summary: tables (heading -> table) right after the summary: the paper's numbers.
         headline: did it work, per task (:func:`~hume_workflow.report.headline.make_headline`),
             first on the page and in the Markdown.
     """
-    for key, name in (("summary_csv", "summary"), ("runs_csv", "runs")):
+    csvs = [("summary_csv", "summary"), ("runs_csv", "runs")]
+    csvs += [("clusters_csv", "clusters")] if "clusters_csv" in out else []
+    for key, name in csvs:
         with atomic_path(out[key]) as tmp:
             tables[name].to_csv(tmp, index=False)
     markdown = [f"# {title}\n"]
@@ -60,7 +66,7 @@ def write_report(
         )
     sections = [(TITLES["summary"], tables["summary"], "summary")]
     sections += [(heading, table, None) for heading, table in (beside_summary or {}).items()]
-    sections += [(TITLES[name], table, name) for name, table in tables.items() if name != "summary"]
+    sections += _listed(tables, out.get("clusters_csv"))
     sections += [(heading, table, None) for heading, table in (extra or {}).items()]
     for i, (heading, table, table_id) in enumerate(sections):
         blank = table.astype(object).where(table.notna(), "")  # a missing value: empty
@@ -76,6 +82,28 @@ def write_report(
         tmp.write_text("\n".join(markdown) + "\n")
     with atomic_path(out["html"]) as tmp:
         Path(tmp).write_text("\n".join(page) + "\n")
+
+
+def _listed(
+    tables: dict[str, pd.DataFrame], clusters_csv: str | os.PathLike | None
+) -> list[tuple[str, pd.DataFrame, str]]:
+    """(heading, table, id) of the tables after the summary, the clusters as the page shows
+    them (:func:`~hume_workflow.report.tables.shown_clusters`); the heading of a cut one
+    says so, and names ``clusters_csv``, which holds them all."""
+    listed = []
+    for name, table in tables.items():
+        heading = TITLES[name]
+        if name == "clusters":
+            table = shown_clusters(table)
+        if name == "clusters" and "shown" in table.columns:
+            where = "" if clusters_csv is None else f"; every cluster: {Path(clusters_csv).name}"
+            heading += (
+                f" (of a task of more than {LARGE_K} clusters, the {SHOWN_CLUSTERS} largest, "
+                f"smallest and least agreed{where})"
+            )
+        if name != "summary":
+            listed.append((heading, table, name))
+    return listed
 
 
 def _fmt(x: float) -> str:

@@ -16,6 +16,7 @@ import pandas as pd
 from hume_workflow.formats.io import open_h5, read_h5
 from hume_workflow.formats.run import RunRecord, read_run
 from hume_workflow.report import figures
+from hume_workflow.report.tables import LARGE_K
 
 BEST, WORST = 8, 4  # images per cluster row of the grids: most, least agreed-upon
 
@@ -59,9 +60,12 @@ def pair_figures(
         (f"Vote {what} with the top-n runs by score", figures.vote_by_n(metrics, labelled))
     )
     if labelled:
-        caption = "Confusion of the vote (Hungarian-matched) against the truth"
-        panels.append((caption, figures.confusion(metrics, class_names)))
-    panels.append(("Cluster sizes of the vote", figures.cluster_sizes(metrics)))
+        panels.append((confusion_caption(len(metrics["confusion"])),
+                       figures.confusion(metrics, class_names)))  # fmt: skip
+    caption = "Cluster sizes of the vote"
+    if len(metrics["vote"]["clusters"]) > LARGE_K:
+        caption += ", largest first, coloured by their mean agreement"
+    panels.append((caption, figures.cluster_sizes(metrics)))
     hist = figures.agreement_histogram(votes.agreement.to_numpy())
     panels.append(("Per-sample agreement of the voting runs", hist))
     if labelled and metrics["coverage"]:
@@ -77,6 +81,19 @@ def pair_figures(
         grid = figures.image_grid(votes, images, BEST, WORST)
         panels.append(("Per cluster: most agreed-upon images | least agreed-upon", grid))
     return panels
+
+
+def confusion_caption(classes: int) -> str:
+    """The caption of the confusion figure of ``classes`` classes (summarised above
+    :data:`~hume_workflow.report.tables.LARGE_K`, :func:`figures.confusion_summary`)."""
+    caption = "Confusion of the vote (Hungarian-matched) against the truth"
+    if classes <= LARGE_K:
+        return caption
+    return (
+        f"{caption}, {classes} classes: each class's recall, sorted, and the matrix pooled "
+        f"into blocks of {figures.confusion_block(classes)} classes (log scale); the most "
+        "confused pairs are in the table below"
+    )
 
 
 def git_commit(folder: str | os.PathLike) -> str:

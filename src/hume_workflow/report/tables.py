@@ -7,9 +7,15 @@ summary gives the best k-means ACC and the best supervised linear probe over the
 spaces (``kmeans_acc_best``, ``probe_acc_best``: the strongest bar the task's spaces set; the
 vote must clear k-means on every space it reads to beat it), and, for HUME's rows, k-means
 and the probe on phi1 and on phi2 as before. Per space, they are in the baselines table.
+
+A task of more than :data:`LARGE_K` classes (ImageNet's 1000) is summarised: the page lists
+its largest, smallest and least-agreed clusters (:func:`shown_clusters`; every cluster is in
+clusters.csv) and its most confused class pairs (:func:`confused_pairs`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,11 +23,25 @@ import pandas as pd
 from hume_workflow.report import uncertainty
 from hume_workflow.report.names import PAIR_COLUMNS, PAIR_METHODS, task_columns, task_of
 
+#: Above this many classes (or clusters) a task is summarised: its cluster sizes drawn as a
+#: curve, its confusion as per-class recall and pooled blocks (figures.py), its clusters table
+#: cut to its extremes, its most confused pairs listed. Up to 50, a bar per cluster, the
+#: matrix with a named row per class and a row per cluster read well (CIFAR-20, STL-10);
+#: at CIFAR-100's 100 the names run into each other.
+LARGE_K = 50
+SHOWN_CLUSTERS = 10  # a summarised task's clusters on the page: largest, smallest, least agreed
+TOP_CONFUSED = 20  # a summarised task's most confused (true class, voted-as class) pairs
+
 
 def summary_tables(
-    pairs: list[dict], baselines: dict[str, dict], every_k: list[dict] | None = None
+    pairs: list[dict],
+    baselines: dict[str, dict],
+    every_k: list[dict] | None = None,
+    class_names: Sequence[str] = (),
 ) -> dict[str, pd.DataFrame]:
-    """The report's tables.
+    """The report's tables: "summary", "clusters" (every cluster of every task), "confused"
+    (:func:`confused_pairs` of the tasks of more than :data:`LARGE_K` classes; only when
+    there is one), "baselines" and "runs".
 
     Args:
         pairs: per task, ``evaluate_task``'s dict plus ``method``, ``spaces``, ``k`` and
@@ -31,12 +51,19 @@ def summary_tables(
         baselines: backbone name -> {"dim", "kmeans": metrics, "linear_probe_acc"}.
         every_k: the evaluations of every (task, K) whose runs the runs table lists
             (None: those of ``pairs``).
+        class_names: the dataset's class names by id (empty: unknown, ids only).
     """
     summary = [summary_row(p, baselines) for p in pairs]
     clusters = [
         {**task_columns(*task_of(p)), "k": p["k"], **c}
         for p in pairs
         for c in p["vote"]["clusters"]
+    ]
+    confused = [
+        {**task_columns(*task_of(p)), "k": p["k"], **row}
+        for p in pairs
+        if len(p.get("confusion") or []) > LARGE_K
+        for row in confused_pairs(p["confusion"], class_names)
     ]
     runs = [
         {**task_columns(*task_of(p)), "k": p["k"], **r}
@@ -71,10 +98,82 @@ def summary_tables(
     tables = {
         "summary": summary_table,
         "clusters": pd.DataFrame(clusters),
+        **({"confused": pd.DataFrame(confused)} if confused else {}),
         "baselines": pd.DataFrame(spaces),
         "runs": pd.DataFrame(runs, columns=run_columns),
     }
     return {name: drop_unknown_truth(drop_pair_columns(t)) for name, t in tables.items()}
+
+
+def confused_pairs(
+    confusion: list[list[int]], class_names: Sequence[str] = (), top: int = TOP_CONFUSED
+) -> list[dict]:
+    """The ``top`` largest off-diagonal cells of a confusion matrix, most samples first (ties:
+    by true class, then voted-as class): ``true_class``, ``voted_as`` (the class the vote's
+    cluster is matched to, "unmatched" for a cluster matched to none), each followed by its
+    name when ``class_names`` are known, ``count`` and ``share_of_true_class``.
+
+    ``confusion``: metrics.json's ``confusion``, (n, n) or (n, n + 1) true class x matched
+    vote class (report.evaluate.confusion), so that its diagonal holds the right labels.
+    """
+    counts = np.asarray(confusion, dtype=np.int64)
+    n = counts.shape[0]
+    wrong = counts.copy()
+    wrong[np.arange(n), np.arange(n)] = 0
+    order = np.argsort(-wrong, axis=None, kind="stable")[:top]  # row-major: true, then voted
+    totals = counts.sum(axis=1)
+    rows = []
+    for true, voted in zip(*np.unravel_index(order, wrong.shape), strict=True):
+        count = int(wrong[true, voted])
+        if count == 0:
+            break
+        row: dict = {"true_class": int(true)}
+        if class_names:
+            row["true_name"] = class_name(int(true), class_names)
+        row["voted_as"] = int(voted) if voted < n else "unmatched"
+        if class_names:
+            row["voted_as_name"] = class_name(int(voted), class_names) if voted < n else ""
+        rows.append(row | {"count": count, "share_of_true_class": count / int(totals[true])})
+    return rows
+
+
+def class_name(index: int, class_names: Sequence[str]) -> str:
+    """The name of class ``index``; its id as text when the dataset names fewer classes."""
+    return str(class_names[index]) if index < len(class_names) else str(index)
+
+
+def shown_clusters(clusters: pd.DataFrame, each: int = SHOWN_CLUSTERS) -> pd.DataFrame:
+    """The clusters table as the page shows it: whole when no task has more than
+    :data:`LARGE_K` clusters; else a column ``shown`` after ``k`` says which list a row is
+    in: a task of more clusters shows its ``each`` "largest", "smallest" and "least agreed"
+    (a cluster may be in two lists), a smaller one "all" its clusters.
+
+    ``clusters``: :func:`summary_tables`' "clusters" (``method``, ``task``, ``k``,
+    ``cluster``, ``size``, ``agreement``), one row per cluster of each task.
+    """
+    keys = ["method", "task", "k"]
+    if clusters.empty or clusters.groupby(keys, sort=False).size().max() <= LARGE_K:
+        return clusters
+    parts = []
+    for _, group in clusters.groupby(keys, sort=False):
+        if len(group) <= LARGE_K:
+            parts.append(group.assign(shown="all"))
+            continue
+        for label, column, ascending in CLUSTER_LISTS:
+            ranked = group.sort_values([column, "cluster"], ascending=[ascending, True])
+            parts.append(ranked.head(each).assign(shown=label))
+    shown = pd.concat(parts, ignore_index=True)
+    columns = list(clusters.columns)
+    columns.insert(columns.index("k") + 1, "shown")
+    return shown[columns]
+
+
+# the lists of a summarised task's clusters: (label, column, ascending)
+CLUSTER_LISTS = (
+    ("largest", "size", False),
+    ("smallest", "size", True),
+    ("least agreed", "agreement", True),
+)
 
 
 def summary_row(p: dict, baselines: dict[str, dict]) -> dict:
@@ -205,6 +304,11 @@ HUME_COLUMNS |= {"probe_acc_phi1", "probe_acc_phi2"}
 TITLES = {
     "summary": "Per task (a method on its spaces): the vote of its chosen K",
     "clusters": "Clusters of the vote: size and mean agreement of the voting runs",
+    "confused": (
+        f"Most confused class pairs ({TOP_CONFUSED} per task of more than {LARGE_K} classes): "
+        "the true class, the class the vote labels its samples as, how many and their share "
+        "of the true class"
+    ),
     "baselines": "Baselines per space: k-means (K clusters) and the supervised linear probe",
     "runs": "Every run of every task and K: generalisation score and agreement with the truth",
 }

@@ -10,6 +10,9 @@ quantities (mean and best run ACC, r(score, ACC), best score) vary with the draw
 
 from __future__ import annotations
 
+import functools
+import itertools
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -17,7 +20,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import norm, rankdata
 
-from hume_workflow.aggregate.alignment import alignment, tie_broken_argmax, weighted_votes
+from hume_workflow.aggregate.alignment import alignment
+from hume_workflow.aggregate.vote_groups import VoteGroups
 from hume_workflow.aggregate.weights import VoteWeights, run_weights
 from hume_workflow.choices import check_choice
 
@@ -77,12 +81,15 @@ def percentile_interval(replicates: np.ndarray, level: float) -> list[float] | N
     return [float(low), float(high)]
 
 
-def confusion_counts(labels: np.ndarray, truth: np.ndarray, num_classes: int) -> np.ndarray:
-    """(num_classes, C) counts of (label, true class) of ``labels`` (n,) in [0, num_classes)
-    and ``truth`` (n,) in [0, C)."""
+def confusion_counts(
+    labels: np.ndarray, truth: np.ndarray, num_classes: int, times: np.ndarray | None = None
+) -> np.ndarray:
+    """(num_classes, C) int64 counts of (label, true class) of ``labels`` (n,) in
+    [0, num_classes) and ``truth`` (n,) in [0, C), each sample counted once or ``times``
+    (n,) times."""
     n_truth = int(truth.max()) + 1
-    counts = np.bincount(labels * n_truth + truth, minlength=num_classes * n_truth)
-    return counts.reshape(num_classes, n_truth)
+    counts = np.bincount(labels * n_truth + truth, times, minlength=num_classes * n_truth)
+    return counts.astype(np.int64).reshape(num_classes, n_truth)
 
 
 def bias_corrected_interval(
@@ -131,12 +138,15 @@ def ari_nmi(overlap: np.ndarray) -> tuple[float, float]:
 
 class Alignments:
     """Lookups taking every run's cluster ids to a reference run's
-    (:func:`~hume_workflow.aggregate.alignment.alignment`), computed the first time a run is the
-    reference: a resample's reference is its best-scoring run, mostly one of the first few."""
+    (:func:`~hume_workflow.aggregate.alignment.alignment`), and the runs' labels in those ids
+    as :class:`~hume_workflow.aggregate.vote_groups.VoteGroups`, computed the first time a run
+    is the reference: a resample's reference is its best-scoring run, mostly one of the first
+    few."""
 
     def __init__(self, labels: np.ndarray, num_classes: int) -> None:
         self.labels, self.num_classes = labels, num_classes  # (R, N), K
         self._to: dict[int, np.ndarray] = {}
+        self._groups: dict[int, VoteGroups] = {}
 
     def to(self, reference: int) -> np.ndarray:
         """(R, K): row i takes run i's cluster ids to run ``reference``'s."""
@@ -145,6 +155,13 @@ class Alignments:
                 [alignment(row, self.labels[reference], self.num_classes) for row in self.labels]
             )
         return self._to[reference]
+
+    def groups(self, reference: int) -> VoteGroups:
+        """Every run's labels in run ``reference``'s ids, grouped per sample."""
+        if reference not in self._groups:
+            aligned = np.take_along_axis(self.to(reference), self.labels, axis=1)
+            self._groups[reference] = VoteGroups.of(aligned, reference)
+        return self._groups[reference]
 
 
 @dataclass(frozen=True)
@@ -175,7 +192,12 @@ class PairRuns:
 
 
 def bootstrap_pair(
-    runs: PairRuns, truth: np.ndarray | None, run_acc: np.ndarray | None, setup: Bootstrap
+    runs: PairRuns,
+    truth: np.ndarray | None,
+    run_acc: np.ndarray | None,
+    setup: Bootstrap,
+    lookups: Alignments | None = None,
+    workers: int = 1,
 ) -> dict:
     """Intervals of a pair's vote and runs (the ``uncertainty`` of metrics.json) and the
     band of its vote-by-n curve.
@@ -184,13 +206,15 @@ def bootstrap_pair(
         runs: the ranked runs and how they are voted.
         truth: (N,) true labels of the labelled samples (-1 unknown), or None.
         run_acc: (R,) each run's ACC, or None without truth.
+        lookups: ``runs.alignments()`` when the caller has them already.
+        workers: processes sharing the resamples (the numbers do not depend on it).
 
     Returns:
         ``{"method", "resamples", "level", "intervals": {name: [low, high] or None},
         "vote_by_n": [{"n", "acc_low", "acc_high", "agreement_low", "agreement_high"}]}``
         with the names of :data:`INTERVALS`.
     """
-    reps = bootstrap_replicates(runs, truth, run_acc, setup)
+    reps = bootstrap_replicates(runs, truth, run_acc, setup, lookups=lookups, workers=workers)
     return {
         "method": setup.method(),
         "resamples": setup.resamples,
@@ -226,31 +250,78 @@ def bootstrap_replicates(
     run_acc: np.ndarray | None,
     setup: Bootstrap,
     curve: bool = True,
+    lookups: Alignments | None = None,
+    workers: int = 1,
 ) -> Replicates:
     """The resamples behind :func:`bootstrap_pair` (arguments as there); without ``curve``
-    the vote-by-n curve is left out of the resamples (``by_n`` empty)."""
-    rng = np.random.default_rng(setup.seed)
+    the vote-by-n curve is left out of the resamples (``by_n`` empty). ``workers``
+    processes share the resamples; the draws, and so every number, are the same for any
+    number of them."""
     n_runs, n_samples = runs.labels.shape
     known = None if truth is None or not (truth >= 0).any() else truth >= 0
-    one = Replicate(runs, runs.alignments(), known, truth, run_acc)
+    one = Replicate(runs, lookups or runs.alignments(), known, truth, run_acc)
     point, point_curve = one(np.arange(n_runs), np.arange(n_samples), curve=True)
-    values: dict[str, list[float]] = {name: [] for name in INTERVALS}
+    share = functools.partial(
+        replicate_share, one, setup, setup.curve_resamples if curve else 0, workers
+    )
+    if workers == 1:
+        shares = [share(0)]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            shares = list(pool.map(share, range(workers)))
+    found = sorted(itertools.chain.from_iterable(shares), key=lambda item: item[0])
+    values = {name: [value[name] for _, value, _ in found] for name in INTERVALS}
     by_n = np.full((setup.curve_resamples if curve else 0, n_runs, 2), np.nan)
-    for b in range(setup.resamples):
-        drawn = rng.integers(n_runs, size=n_runs)
-        samples = rng.integers(n_samples, size=n_samples)
-        found, points = one(drawn, samples, curve=b < len(by_n))
-        for name, value in found.items():
-            values[name].append(value)
+    for b, _, points in found:
         if points is not None:
             by_n[b] = points
     return Replicates(point, values, point_curve, by_n)
 
 
+def replicate_share(
+    one: Replicate, setup: Bootstrap, curve_resamples: int, workers: int, worker: int
+) -> list[tuple[int, dict[str, float], np.ndarray | None]]:
+    """(b, values, curve or None) of the resamples b = worker, worker + workers, ...: every
+    resample's draws are made in order (``setup.seed``), the others' only to be skipped."""
+    rng = np.random.default_rng(setup.seed)
+    n_runs, n_samples = one.runs.labels.shape
+    band_acc = band_points(n_runs, one.runs.num_classes)
+    found = []
+    for b in range(setup.resamples):
+        drawn = rng.integers(n_runs, size=n_runs)
+        samples = rng.integers(n_samples, size=n_samples)
+        if b % workers == worker:
+            found.append((b, *one(drawn, samples, b < curve_resamples, band_acc)))
+    return found
+
+
+#: Above this many clusters the vote-by-n ACC band is computed at :func:`band_points` only:
+#: each point costs a K x K matching (about 10 ms at K = 1000), R of them per replicate.
+FULL_BAND_CLASSES = 100
+BAND_POINTS = 20  # about this many n on a geometric grid, above FULL_BAND_CLASSES
+
+
+def band_points(n_runs: int, num_classes: int) -> np.ndarray:
+    """(n_runs,) bool: the n (index n - 1) at which the replicates compute the vote-by-n ACC:
+    every n up to :data:`FULL_BAND_CLASSES` clusters; above, n = 1..10, about
+    :data:`BAND_POINTS` n spaced geometrically, and every run."""
+    at = np.ones(n_runs, dtype=bool)
+    if num_classes > FULL_BAND_CLASSES:
+        at[10:] = False
+        grid = np.unique(np.round(np.geomspace(1, n_runs, BAND_POINTS)).astype(int))
+        at[grid - 1] = True
+    return at
+
+
 @dataclass(frozen=True)
 class Replicate:
     """The quantities of one bootstrap replicate of a pair: its drawn runs re-ranked and
-    re-voted as configured, on its drawn samples."""
+    re-voted as configured, on its drawn samples.
+
+    The drawn samples enter as how many times each sample was drawn: a sample's vote does
+    not depend on which other samples were drawn, so every vote is taken once per distinct
+    sample (:class:`~hume_workflow.aggregate.vote_groups.VoteGroups`) and counted as often as
+    it was drawn."""
 
     runs: PairRuns
     lookups: Alignments  # runs.alignments()
@@ -259,31 +330,63 @@ class Replicate:
     run_acc: np.ndarray | None  # (R,)
 
     def __call__(
-        self, drawn: np.ndarray, samples: np.ndarray, curve: bool
+        self,
+        drawn: np.ndarray,
+        samples: np.ndarray,
+        curve: bool,
+        acc_at: np.ndarray | None = None,
     ) -> tuple[dict[str, float], np.ndarray | None]:
         """({name: value} of :data:`INTERVALS`, NaN where not defined; the (R, 2) vote-by-n
-        curve of :func:`vote_curve` when ``curve``) of the runs ``drawn`` (R,) and the
-        ``samples`` (N,), indices with repeats."""
+        ACC and agreement of :meth:`vote_curve` when ``curve``, its ACC at the n of
+        ``acc_at`` (R,) only, None: every n) of the runs ``drawn`` (R,) and the ``samples``
+        (N,), indices with repeats."""
         runs = self.runs
-        kept = None if self.known is None else self.known[samples]
-        true = None if kept is None else self.truth[samples][kept]
+        times = np.bincount(samples, minlength=len(samples))  # (N,) draws of each sample
         ranked = runs.ranked(drawn, None)
-        aligned = runs.aligned(ranked, self.lookups)[:, samples]  # every drawn run, best first
+        groups = self.lookups.groups(int(ranked[0]))
         weights = run_weights(runs.scores[ranked], runs.kappas[ranked], runs.weights)
         n_vote = len(ranked) if runs.top_n is None else min(runs.top_n, len(ranked))
-        votes = weighted_votes(aligned[:n_vote], runs.num_classes, weights[:n_vote])
+        voted = groups.vote(ranked[:n_vote], weights[:n_vote])
+        agreeing = groups.agreeing(ranked[:n_vote], voted)
         values = dict.fromkeys(INTERVALS, np.nan)
-        values["mean_agreement"] = float((aligned[:n_vote] == votes).mean())
+        values["mean_agreement"] = float((agreeing * times).sum() / (n_vote * len(samples)))
         values["best_score"] = float(runs.scores[drawn].max())
-        if true is not None:
-            overlap = confusion_counts(votes[kept], true, runs.num_classes)
+        if self.known is not None:
+            overlap = self.overlap(groups.labels(voted), times)
             values["vote_acc"] = matched_accuracy(overlap)
             values["vote_ari"], values["vote_nmi"] = ari_nmi(overlap)
         if self.run_acc is not None:
             values |= run_statistics(runs.scores[drawn], self.run_acc[drawn])
         if not curve:
             return values, None
-        return values, vote_curve(aligned, weights, runs.num_classes, kept, true)
+        return values, self.vote_curve(groups, ranked, weights, times, acc_at)
+
+    def overlap(self, labels: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """(K, C) counts of (label, true class) of the samples with a known truth, each
+        counted ``times`` (N,), of ``labels`` (N,)."""
+        known = self.known
+        return confusion_counts(
+            labels[known], self.truth[known], self.runs.num_classes, times[known]
+        )
+
+    def vote_curve(
+        self,
+        groups: VoteGroups,
+        ranked: np.ndarray,
+        weights: np.ndarray,
+        times: np.ndarray,
+        acc_at: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(R, 2): the ACC (NaN without truth, or where ``acc_at`` (R,) is False) and mean
+        agreement of the vote of the first n runs of ``ranked`` (R,), n = 1..R, each counted
+        with its ``weights`` (R,), on the samples drawn ``times`` (N,)."""
+        curve = np.full((len(ranked), 2), np.nan)
+        steps = groups.votes_by_n(ranked, weights)
+        for n, (vote, agreeing) in enumerate(steps):
+            curve[n, 1] = (agreeing * times).sum() / ((n + 1) * len(times))
+            if self.known is not None and (acc_at is None or acc_at[n]):
+                curve[n, 0] = matched_accuracy(self.overlap(groups.labels(vote), times))
+        return curve
 
 
 def run_statistics(scores: np.ndarray, acc: np.ndarray) -> dict[str, float]:
@@ -299,29 +402,6 @@ def run_statistics(scores: np.ndarray, acc: np.ndarray) -> dict[str, float]:
         "pearson": float(pearson),
         "spearman": float(spearman),
     }
-
-
-def vote_curve(
-    aligned: np.ndarray,
-    weights: np.ndarray,
-    num_classes: int,
-    kept: np.ndarray | None,
-    truth: np.ndarray | None,
-) -> np.ndarray:
-    """(R, 2): the ACC (NaN without truth) and mean agreement of the vote of the first n runs
-    of ``aligned`` (R, N; best first, aligned to the first), n = 1..R, each counted with its
-    weight. ``kept`` (N,) selects the samples whose truth (``truth``) is known."""
-    n_runs, n_samples = aligned.shape
-    counts = np.zeros((n_samples, num_classes))
-    rows = np.arange(n_samples)
-    curve = np.full((n_runs, 2), np.nan)
-    for n in range(n_runs):
-        counts[rows, aligned[n]] += weights[n]
-        votes = tie_broken_argmax(counts, aligned[0])
-        if truth is not None:
-            curve[n, 0] = matched_accuracy(confusion_counts(votes[kept], truth, num_classes))
-        curve[n, 1] = (aligned[: n + 1] == votes).mean()
-    return curve
 
 
 def band(name: str, interval: list[float] | None) -> dict[str, float | None]:
