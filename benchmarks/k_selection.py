@@ -55,7 +55,7 @@ from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
 from hume_workflow.aggregate.alignment import majority_vote
-from hume_workflow.aggregate.k_choice import K_CRITERIA, choose_k, k_evidence
+from hume_workflow.aggregate.k_choice import K_CRITERIA, choose_k, k_evidence, silhouette_rows
 from hume_workflow.aggregate.metrics import cluster_accuracy
 from hume_workflow.aggregate.ranking import select_top
 from hume_workflow.data.synthetic import gaussian_two_spaces
@@ -162,7 +162,7 @@ def evaluate_k(
     order = select_top({seed: info.score for seed, info in infos.items()}, None)
     vote, _ = majority_vote(np.stack([infos[seed].labels for seed in order]), k)
     evaluated = records[0].eval_indices  # every sample, the same for every run
-    evidence = k_evidence(infos, vote, phi2[evaluated], k)
+    evidence = k_evidence(infos, vote, phi2[evaluated][silhouette_rows(len(vote))], k)
     return {
         **{c: evidence[c] for c in K_CRITERIA},
         "vote_clusters": len(np.unique(vote)),

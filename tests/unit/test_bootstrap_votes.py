@@ -7,13 +7,9 @@ from reference_bootstrap import reference_replicates
 
 from hume_workflow.aggregate.alignment import tie_broken_argmax, weighted_votes
 from hume_workflow.aggregate.vote_groups import VoteGroups
-from hume_workflow.report.uncertainty import (
-    FULL_BAND_CLASSES,
-    Bootstrap,
-    PairRuns,
-    band_points,
-    bootstrap_replicates,
-)
+from hume_workflow.report import bootstrap_work
+from hume_workflow.report.bootstrap_work import FULL_BAND_CLASSES, band_points
+from hume_workflow.report.uncertainty import Bootstrap, PairRuns, bootstrap_replicates
 
 
 def noisy_runs(rng, n_runs, n_samples, k, noise=0.3):
@@ -118,14 +114,21 @@ def test_a_total_passing_the_largest_by_rounding_stays_tied():
     assert np.array_equal(groups.labels(groups.vote(runs, weights)), dense)
 
 
-def test_workers_share_the_resamples_without_changing_a_number():
+def test_workers_share_the_resamples_without_changing_a_number(monkeypatch):
     rng = np.random.default_rng(5)
     truth, labels = noisy_runs(rng, 10, 300, 4, noise=0.5)
     scores = np.sort(rng.uniform(0.3, 0.9, 10))[::-1]
     runs = PairRuns(labels, scores, scores - 0.2, 4, None, "score")
     setup = Bootstrap(resamples=25, seed=2)
     alone = bootstrap_replicates(runs, truth, scores, setup)
+    monkeypatch.setattr(bootstrap_work, "VOTES_PER_WORKER", 1)  # two workers however small
     shared = bootstrap_replicates(runs, truth, scores, setup, workers=2)
     for name, values in alone.values.items():
         assert np.array_equal(shared.values[name], values, equal_nan=True), name
     assert np.array_equal(shared.by_n, alone.by_n, equal_nan=True)
+
+
+def test_small_bootstraps_use_one_process():
+    assert bootstrap_work.bootstrap_workers(2, 1000, 24, 1797) == 1  # the demo's
+    assert bootstrap_work.bootstrap_workers(2, 1000, 100, 50000) == 2  # ImageNet's
+    assert bootstrap_work.bootstrap_workers(1, 1000, 100, 50000) == 1

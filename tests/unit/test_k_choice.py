@@ -22,6 +22,7 @@ from hume_workflow.aggregate.k_choice import (
     choose_task_k,
     k_evidence,
     outer_fit,
+    silhouette_rows,
     stability,
     vote_silhouette,
 )
@@ -139,7 +140,7 @@ def evidence_case(kappas):
 
 def test_k_evidence_matches_each_criterion_computed_by_hand():
     runs, labelings, traces, vote, x = evidence_case([0.9, 0.5, 0.7])
-    ev = k_evidence(runs, vote, x, 3)
+    ev = k_evidence(runs, vote, x[silhouette_rows(len(vote))], 3)
     assert set(ev) == set(K_CRITERIA)
     stab = np.mean([ari_by_pairs(a, b) for a, b in combinations(labelings, 2)])
     assert ev["stability"] == pytest.approx(stab)
@@ -154,14 +155,14 @@ def test_k_evidence_matches_each_criterion_computed_by_hand():
 
 def test_kappa_stability_clips_a_negative_kappa_at_zero():
     runs, *_, vote, x = evidence_case([-0.3, -0.2, -0.1])
-    ev = k_evidence(runs, vote, x, 3)
+    ev = k_evidence(runs, vote, x[silhouette_rows(len(vote))], 3)
     assert ev["kappa"] == pytest.approx(-0.2) and ev["stability"] > 0.5
     assert ev["kappa_stability"] == 0.0
 
 
 def test_kappa_is_nan_when_a_run_was_written_without_it():
     runs, *_, vote, x = evidence_case([0.9, None, 0.7])
-    ev = k_evidence(runs, vote, x, 3)
+    ev = k_evidence(runs, vote, x[silhouette_rows(len(vote))], 3)
     assert math.isnan(ev["kappa"]) and math.isnan(ev["kappa_stability"])
     assert not math.isnan(ev["stability"]) and not math.isnan(ev["score"])
 
@@ -178,7 +179,7 @@ def test_k_evidence_names_the_bad_run(fault):
     else:
         runs[1] = dataclasses.replace(good, path=bad_path, labels=good.labels[:-5])
     with pytest.raises(InputError) as err:
-        k_evidence(runs, vote, x, 3)
+        k_evidence(runs, vote, x[silhouette_rows(len(vote))], 3)
     message = str(err.value)
     assert bad_path in message and "\n" not in message
     if fault == "other samples":
@@ -234,7 +235,7 @@ def test_the_criteria_that_compare_runs_are_those_one_run_leaves_without_a_value
     """PAIRWISE_K_CRITERIA, which the plan refuses with num_runs 1 in a sweep, are exactly
     the criteria that one run of a K leaves NaN."""
     runs, *_, vote, x = evidence_case([0.9, 0.8, 0.7])
-    one_run = k_evidence({0: runs[0]}, vote, x, 3)
+    one_run = k_evidence({0: runs[0]}, vote, x[silhouette_rows(len(vote))], 3)
     assert {c for c, v in one_run.items() if math.isnan(v)} == set(PAIRWISE_K_CRITERIA)
     assert set(PAIRWISE_K_CRITERIA) < set(K_CRITERIA)
 
@@ -299,3 +300,33 @@ def test_run_file_keeps_kappa_and_reads_none_without_it(tmp_path):
         del f.attrs["kappa"]  # a run file without kappa
     old = read_run(path)
     assert old.kappa is None and old.score == pytest.approx(0.75) and old.n_clusters == 3
+
+
+def test_stability_equals_scikit_learns_adjusted_rand_index_exactly():
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(4)
+    for k, n in [(2, 40), (7, 500), (300, 3000)]:
+        labelings = [rng.integers(k, size=n) for _ in range(3)] + [np.zeros(n, dtype=int)]
+        labelings.append(labelings[0] * 3 + 1)  # the first, relabelled
+        expected = np.mean([adjusted_rand_score(a, b) for a, b in combinations(labelings, 2)])
+        assert stability(labelings) == expected
+
+
+def test_the_silhouette_needs_only_the_rows_it_sees(tmp_path):
+    """read_spaces gives the rows asked for, in their order; the silhouette of the rows of
+    silhouette_rows is scikit-learn's silhouette of all rows on its own sample, exactly."""
+    from sklearn.metrics import silhouette_score
+
+    from hume_workflow.formats.embeddings import read_spaces
+
+    x, y = blobs(n=SILHOUETTE_SAMPLES + 400, k=3, sep=3.0, seed=2)
+    x = x.astype(np.float32)
+    rows = silhouette_rows(len(y))
+    assert len(rows) == SILHOUETTE_SAMPLES
+    data, probe = tmp_path / "data.h5", tmp_path / "probe.h5"
+    write_h5(data, {"labels": y, "split": np.zeros(len(y), np.int64)}, {})
+    write_h5(probe, {"features": x}, {})
+    assert np.array_equal(read_spaces(data, [probe], rows[::-1])[0], x[rows[::-1]])
+    full = silhouette_score(x, y, sample_size=len(rows), random_state=0)
+    assert vote_silhouette(x[rows], y[rows]) == full

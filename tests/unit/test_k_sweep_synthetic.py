@@ -17,7 +17,7 @@ from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
 from hume_workflow.aggregate.alignment import majority_vote
-from hume_workflow.aggregate.k_choice import K_CRITERIA, choose_k, k_evidence
+from hume_workflow.aggregate.k_choice import K_CRITERIA, choose_k, k_evidence, silhouette_rows
 from hume_workflow.aggregate.ranking import select_top
 from hume_workflow.data.synthetic import gaussian_two_spaces
 from hume_workflow.hume.config import HumeConfig, ScoreConfig
@@ -63,7 +63,7 @@ def sweep() -> tuple[dict[int, dict[str, float]], dict[int, float]]:
         runs = {r.seed: r for r in records}
         order = select_top({seed: run.score for seed, run in runs.items()}, None)
         votes, _ = majority_vote(np.stack([runs[seed].labels for seed in order]), k)
-        evidence[k] = k_evidence(runs, votes, phi2, k)
+        evidence[k] = k_evidence(runs, votes, phi2[silhouette_rows(len(votes))], k)
         vote_ari[k] = adjusted_rand_score(truth, votes)
     return evidence, vote_ari
 

@@ -64,8 +64,8 @@ rule choose_k:
         "../../envs/aggregate.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=choose_k_resource("mem_mb"),
+        runtime=choose_k_resource("runtime"),
     params:
         criterion=config["k_choice"]["criterion"],
         ks=sweep_ks,

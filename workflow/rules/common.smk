@@ -36,6 +36,7 @@ from hume_workflow.plan.resources import (
     files_shape,
     fit_samples,
     image_side,
+    labelled_samples,
     space_width,
 )
 from hume_workflow.errors import InputError
@@ -43,6 +44,12 @@ from hume_workflow.hume.checks import check_hume
 from hume_workflow.hume.resources import hume_request
 from hume_workflow.turtle.config import hyperparameters
 from hume_workflow.turtle.resources import turtle_request
+from hume_workflow.aggregate.resources import choose_k_request
+from hume_workflow.report.resources import (
+    EVALUATE_THREADS,
+    evaluate_request,
+    evaluate_workers,
+)
 
 # A bad config stops here, in seconds, with one line naming the key and the value, and
 # nothing else: no Snakemake frame follows it.
@@ -237,7 +244,7 @@ def benchmark_files(wildcards):
             if job["method"] == method
             for batch in batches
         ]
-    jobs |= {"majority_vote": per_k, "choose_k": per_task}
+    jobs |= {"majority_vote": per_k, "evaluate_task": per_k, "choose_k": per_task}
     return {
         f"benchmarks_{rule}": [
             layout.fill(getattr(rules, rule).benchmark, dataset=DATASET, **job)
@@ -246,6 +253,46 @@ def benchmark_files(wildcards):
         for rule, rule_jobs in jobs.items()
         if rule_jobs
     }
+
+
+def task_shape(wildcards, input):
+    """(labelled samples, runs) of a task's jobs after the runs: from data.h5 once it exists
+    (estimated from the source before) and the config's num_runs."""
+    n_train, n_test = dataset_samples(config["dataset"], input.data)
+    return labelled_samples(n_train, n_test, config["setting"]), NUM_RUNS
+
+
+def evaluate_threads(wildcards, input):
+    """Processes of an evaluate_task job: its bootstrap's workers (report/resources.py)."""
+    n_samples, n_runs = task_shape(wildcards, input)
+    return evaluate_workers(EVALUATE_THREADS, n_samples, n_runs, config["uncertainty"])
+
+
+def evaluate_resource(key):
+    """One entry ("mem_mb" or "runtime") of an evaluate_task job's request, from the
+    labelled samples, the runs, K and the bootstrap's size; it grows with each retry."""
+
+    def request(wildcards, input, threads, attempt):
+        n_samples, n_runs = task_shape(wildcards, input)
+        k, uncertainty = int(wildcards.k), config["uncertainty"]
+        found = evaluate_request(n_samples, n_runs, k, uncertainty, threads, attempt)
+        return found[key]
+
+    return request
+
+
+def choose_k_resource(key):
+    """One entry ("mem_mb" or "runtime") of a choose_k job's request, from the labelled
+    samples, the runs of each K, the sweep and the width of the task's last space."""
+
+    def request(wildcards, input, attempt):
+        n_samples, n_runs = task_shape(wildcards, input)
+        space = layout.task_spaces(wildcards.task)[-1]
+        dim = space_width(space, BACKBONES[space], input.probe)
+        found = choose_k_request(n_samples, n_runs, sweep_ks(wildcards), dim, attempt)
+        return found[key]
+
+    return request
 
 
 def embed_resource(key):

@@ -8,14 +8,14 @@ rule evaluate_task:
         layout.METRICS,
     log:
         layout.log("evaluate_task"),
-    # seconds of work on small files: not worth a cluster job
-    localrule: True
+    benchmark:
+        layout.benchmark("evaluate_task")
     conda:
         "../../envs/report.yaml"
-    threads: 1
+    threads: evaluate_threads
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=evaluate_resource("mem_mb"),
+        runtime=evaluate_resource("runtime"),
     params:
         setting=config["setting"],
         uncertainty=config["uncertainty"],

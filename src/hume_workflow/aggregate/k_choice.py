@@ -32,8 +32,9 @@ import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.metrics import silhouette_score
 
+from hume_workflow.aggregate.resources import SILHOUETTE_SAMPLES
 from hume_workflow.choices import K_CRITERIA, PAIRWISE_K_CRITERIA, check_choice
 from hume_workflow.errors import InputError
 from hume_workflow.formats.embeddings import read_spaces
@@ -43,17 +44,34 @@ from hume_workflow.formats.votes import read_vote
 
 log = logging.getLogger(__name__)
 
-SILHOUETTE_SAMPLES = 5000  # the silhouette's cost is quadratic in the samples it sees
 OUTER_TAIL = 0.1  # the share of the last iterations whose outer loss is averaged
 
 
 def stability(labelings: Sequence[np.ndarray]) -> float:
     """Mean adjusted Rand index over all pairs of ``labelings`` (each (n,), same samples);
     NaN with fewer than two."""
-    pairs = list(itertools.combinations(labelings, 2))
+    pairs = list(itertools.combinations(range(len(labelings)), 2))
     if not pairs:
         return math.nan
-    return float(np.mean([adjusted_rand_score(a, b) for a, b in pairs]))
+    codes = [np.unique(labels, return_inverse=True)[1] for labels in labelings]
+    squares = [int((np.bincount(c).astype(np.int64) ** 2).sum()) for c in codes]
+    return float(
+        np.mean([rand_index(codes[i], codes[j], squares[i], squares[j]) for i, j in pairs])
+    )
+
+
+def rand_index(a: np.ndarray, b: np.ndarray, a_squares: int, b_squares: int) -> float:
+    """The adjusted Rand index of labelings ``a`` and ``b`` (n,) of ids 0.., given the sums
+    of their cluster sizes squared: scikit-learn's ``adjusted_rand_score`` from the same
+    integer pair counts, with the contingency table counted densely (one pass)."""
+    n = len(a)
+    cells = np.bincount(a * (int(b.max()) + 1) + b).astype(np.int64)
+    both = int((cells**2).sum())  # sum of the squared contingency counts
+    tp, fn, fp = both - n, a_squares - both, b_squares - both
+    tn = n * n - fp - fn - both
+    if fn == 0 and fp == 0:
+        return 1.0
+    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
 
 
 def outer_fit(cross_entropy: np.ndarray, num_classes: int) -> float:
@@ -63,13 +81,19 @@ def outer_fit(cross_entropy: np.ndarray, num_classes: int) -> float:
     return float(1 - np.mean(cross_entropy[-tail:]) / math.log(num_classes))
 
 
-def vote_silhouette(probe: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
-    """Silhouette of ``labels`` ((n,)) on ``probe`` ((n, d)), on a uniform sample of at most
-    ``SILHOUETTE_SAMPLES`` samples; -1 when fewer than two clusters are used (the worst)."""
+def silhouette_rows(n: int, seed: int = 0) -> np.ndarray:
+    """The rows of n labelled samples the silhouette sees: a uniform sample of at most
+    ``SILHOUETTE_SAMPLES``, drawn as scikit-learn's ``silhouette_score`` draws its
+    ``sample_size`` (so only those rows of the space need be read)."""
+    return np.random.RandomState(seed).permutation(n)[:SILHOUETTE_SAMPLES]
+
+
+def vote_silhouette(probe: np.ndarray, labels: np.ndarray) -> float:
+    """Silhouette of ``labels`` ((m,)) on ``probe`` ((m, d)), the rows of
+    :func:`silhouette_rows`; -1 when they use fewer than two clusters (the worst)."""
     if len(np.unique(labels)) < 2:
         return -1.0
-    size = min(SILHOUETTE_SAMPLES, len(labels))
-    return float(silhouette_score(probe, labels, sample_size=size, random_state=seed))
+    return float(silhouette_score(probe, labels))
 
 
 def k_evidence(
@@ -80,14 +104,17 @@ def k_evidence(
     Args:
         runs: {seed: run} of that K, read with their ``labels`` and ``trace``.
         vote: (n,) that K's voted labels of the labelled samples.
-        probe: (n, d) the same samples in the task's last space (HUME: phi2), same order.
+        probe: (m, d) the samples of :func:`silhouette_rows` (n) in the task's last space
+            (HUME: phi2), in that order.
 
     Raises:
         InputError: a run without labels or trace, or of another number of samples.
     """
-    if len(probe) != len(vote):
+    rows = silhouette_rows(len(vote))
+    if len(probe) != len(rows):
         raise InputError(
-            f"the task's last space holds {len(probe)} samples but the vote labels {len(vote)}"
+            f"the task's last space gives {len(probe)} samples for the silhouette; "
+            f"expected {len(rows)} of the {len(vote)} the vote labels"
         )
     for run in runs.values():
         if run.labels is None or run.trace is None or FIT_TRACE not in run.trace:
@@ -103,7 +130,7 @@ def k_evidence(
         "outer_fit": float(
             np.mean([outer_fit(run.trace[FIT_TRACE], num_classes) for run in runs.values()])
         ),
-        "silhouette": vote_silhouette(probe, vote),
+        "silhouette": vote_silhouette(probe, vote[rows]),
         "score": float(np.mean([run.score for run in runs.values()])),
     }
     values["kappa_stability"] = math.sqrt(max(values["kappa"], 0.0) * max(values["stability"], 0.0))
@@ -158,12 +185,13 @@ def choose_task_k(
             f"run files of K={sorted(by_k)} but votes of K={sorted(vote_paths)}; "
             "expected the runs and the vote of every K of the sweep"
         )
-    probe = read_spaces(data_path, [probe_path])[0]
     evidence, n_runs = {}, {}
     for k, vote_path in sorted(vote_paths.items()):
         runs = read_runs(by_k[k], arrays=("labels", "eval_indices", "trace"))
         votes = read_vote(vote_path)
-        evidence[k] = k_evidence(runs, votes.label.to_numpy(), probe[votes.sample_index], k)
+        rows = votes.sample_index.to_numpy()[silhouette_rows(len(votes))]
+        probe = read_spaces(data_path, [probe_path], rows)[0]
+        evidence[k] = k_evidence(runs, votes.label.to_numpy(), probe, k)
         n_runs[k] = len(runs)
         log.info(
             "K=%d (%d runs): %s",

@@ -170,8 +170,10 @@ def read_features(
     expect_sha256: str | None = None,
     *,
     reference: str = "the dataset",
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The float32 (N, d) ``features`` of an embedding file, checked.
+    """The float32 (N, d) ``features`` of an embedding file, checked; with ``rows`` (n,),
+    only those rows, (n, d) in that order (only they are read and checked for NaN/Inf).
 
     Args:
         expect_samples: the dataset's N (None: not checked).
@@ -206,13 +208,27 @@ def read_features(
                     f"({SAMPLES_SHA256} {found[:12]}… vs {expect_sha256[:12]}…); "
                     "re-run extract_embeddings"
                 )
-        return _read_finite(dset, path)
+        if rows is None:
+            return _read_finite(dset, path)
+        wanted, order = np.unique(rows, return_inverse=True)  # h5py reads increasing rows
+        picked = np.asarray(dset[wanted], dtype=np.float32)[order]
+        bad = ~np.isfinite(picked)
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            raise InputError(
+                f"{path}: features hold non-finite values (NaN/Inf), first at row "
+                f"{rows[row]}, column {column}; delete the file and re-run extract_embeddings"
+            )
+        return picked
 
 
 def read_spaces(
-    data_path: str | os.PathLike, feature_paths: list[str | os.PathLike]
+    data_path: str | os.PathLike,
+    feature_paths: list[str | os.PathLike],
+    rows: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """The float32 (N, d_i) features of each file, checked against data.h5 and each other.
+    """The float32 (N, d_i) features of each file, checked against data.h5 and each other;
+    with ``rows`` (n,), only those rows of each, (n, d_i) (:func:`read_features`).
 
     Every space must hold data.h5's N samples and carry its ``samples_sha256``; when data.h5
     lacks the attribute (an older file), a warning is logged and the spaces are compared with
@@ -228,7 +244,7 @@ def read_spaces(
         )
     spaces = []
     for path in feature_paths:
-        spaces.append(read_features(path, n, sha, reference=reference))
+        spaces.append(read_features(path, n, sha, reference=reference, rows=rows))
         if sha is None:
             sha, reference = read_h5(path, [])[1].get(SAMPLES_SHA256), str(path)
     return spaces

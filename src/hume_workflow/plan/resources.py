@@ -78,6 +78,13 @@ def fit_samples(n_train: int, n_test: int, setting: str) -> int:
     return n_train if setting == "inductive" else n_train + n_test
 
 
+def labelled_samples(n_train: int, n_test: int, setting: str) -> int:
+    """Samples a run labels, and the stages after the runs read: the test split (inductive)
+    or both splits (transductive)."""
+    fit_samples(n_train, n_test, setting)  # refuses an unknown setting
+    return n_test if setting == "inductive" else n_train + n_test
+
+
 def feature_dim(path: str | None) -> int | None:
     """Width d of the (N, d) "features" of an embeddings file (header only); None if absent."""
     if path is None or not os.path.exists(path):

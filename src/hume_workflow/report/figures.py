@@ -79,8 +79,9 @@ def vote_by_n(metrics: dict, labelled: bool) -> str:
     low, high = (curve.get(f"{band}_{end}") for end in ("low", "high"))
     if low is not None and high is not None and low.notna().any():
         label = f"{interval_level(metrics)} bootstrap band"
-        ax.fill_between(curve.n, low.astype(float), high.astype(float), color=BLUE, alpha=0.2,
-                        lw=0, label=label)  # fmt: skip
+        at = low.notna() & high.notna()  # above FULL_BAND_CLASSES the band has fewer n
+        ax.fill_between(curve.n[at], low[at].astype(float), high[at].astype(float), color=BLUE,
+                        alpha=0.2, lw=0, label=label)  # fmt: skip
     if labelled:
         runs = pd.DataFrame(metrics["runs"])
         ax.axhline(runs.acc.max(), c=ORANGE, ls="--", label="best single run")

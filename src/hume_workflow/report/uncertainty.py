@@ -24,10 +24,7 @@ from hume_workflow.aggregate.alignment import alignment
 from hume_workflow.aggregate.vote_groups import VoteGroups
 from hume_workflow.aggregate.weights import VoteWeights, run_weights
 from hume_workflow.choices import check_choice
-
-#: Replicates of the vote-ACC-by-n band: n runs cost n votes per replicate, so fewer.
-CURVE_RESAMPLES = 200
-
+from hume_workflow.report.bootstrap_work import CURVE_RESAMPLES, band_points, bootstrap_workers
 
 IntervalKind = Literal["percentile", "bias_corrected"]
 INTERVAL_KINDS: tuple[IntervalKind, ...] = get_args(IntervalKind)
@@ -258,6 +255,7 @@ def bootstrap_replicates(
     processes share the resamples; the draws, and so every number, are the same for any
     number of them."""
     n_runs, n_samples = runs.labels.shape
+    workers = bootstrap_workers(workers, setup.resamples, n_runs, n_samples)
     known = None if truth is None or not (truth >= 0).any() else truth >= 0
     one = Replicate(runs, lookups or runs.alignments(), known, truth, run_acc)
     point, point_curve = one(np.arange(n_runs), np.arange(n_samples), curve=True)
@@ -293,24 +291,6 @@ def replicate_share(
         if b % workers == worker:
             found.append((b, *one(drawn, samples, b < curve_resamples, band_acc)))
     return found
-
-
-#: Above this many clusters the vote-by-n ACC band is computed at :func:`band_points` only:
-#: each point costs a K x K matching (about 10 ms at K = 1000), R of them per replicate.
-FULL_BAND_CLASSES = 100
-BAND_POINTS = 20  # about this many n on a geometric grid, above FULL_BAND_CLASSES
-
-
-def band_points(n_runs: int, num_classes: int) -> np.ndarray:
-    """(n_runs,) bool: the n (index n - 1) at which the replicates compute the vote-by-n ACC:
-    every n up to :data:`FULL_BAND_CLASSES` clusters; above, n = 1..10, about
-    :data:`BAND_POINTS` n spaced geometrically, and every run."""
-    at = np.ones(n_runs, dtype=bool)
-    if num_classes > FULL_BAND_CLASSES:
-        at[10:] = False
-        grid = np.unique(np.round(np.geomspace(1, n_runs, BAND_POINTS)).astype(int))
-        at[grid - 1] = True
-    return at
 
 
 @dataclass(frozen=True)
