@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import psutil
 
-from hume_workflow.formats.io import write_h5
+from hume_workflow.formats.io import write_h5, write_json
 from hume_workflow.formats.run import RunRecord, write_run
 
 
@@ -57,7 +57,12 @@ def build_tree(root: Path, shape: Shape, seed: int = 0) -> dict[str, Path]:
             features[start : start + len(rows)] = centres[rows] + 2 * noise
         f.create_dataset("labels", data=truth)
         f.create_dataset("split", data=split)
+    for space in ("phi1", "phi2"):  # the report's baseline columns (not timed here)
+        nothing = {"acc": None, "ari": None, "nmi": None}
+        baseline = {"backbone": space, "dim": shape.dim, "kmeans": nothing}
+        write_json(root / f"{space}.json", baseline | {"linear_probe_acc": None})
     paths["runs"].mkdir(exist_ok=True)
+    (root / "report").mkdir(exist_ok=True)
     true = truth[eval_indices]
     for seed_ in range(shape.runs):
         noise = rng.uniform(0.2, 0.4)
@@ -134,7 +139,8 @@ truth = read_h5(f"{root}/data.h5", ["labels"])[0]["labels"]
 selection = read_selection(f"{root}/selection.json")
 votes = read_vote(f"{root}/vote.csv")
 metrics = evaluate_task(selection, RUNS, votes, truth, K, Bootstrap(), THREADS)
-write_json(f"{root}/metrics.json", metrics | {"method": "hume", "k": K})
+facts = {"method": "hume", "spaces": ["phi1", "phi2"], "k": K, "setting": "transductive"}
+write_json(f"{root}/metrics.json", metrics | facts)
 """,
     "choose_k": """
 from hume_workflow.aggregate.k_choice import choose_task_k
@@ -148,6 +154,25 @@ from hume_workflow.aggregate.export import export_labels
 from hume_workflow.formats.votes import write_labels
 write_labels(f"{root}/labels.csv", export_labels(f"{root}/vote.csv", f"{root}/data.h5", 0.9,
                                                  [f"{root}/phi2.h5"]))
+""",
+    "recommend": """
+from hume_workflow.aggregate.recommend import recommend_labels
+recommend_labels([f"{root}/k_choice.json"], [f"{root}/labels.csv"],
+                 f"{root}/recommendation.json", f"{root}/recommended.csv")
+""",
+    "write_report": """
+from hume_workflow.report.assemble import ReportFacts, ReportInputs, make_report
+inputs = ReportInputs(
+    data=f"{root}/data.h5", metrics=[f"{root}/metrics.json"], choices=[f"{root}/k_choice.json"],
+    votes=[f"{root}/vote.csv"], labels=[f"{root}/labels.csv"], runs=RUNS,
+    baselines=[f"{root}/phi1.json", f"{root}/phi2.json"],
+    embeddings=[f"{root}/phi2.h5", f"{root}/phi2.h5"], benchmarks={},
+    recommendation=f"{root}/recommendation.json",
+)
+facts = ReportFacts("scale", "features_only", "transductive", len(RUNS), None, ".", 0.9)
+names = {"summary_csv": "summary.csv", "runs_csv": "runs.csv", "clusters_csv": "clusters.csv",
+         "markdown": "summary.md", "html": "index.html"}
+make_report(inputs, facts, {key: f"{root}/report/{name}" for key, name in names.items()})
 """,
     "compute_baselines": """
 from hume_workflow.aggregate.baselines import space_baselines

@@ -236,7 +236,8 @@ def benchmark_files(wildcards):
     per_task = [{"method": t.method, "task": t.name} for t in TASKS]
     per_k = [job | {"k": k} for t, job in zip(TASKS, per_task) for k in t.ks]
     batches = range(layout.job_count(NUM_RUNS, RUNS_PER_JOB))
-    jobs = {"extract_embeddings": [{"backbone": space} for space in SPACES]}
+    per_space = [{"backbone": space} for space in SPACES]
+    jobs = {"extract_embeddings": per_space, "compute_baselines": per_space}
     for method in METHODS:  # the steps in the order they run
         jobs[f"run_{method}"] = [
             job | {"batch": batch}
@@ -328,7 +329,10 @@ def embed_gpu(wildcards):
 # Each method's request model (its sub-package's resources.py) and config section, taking
 # (samples fitted on, the task's space widths, section, score, K, gpu, attempt, runs per job).
 RUN_REQUESTS = {
-    "hume": (lambda n_fit, widths, *rest: hume_request(n_fit, *widths, *rest), config["hume"]),
+    "hume": (
+        lambda n_fit, widths, *rest: hume_request(n_fit, *widths, *rest),
+        config["hume"],
+    ),
     "turtle": (turtle_request, TURTLE_PARAMS),
 }
 
@@ -355,5 +359,25 @@ def run_resource(method, key):
             attempt,
             RUNS_PER_JOB,
         )[key]
+
+    return request
+
+
+def baseline_resource(key):
+    """One entry ("mem_mb" or "runtime") of a compute_baselines job's request.
+
+    From the space's shape, N from data.h5 (estimated from the source before) and d from its
+    embedding file's header (the backbone's width before), and K, the known classes of
+    data.h5 (the config's largest K before); Snakemake re-evaluates resources before it
+    schedules a job, so the files' are used by then. It grows with each retry.
+    """
+
+    def request(wildcards, input, attempt):
+        n_rows = sum(dataset_samples(config["dataset"], input.data))
+        name = wildcards.backbone
+        dim = space_width(name, BACKBONES[name], input.features)
+        planned = max((k for task in TASKS for k in task.ks), default=0)
+        k = resources.dataset_classes(input.data, planned)
+        return resources.baseline_request(n_rows, dim, k, attempt)[key]
 
     return request

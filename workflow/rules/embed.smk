@@ -29,12 +29,14 @@ rule compute_baselines:
         layout.BASELINE,
     log:
         layout.log("compute_baselines", "{backbone}"),
+    benchmark:
+        layout.benchmark("compute_baselines", "{backbone}")
     conda:
-        "../../envs/aggregate.yaml"
-    threads: 1
+        "../../envs/baselines.yaml"
+    threads: 2
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=baseline_resource("mem_mb"),
+        runtime=baseline_resource("runtime"),
     params:
         setting=config["setting"],
     script:

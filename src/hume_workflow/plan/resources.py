@@ -174,3 +174,102 @@ def embed_gpus(spec: dict, embed_gpu: bool) -> int:
     """GPUs of an embedding job: one with ``compute.embed_gpu`` for a kind that embeds
     images, none to read features from files."""
     return int(embed_gpu and kind_of(spec).embeds_images)
+
+
+# Baselines (aggregate/baselines.py): scikit-learn's KMeans (n_init=10) and L-BFGS
+# LogisticRegression up to a size, rows x K of the space (all its rows, whatever the setting
+# fits on, so that the request below and the job agree); above it a torch k-means (one
+# k-means++ seeding on a subset, then Lloyd's passes) and a torch probe (Adam epochs), with
+# fixed budgets, linear in rows, reading the features in place a chunk of rows at a time.
+# The size: full k-means took 604 s at 20,000 x 1024 with K = 1000 (2e7) on 2 cores.
+KMEANS_METHODS = ("full", "lloyd")  # the baselines file's "kmeans_method"
+PROBE_METHODS = ("sklearn", "torch")  # its "probe_method"
+KMEANS_FULL_MAX = 10_000_000  # rows x K
+PROBE_FULL_MAX = 10_000_000  # rows x K
+KMEANS_SEED_ROWS = 10_000  # k-means++ runs on this many fit rows, or
+KMEANS_SEED_PER_CLUSTER = 10  # this many per cluster if more (all of them if fewer)
+LLOYD_PASSES = 100  # the torch k-means' budget: passes over the fit rows, at most
+PROBE_EPOCHS = 10  # the torch probe's: passes over the train rows, and at least
+PROBE_MIN_ROWS = 1_000_000  # rows seen in all (more passes over fewer rows)
+BASELINE_CHUNK_ROWS = 16384  # rows the torch paths hold on the device at a time
+# Memory: the interpreter with numpy, scikit-learn and h5py (175 MB measured), torch on top
+# (784 MB measured with it); the float32 (N, d) features, once; per value of them, the
+# full path's copies (the fit rows and KMeans' centred copy, or the probe's train rows and
+# their standardised copy); per row, labels, split, indices and assignments; per chunk
+# value, a torch pass's (chunk, d + K) temporaries. Measured peaks against the model:
+# tests/unit/test_baselines_scale.py (e.g. 1,913 MB at 200,000 x 1024, K = 10, torch).
+BASELINE_BASE_BYTES = 3e8
+BASELINE_TORCH_BYTES = 1e9
+FULL_BYTES_PER_VALUE = 4 * 4
+FULL_BYTES_PER_LOGIT = 4 * 8  # the (N, K) arrays of the sklearn probe's loss and gradient
+BASELINE_ROW_BYTES = 128
+TORCH_BYTES_PER_CHUNK_VALUE = 4 * 4
+# Runtime on 2 CPU threads: full KMeans (10 inits to convergence) and the sklearn probe per
+# N*K*d, the slowest measured (198 s at 50,000 x 256, K = 100; 7.8 s at 16,000 x 512,
+# K = 100); the torch paths at BASELINE_FLOPS float32 FLOP/s (2*N*K*d per Lloyd pass, 190
+# GFLOP/s measured at 50,000 x 2048, K = 1000; 6*K*d per row a probe epoch sees, 110
+# measured), k-means++ at SEEDING_FLOPS (2*(2 + ln K) candidates*S*K*d: 35 s measured for
+# S = 10,000, K = 1000, d = 2048), the features read at BASELINE_READ_BYTES_PER_SEC.
+FULL_KMEANS_SEC_PER_NKD = 1.6e-7
+FULL_PROBE_SEC_PER_NKD = 1e-8
+BASELINE_FLOPS = 8e10
+SEEDING_FLOPS = 1e10
+BASELINE_READ_BYTES_PER_SEC = 2e8
+
+
+def baseline_methods(n_rows: int, k: int) -> tuple[str, str]:
+    """(k-means, linear probe) algorithms of the baselines of a space of ``n_rows`` samples
+    (all of them, whatever the setting fits on) with ``k`` known classes."""
+    size = n_rows * k
+    return KMEANS_METHODS[size > KMEANS_FULL_MAX], PROBE_METHODS[size > PROBE_FULL_MAX]
+
+
+def seeding_rows(n_fit: int, k: int) -> int:
+    """Rows the torch k-means' k-means++ seeding runs on, of ``n_fit`` fit rows."""
+    return min(n_fit, max(KMEANS_SEED_ROWS, KMEANS_SEED_PER_CLUSTER * k))
+
+
+def baseline_request(n_rows: int, dim: int, k: int, attempt: int = 1) -> dict[str, int]:
+    """{"mem_mb", "runtime" (minutes)} of a compute_baselines job on a space of ``n_rows``
+    samples (train and test) of ``dim`` float32 values with ``k`` known classes, for the
+    algorithms :func:`baseline_methods` picks; it grows with each retry."""
+    kmeans, probe = baseline_methods(n_rows, k)
+    nkd = n_rows * k * dim
+    full_copies = FULL_BYTES_PER_VALUE * n_rows * dim
+    chunk = TORCH_BYTES_PER_CHUNK_VALUE * min(n_rows, BASELINE_CHUNK_ROWS) * (dim + k)
+    if kmeans == "full":
+        seconds, kmeans_bytes = FULL_KMEANS_SEC_PER_NKD * nkd, full_copies
+    else:
+        seeding = 2 * (2 + math.log(max(k, 1))) * seeding_rows(n_rows, k) * k * dim
+        seconds = seeding / SEEDING_FLOPS + 2 * (LLOYD_PASSES + 1) * nkd / BASELINE_FLOPS
+        kmeans_bytes = chunk
+    if probe == "sklearn":
+        seconds += FULL_PROBE_SEC_PER_NKD * nkd
+        probe_bytes = full_copies + FULL_BYTES_PER_LOGIT * n_rows * k
+    else:
+        seen = max(PROBE_EPOCHS * n_rows, PROBE_MIN_ROWS)
+        seconds += (6 * seen + 2 * n_rows) * k * dim / BASELINE_FLOPS
+        probe_bytes = chunk
+    torch_used = (kmeans, probe) != (KMEANS_METHODS[0], PROBE_METHODS[0])
+    nbytes = (
+        (BASELINE_TORCH_BYTES if torch_used else BASELINE_BASE_BYTES)
+        + n_rows * (4 * dim + BASELINE_ROW_BYTES)  # the features, the per-row arrays
+        + max(kmeans_bytes, probe_bytes)  # k-means, then the probe: one at a time
+    )
+    seconds += 4 * n_rows * dim / BASELINE_READ_BYTES_PER_SEC
+    return scaled_request(seconds, nbytes, attempt)
+
+
+def dataset_classes(data_path: str | None, planned: int) -> int:
+    """K of a space's baselines: the number of distinct known labels (>= 0) of data.h5's (N,)
+    "labels" once it exists, else ``planned`` (e.g. the config's largest K)."""
+    if data_path is not None and os.path.exists(data_path):
+        return _class_count(data_path, os.stat(data_path).st_mtime_ns)
+    return planned
+
+
+@functools.lru_cache(maxsize=256)
+def _class_count(path: str, mtime_ns: int) -> int:
+    """Distinct known labels of the (N,) "labels" of a data.h5 as it was at ``mtime_ns``."""
+    labels = read_h5(path, ["labels"])[0]["labels"]
+    return len(np.unique(labels[labels >= 0]))
