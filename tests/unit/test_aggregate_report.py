@@ -167,8 +167,14 @@ def test_report_page_inlines_figures_and_the_papers_numbers(run_files, tmp_path)
         "setting": "x",
     }
     base = {"dim": 4, "kmeans": {"acc": 0.5, "ari": 0.1, "nmi": 0.2}, "linear_probe_acc": 0.9}
-    tables = summary_tables([pair], {"a": base, "b": base})
+    scaled = base | {"kmeans_method": "lloyd", "probe_method": "torch"}
+    tables = summary_tables([pair], {"a": base, "b": scaled})
     assert "spearman_score_acc" in tables["summary"].columns
+    # which baselines ran, where the file says (an older one does not)
+    assert tables["baselines"].set_index("backbone").kmeans_method.fillna("").to_dict() == {
+        "a": "",
+        "b": "lloyd",
+    }
     panels = [
         ("scatter", figures.score_vs_acc(pair)),
         ("by n", figures.vote_by_n(pair, labelled=True)),

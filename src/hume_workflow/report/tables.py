@@ -89,6 +89,8 @@ def summary_tables(
             "dim": b["dim"],
             **{f"kmeans_{k}": v for k, v in b["kmeans"].items()},
             "linear_probe_acc": b["linear_probe_acc"],
+            # which algorithms ran (aggregate/baselines.py): absent from older files
+            **{key: b[key] for key in ("kmeans_method", "probe_method") if key in b},
         }
         for name, b in baselines.items()
     ]
