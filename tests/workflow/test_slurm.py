@@ -23,10 +23,10 @@ PAIRS = ["pixels--efficientnet_lite0", "efficientnet_lite0--pixels"]
 SWEEP = {**TINY, "pairs": [TINY["pairs"][0], {**TINY["pairs"][1], "num_classes": [5, 10]}]}
 RUNS = {PAIRS[0]: [10], PAIRS[1]: [5, 10]}  # pair -> its K values
 # Jobs that run on the cluster: prepare_dataset, 2 embeddings, 2 baselines, 6 HUME runs
-# (2 seeds at 3 (pair, K)), 3 votes, 2 choices of K and the report (select_runs,
-# evaluate_task and export_labels are local rules, `all` too).
+# (2 seeds at 3 (pair, K)), 3 votes, 3 evaluations, 2 choices of K and the report
+# (select_runs, export_labels and recommend are local rules, `all` too).
 HUME_RUNS = 2 * 3
-CLUSTER_JOBS = 1 + 2 + 2 + HUME_RUNS + 3 + 2 + 1
+CLUSTER_JOBS = 1 + 2 + 2 + HUME_RUNS + 3 + 3 + 2 + 1
 
 
 def test_tiny_config_through_slurm_equals_a_local_run(tmp_path, capsys):
