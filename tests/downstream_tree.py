@@ -43,20 +43,10 @@ def build_tree(root: Path, shape: Shape, seed: int = 0) -> dict[str, Path]:
     if shape.n_fit == 0:
         split[:] = 0  # transductive: every sample fitted and labelled
     paths = {"data": root / "data.h5", "phi2": root / "phi2.h5", "runs": root / "runs"}
-    write_h5(
-        paths["data"],
-        {"labels": truth, "split": split},
-        {"name": "scale", "class_names": [f"class {c}" for c in range(shape.num_classes)]},
+    names = {"class_names": [f"class {c}" for c in range(shape.num_classes)]}
+    write_clustered(
+        paths["data"], paths["phi2"], truth, split, shape.dim, shape.num_classes, rng, names
     )
-    centres = rng.normal(size=(shape.num_classes, shape.dim)).astype(np.float32)
-    with h5py.File(paths["phi2"], "w") as f:
-        features = f.create_dataset("features", (n, shape.dim), np.float32)
-        for start in range(0, n, 20000):
-            rows = truth[start : start + 20000]
-            noise = rng.normal(size=(len(rows), shape.dim)).astype(np.float32)
-            features[start : start + len(rows)] = centres[rows] + 2 * noise
-        f.create_dataset("labels", data=truth)
-        f.create_dataset("split", data=split)
     for space in ("phi1", "phi2"):  # the report's baseline columns (not timed here)
         nothing = {"acc": None, "ari": None, "nmi": None}
         baseline = {"backbone": space, "dim": shape.dim, "kmeans": nothing}
@@ -101,11 +91,29 @@ def build_baseline_tree(root: Path, rows: int, dim: int, num_classes: int, seed:
     rng = np.random.default_rng(seed)
     truth = rng.integers(num_classes, size=rows)
     split = (rng.random(rows) < 0.2).astype(np.int64)
-    write_h5(root / "baseline_data.h5", {"labels": truth, "split": split}, {"name": "scale"})
+    write_clustered(
+        root / "baseline_data.h5", root / "baseline_phi.h5", truth, split, dim, num_classes, rng
+    )
+
+
+def write_clustered(
+    data_path: Path,
+    space_path: Path,
+    truth: np.ndarray,
+    split: np.ndarray,
+    dim: int,
+    num_classes: int,
+    rng: np.random.Generator,
+    attrs: dict | None = None,
+) -> None:
+    """data.h5 of ``truth`` and ``split`` (N,) (with ``attrs``) and an embedding file of
+    ``dim`` float32 features: a random centre for each of ``num_classes`` classes plus
+    Gaussian noise (sd 2), drawn from ``rng`` and written 20,000 rows at a time."""
+    write_h5(data_path, {"labels": truth, "split": split}, {"name": "scale", **(attrs or {})})
     centres = rng.normal(size=(num_classes, dim)).astype(np.float32)
-    with h5py.File(root / "baseline_phi.h5", "w") as f:
-        features = f.create_dataset("features", (rows, dim), np.float32)
-        for start in range(0, rows, 20000):
+    with h5py.File(space_path, "w") as f:
+        features = f.create_dataset("features", (len(truth), dim), np.float32)
+        for start in range(0, len(truth), 20000):
             block = truth[start : start + 20000]
             noise = rng.normal(size=(len(block), dim)).astype(np.float32)
             features[start : start + len(block)] = centres[block] + 2 * noise

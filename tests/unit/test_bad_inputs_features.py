@@ -139,6 +139,10 @@ def test_space_with_nonfinite_values(tmp_path, monkeypatch, dtype, block_bytes):
     )
     with pytest.raises(InputError, match=expected):
         read_features(path, N, SHA_A)
+    # reading some rows checks those rows, with the same message (the first in their order)
+    with pytest.raises(InputError, match=expected):
+        read_features(path, N, SHA_A, rows=np.array([17, 3, 19]))
+    assert np.array_equal(read_features(path, N, SHA_A, rows=np.array([4, 3])), feats[[4, 3]])
     assert fingerprint(tmp_path) == before
 
 

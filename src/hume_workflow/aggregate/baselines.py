@@ -35,6 +35,7 @@ from hume_workflow.plan.resources import (
     PROBE_EPOCHS,
     PROBE_MIN_ROWS,
     baseline_methods,
+    known_classes,
     seeding_rows,
 )
 
@@ -304,7 +305,7 @@ def space_baselines(
     features = read_spaces(data_path, [features_path])[0]  # float32 (N, d)
     data = read_h5(data_path, ["labels", "split"])[0]
     labels, split = data["labels"], data["split"]
-    k = len(np.unique(labels[labels >= 0]))
+    k = known_classes(labels)
     kmeans_method, probe_method = baseline_methods(len(features), k)
     log.info(
         "%s: %d x %d, K = %d: k-means %s, linear probe %s",

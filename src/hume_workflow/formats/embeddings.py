@@ -215,10 +215,7 @@ def read_features(
         bad = ~np.isfinite(picked)
         if bad.any():
             row, column = np.argwhere(bad)[0]
-            raise InputError(
-                f"{path}: features hold non-finite values (NaN/Inf), first at row "
-                f"{rows[row]}, column {column}; delete the file and re-run extract_embeddings"
-            )
+            raise non_finite_error(path, int(bad.sum()), int(rows[row]), int(column))
         return picked
 
 
@@ -266,10 +263,15 @@ def _read_finite(dset: h5py.Dataset, path: str | os.PathLike) -> np.ndarray:
                 row, column = np.argwhere(bad)[0]
                 first = (start + int(row), int(column))
     if first is not None:
-        raise InputError(
-            f"{path}: features hold {count} non-finite values (NaN/Inf), "
-            f"first at row {first[0]}, column {first[1]}; delete the file and re-run "
-            "extract_embeddings; if it recurs, check the backbone's weights or set its "
-            "precision: fp32"
-        )
+        raise non_finite_error(path, count, *first)
     return out
+
+
+def non_finite_error(path: str | os.PathLike, count: int, row: int, column: int) -> InputError:
+    """The one-line error of features holding ``count`` NaN/Inf, the first at (row, column)."""
+    return InputError(
+        f"{path}: features hold {count} non-finite values (NaN/Inf), "
+        f"first at row {row}, column {column}; delete the file and re-run "
+        "extract_embeddings; if it recurs, check the backbone's weights or set its "
+        "precision: fp32"
+    )

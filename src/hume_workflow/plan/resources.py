@@ -271,5 +271,10 @@ def dataset_classes(data_path: str | None, planned: int) -> int:
 @functools.lru_cache(maxsize=256)
 def _class_count(path: str, mtime_ns: int) -> int:
     """Distinct known labels of the (N,) "labels" of a data.h5 as it was at ``mtime_ns``."""
-    labels = read_h5(path, ["labels"])[0]["labels"]
+    return known_classes(read_h5(path, ["labels"])[0]["labels"])
+
+
+def known_classes(labels: np.ndarray) -> int:
+    """The number of distinct known labels (>= 0) of ``labels`` (N,): the K of the baselines,
+    in the job (aggregate/baselines.py) and in its request alike."""
     return len(np.unique(labels[labels >= 0]))
