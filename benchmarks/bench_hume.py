@@ -45,6 +45,7 @@ import torch
 
 from hume_workflow.hume.config import HumeConfig
 from hume_workflow.hume.descent import gram_matrix, init_inner_classifiers
+from hume_workflow.hume.inner_forms import train_size
 from hume_workflow.hume.objective import (
     inner_form_for,
     l2_normalise,
@@ -96,7 +97,7 @@ def outer_iteration(hypergradient, encoder, optimizer, x1, x2, gram, config, gen
         )
         loss[0].mean().backward()
     else:
-        outer_loss(encoder.weight, x1[idx], x2[idx], w0, b0, config.tau, config)[0].backward()
+        outer_loss(encoder.weight, x1, x2, idx, w0, b0, config.tau, config)[0].backward()
     torch.nn.utils.clip_grad_norm_(encoder.parameters(), config.grad_clip)
     optimizer.step()
 
@@ -122,24 +123,24 @@ def gram_bytes(scale: str) -> float:
     return _hume_model(n, d1, d2, {"inner_form": "gram"}, no_score, k, gpu=False)[1]
 
 
-def minimum_traffic(scale: str, hypergradient: str, form: str) -> tuple[float, float]:
-    """(bytes read, matmul flops) one outer iteration needs at least, at the paper's steps.
+def step_traffic(scale: str, hypergradient: str, form: str) -> tuple[float, float]:
+    """(bytes read, matmul flops) one inner step of all 20 subsets needs at least.
 
-    Weights form: per inner step and subset, the (m, d2) phi2 block is read for the logits and
-    the gradient, and (second order) again going back, for the logits with the adjoint
-    direction and the Hessian-vector product: 4 reads (2 for first order), and 5 products of
+    Weights form: per subset, its (m, d2) phi2 training block is read for the logits and the
+    gradient, and (second order) again going back, for the logits with the adjoint direction
+    and the Hessian-vector product: 4 reads (2 for first order), and 5 products of
     2 K m d2 flops (the backward's first has 2K rows; 2 for first order). Gram form: the (N, N)
-    Gram matrix is read once per step forward and once backward by all subsets together (one
-    product each, 2 S K N^2 flops).
+    Gram matrix is read once forward and once backward by all subsets together (one product
+    each, 2 S K N^2 flops).
     """
     n, _, d2, k, subset_size = SCALES[scale]
-    m, s = min(subset_size, n), 20
+    m, s = train_size(min(subset_size, n), HumeConfig(num_classes=k).train_fraction), 20
     second_order = hypergradient != "first_order"
     if form == "gram":
         reads = 2 if second_order else 1
-        return reads * PAPER_STEPS * n * n * 4, reads * PAPER_STEPS * 2 * s * k * n * n
+        return reads * n * n * 4, reads * 2 * s * k * n * n
     reads, products = (4, 5) if second_order else (2, 2)
-    return reads * PAPER_STEPS * s * m * d2 * 4, products * PAPER_STEPS * 2 * s * k * m * d2
+    return reads * s * m * d2 * 4, products * 2 * s * k * m * d2
 
 
 def device_bytes(device: str) -> int:
@@ -149,10 +150,9 @@ def device_bytes(device: str) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def time_case(
-    impl: str, scale: str, steps: int, iters: int, threads: int, device: str
-) -> tuple[float, float]:
-    """(seconds per outer iteration, peak memory in MB) in this (fresh) process."""
+def setup_case(impl: str, scale: str, steps: int, threads: int, device: str) -> tuple:
+    """The arguments of :func:`outer_iteration` for ``impl`` on random features of ``scale``:
+    the same features and starting encoder for every implementation."""
     torch.set_num_threads(threads)
     n, d1, d2, k, _ = SCALES[scale]
     generator = torch.Generator().manual_seed(0)
@@ -163,7 +163,14 @@ def time_case(
     gram = gram_matrix(x2) if inner_form_for(config, n, d2) == "gram" else None
     encoder = make_task_encoder(d1, k, generator).to(device)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=config.outer_lr)
-    run = (hypergradient, encoder, optimizer, x1, x2, gram, config, generator)
+    return hypergradient, encoder, optimizer, x1, x2, gram, config, generator
+
+
+def time_case(
+    impl: str, scale: str, steps: int, iters: int, threads: int, device: str
+) -> tuple[float, float]:
+    """(seconds per outer iteration, peak memory in MB) in this (fresh) process."""
+    run = setup_case(impl, scale, steps, threads, device)
     outer_iteration(*run)  # warm-up
     if device == "cuda":
         torch.cuda.synchronize()
@@ -177,6 +184,29 @@ def time_case(
     else:
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return (time.perf_counter() - start) / iters, peak_mb
+
+
+def side_by_side(
+    impls: tuple[str, str], scale: str, steps: int, rounds: int, threads: int, device: str
+) -> list[tuple[float, float]]:
+    """Seconds of one outer iteration of each of two implementations, alternating A B A B in
+    this process for ``rounds`` rounds after one warm-up each: [(A, B) per round]."""
+    runs = [setup_case(impl, scale, steps, threads, device) for impl in impls]
+    for run in runs:
+        outer_iteration(*run)
+    times = []
+    for _ in range(rounds):
+        pair = []
+        for run in runs:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            outer_iteration(*run)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            pair.append(time.perf_counter() - start)
+        times.append((pair[0], pair[1]))
+    return times
 
 
 def bandwidth_gb_s(device: str, threads: int) -> float:
@@ -196,6 +226,42 @@ def bandwidth_gb_s(device: str, threads: int) -> float:
     return 2 * x.numel() * 4 / best / 1e9
 
 
+def side_by_side_rows(args, spawn, bandwidths: dict[int, float]) -> list[dict]:
+    """The reference loop (a) against the default, alternating in one process per (scale,
+    threads), with the default's bytes read per inner step and its share of the copy
+    bandwidth."""
+    rows = []
+    for scale in args.scales:
+        n, _, d2, _, _ = SCALES[scale]
+        form = inner_form_for(scale_config(scale, PAPER_STEPS, "closed_form", "auto"), n, d2)
+        step_bytes, _ = step_traffic(scale, "closed_form", form)
+        for threads in args.ab_threads:
+            case = (("a", "c-" + form), scale, args.steps, args.rounds, threads, args.device)
+            with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+                times = pool.submit(side_by_side, *case).result()
+            at_paper = PAPER_STEPS / args.steps
+            for i, (reference_s, default_s) in enumerate(times):
+                per_step = default_s / args.steps
+                rows.append(
+                    {
+                        "scale": scale,
+                        "threads": threads,
+                        "round": i + 1,
+                        "inner_form": form,
+                        "reference_s_per_iter_at_300": round(reference_s * at_paper, 2),
+                        "default_s_per_iter_at_300": round(default_s * at_paper, 2),
+                        "ratio": round(reference_s / default_s, 2),
+                        "default_mb_read_per_inner_step": round(step_bytes / 1e6),
+                        "default_gb_per_s": round(step_bytes / per_step / 1e9, 1),
+                        "copy_bandwidth_fraction": round(
+                            step_bytes / per_step / 1e9 / bandwidths[threads], 2
+                        ),
+                    }
+                )
+                print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="digits scale, 30 steps, 1 iter")
@@ -206,16 +272,31 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=PAPER_STEPS, help="inner steps timed")
     parser.add_argument("--iters", type=int, default=2, help="outer iterations timed per case")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="A B rounds side by side")
+    parser.add_argument("--ab-threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--ab-only", action="store_true", help="only the side-by-side table")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default="benchmarks/out/hume.csv")
     args = parser.parse_args()
     if args.quick:
         args.scales, args.steps, args.iters = ["digits"], 30, 1
     spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-        bandwidth = pool.submit(bandwidth_gb_s, args.device, args.threads).result()
+    bandwidths = {}
+    for threads in sorted({args.threads, *args.ab_threads}):
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            bandwidths[threads] = pool.submit(bandwidth_gb_s, args.device, threads).result()
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
-    print(f"device: {device_name}, {args.threads} threads, copy bandwidth {bandwidth:.1f} GB/s")
+    for threads, gb_s in bandwidths.items():
+        print(f"device: {device_name}, {threads} threads, copy bandwidth {gb_s:.1f} GB/s")
+    ab = pd.DataFrame(side_by_side_rows(args, spawn, bandwidths))
+    print(ab.to_markdown(index=False))
+    ab_out = Path(args.out).with_name(Path(args.out).stem + "_side_by_side.csv")
+    ab_out.parent.mkdir(parents=True, exist_ok=True)
+    ab.to_csv(ab_out, index=False)
+    print(f"wrote {ab_out}")
+    if args.ab_only:
+        return
+    bandwidth = bandwidths[args.threads]
     rows = []
     for scale in args.scales:
         n, _, d2, _, _ = SCALES[scale]
@@ -235,7 +316,8 @@ def main() -> None:
                 ).result()
             at_paper = per_iter * PAPER_STEPS / args.steps
             used = inner_form_for(scale_config(scale, PAPER_STEPS, hypergradient, form), n, d2)
-            min_bytes, flops = minimum_traffic(scale, hypergradient, used)
+            step_bytes, step_flops = step_traffic(scale, hypergradient, used)
+            min_bytes, flops = step_bytes * PAPER_STEPS, step_flops * PAPER_STEPS
             roofline_s = min_bytes / (bandwidth * 1e9)
             reference_s = at_paper if impl == "a" else reference_s
             rows.append(

@@ -9,11 +9,14 @@ from reference_hume import reference_outer_loss
 
 from hume_workflow.aggregate.metrics import cluster_accuracy
 from hume_workflow.errors import InputError
+from hume_workflow.hume import descent
 from hume_workflow.hume.config import HumeConfig
 from hume_workflow.hume.descent import (
+    AdaptedCrossEntropy,
     adapt_inner_classifiers,
     init_inner_classifiers,
     largest_curvature,
+    soft_cross_entropy,
 )
 from hume_workflow.hume.objective import l2_normalise, make_task_encoder, outer_loss
 from hume_workflow.hume.score import generalisation_score
@@ -34,8 +37,15 @@ def tiny_problem():
     return theta, phi1, phi2, w0, b0, config
 
 
-def loss_at(theta, phi1, phi2, w0, b0, config, **kw):
-    return outer_loss(theta, phi1, phi2, w0.clone(), b0.clone(), 1.0, config, **kw)[0]
+def as_fit_set(phi1_subsets, phi2_subsets):
+    """Subsets (S, n, d1), (S, n, d2) as the rows of one fit set and their indices (S, n)."""
+    s, n = phi1_subsets.shape[:2]
+    idx = torch.arange(s * n).view(s, n)
+    return phi1_subsets.flatten(0, 1), phi2_subsets.flatten(0, 1), idx
+
+
+def loss_at(theta, phi1, phi2, w0, b0, config):
+    return outer_loss(theta, *as_fit_set(phi1, phi2), w0.clone(), b0.clone(), 1.0, config)[0]
 
 
 @pytest.mark.parametrize("hypergradient", ["closed_form", "autograd"])
@@ -87,10 +97,68 @@ def test_batched_paths_equal_the_per_subset_reference_loop(hypergradient, seed):
     (grad_ref,) = torch.autograd.grad(ref, theta_ref)
     config = dataclasses.replace(config, hypergradient=hypergradient)
     theta_fast = theta.clone().requires_grad_()
-    loss = outer_loss(theta_fast, phi1, phi2, w0, b0, tau, config)[0]
+    loss = outer_loss(theta_fast, *as_fit_set(phi1, phi2), w0, b0, tau, config)[0]
     (grad,) = torch.autograd.grad(loss, theta_fast)
     torch.testing.assert_close(loss, ref, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(grad, grad_ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "budgets",
+    [
+        {},
+        {"GROUP_BYTES": 1},
+        {"GROUP_BYTES": 1, "SAMPLE_MAJOR_BYTES": 0},
+        {"GROUP_BYTES": 2 * 36 * 6 * 8, "SAMPLE_MAJOR_BYTES": 0},
+        {"SOFTMAX_BYTES": 2 * 7 * 2 * 4 * 30 * 8},
+    ],
+    ids=["together", "one-by-one", "one-by-one-sample-major", "pairs", "softmax-pairs"],
+)
+@pytest.mark.parametrize("second_order", [True, False])
+def test_adapted_cross_entropy_in_every_order_equals_autograd(monkeypatch, budgets, second_order):
+    """AdaptedCrossEntropy, whichever groups of subsets advance together and whichever
+    product order they use, against autograd's double backward through the same steps: 5
+    random subsets of 100 samples (30 training, 6 held out), each read by 2 runs (R = 2
+    classifiers per block); the loss and the gradients of both label parts for a random
+    cotangent, in float64. Without second order, only the held-out labels get a gradient."""
+    for name, value in budgets.items():
+        monkeypatch.setattr(descent, name, value)
+    g = torch.Generator().manual_seed(3)
+    S, R, n, n_test, d, K, steps, lr = 5, 2, 30, 6, 6, 4, 7, 0.4
+    features = torch.randn(100, d, generator=g, dtype=torch.float64)
+    idx = draw_subsets(100, S, n + n_test, g)
+    labels = torch.softmax(torch.randn(S, R, n + n_test, K, generator=g, dtype=torch.float64), -1)
+    labels = labels * torch.rand(S, R, n + n_test, 1, generator=g, dtype=torch.float64)
+    y_train = labels[:, :, :n].clone().requires_grad_(second_order)
+    y_test = labels[:, :, n:].clone().requires_grad_()
+    w0, b0 = init_inner_classifiers(S * R, d, K, g, torch.float64)
+    cotangent = torch.randn(S, R, generator=g, dtype=torch.float64)
+
+    args = (features, idx, w0.view(S, R, K, d), b0.view(S, R, K), steps, lr)
+    ce = AdaptedCrossEntropy.apply(y_train, y_test, *args)
+    inputs = (y_train, y_test) if second_order else (y_test,)
+    grads = torch.autograd.grad((ce * cotangent).sum(), inputs)
+
+    x = features[idx]
+    w, b = adapt_inner_classifiers(
+        x[:, :n].repeat_interleave(R, dim=0), y_train.flatten(0, 1), w0, b0, steps, lr
+    )
+    logits = torch.baddbmm(b.unsqueeze(1), x[:, n:].repeat_interleave(R, dim=0), w.mT)
+    ce_ref = soft_cross_entropy(logits, y_test.flatten(0, 1)).view(S, R)
+    grads_ref = torch.autograd.grad((ce_ref * cotangent).sum(), inputs)
+    torch.testing.assert_close(ce, ce_ref, rtol=1e-12, atol=1e-12)
+    for grad, grad_ref in zip(grads, grads_ref, strict=True):
+        torch.testing.assert_close(grad, grad_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_subset_groups_cover_every_subset_once_within_both_budgets(monkeypatch):
+    monkeypatch.setattr(descent, "GROUP_BYTES", 100)
+    monkeypatch.setattr(descent, "SOFTMAX_BYTES", 1000)
+    assert descent.subset_groups(5, 30) == [slice(0, 3), slice(3, 5)]
+    assert descent.subset_groups(3, 500) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+    assert descent.subset_groups(4, 1) == [slice(0, 4)]
+    assert descent.subset_groups(4, 1, kept_bytes=400) == [slice(0, 2), slice(2, 4)]
+    assert descent.subset_groups(2, 1, kept_bytes=5000) == [slice(0, 1), slice(1, 2)]
 
 
 def test_first_order_gradient_is_the_detached_inner_loop():
@@ -100,7 +168,7 @@ def test_first_order_gradient_is_the_detached_inner_loop():
     theta_fo = theta.clone().requires_grad_()
     first_order = dataclasses.replace(config, hypergradient="first_order")
     (grad_fo,) = torch.autograd.grad(
-        outer_loss(theta_fo, phi1, phi2, w0, b0, tau, first_order)[0], theta_fo
+        outer_loss(theta_fo, *as_fit_set(phi1, phi2), w0, b0, tau, first_order)[0], theta_fo
     )
     theta_hand = theta.clone().requires_grad_()
     labels = sparsemax(phi1 @ theta_hand.T / tau)

@@ -94,7 +94,7 @@ def test_gram_form_equals_the_weights_form_with_runs_sharing_subsets_and_first_o
         for form in ("weights", "gram"):
             theta = thetas.clone().requires_grad_()
             if form == "weights":
-                parts = outer_losses(theta, x1[idx], x2[idx], w0, b0, 0.5, cfg)
+                parts = outer_losses(theta, x1, x2, idx, w0, b0, 0.5, cfg)
             else:
                 parts = outer_losses_gram(theta, x1, x2, gram_matrix(x2), idx, w0, b0, 0.5, cfg)
             (grad,) = torch.autograd.grad(parts[0].sum(), theta)

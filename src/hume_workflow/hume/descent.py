@@ -1,11 +1,13 @@
 """The inner problem: linear classifiers on phi2 adapted by unrolled gradient descent.
 
 Two exact forms of the same descent and of its hypergradient: on the classifiers'
-weights (:class:`UnrolledDescent`) and on their logits through the Gram matrix of
+weights (:class:`AdaptedCrossEntropy`) and on their logits through the Gram matrix of
 phi2 (:class:`GramUnrolledDescent`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import torch
 
@@ -62,79 +64,141 @@ def adapt_inner_classifiers(
     return w, b
 
 
-class UnrolledDescent(torch.autograd.Function):
-    """Plain gradient descent of S linear softmax classifiers on soft targets, with the exact
-    reverse pass through every step written in closed form.
+# Subsets whose phi2 blocks together hold at most GROUP_BYTES advance through the inner steps
+# together; larger blocks advance one group at a time, so that a group's blocks stay in the
+# CPU's caches for all its steps, forward and back, instead of all S blocks streaming from
+# memory at every step. A group also keeps at most SOFTMAX_BYTES of per-step softmaxes for
+# its reverse pass (at least one subset per group whatever the sizes). Products with a
+# matrix of inputs above SAMPLE_MAJOR_BYTES are computed sample-major, the faster order for
+# large blocks. Measured on a 2-core Xeon (2 MiB of L2 per core) by
+# ``python benchmarks/bench_hume.py``: docs/performance.md.
+GROUP_BYTES = 16 * 2**20
+SOFTMAX_BYTES = 256 * 2**20
+SAMPLE_MAJOR_BYTES = 2 * 2**20
 
-    For one subset with inputs X (n, d), targets Y (n, K) of row sums s, and parameters
-    (W, b), a step is ``W <- W - lr R^T X``, ``b <- b - lr 1^T R`` with
-    ``R = (softmax(X W^T + b) * s - Y) / n``: the gradient of the mean soft-label
-    cross-entropy. Going back through a step with the adjoints (V, c) of its output, and
-    ``Z = X V^T + c`` (how the logits move along them), ``P`` the step's softmax:
+
+def subset_groups(num_subsets: int, block_bytes: int, kept_bytes: int = 0) -> list[slice]:
+    """The groups of consecutive subsets that advance through the inner steps together: as
+    many as fit in :data:`GROUP_BYTES` by their input blocks (``block_bytes`` each) and in
+    :data:`SOFTMAX_BYTES` by what they keep (``kept_bytes`` each), and at least one."""
+    size = max(1, min(GROUP_BYTES // max(block_bytes, 1), SOFTMAX_BYTES // max(kept_bytes, 1)))
+    return [slice(lo, min(lo + size, num_subsets)) for lo in range(0, num_subsets, size)]
+
+
+def _gathered_groups(
+    features: torch.Tensor, idx: torch.Tensor, kept_bytes: int
+) -> Iterator[tuple[slice, torch.Tensor]]:
+    """(group, its inputs (G, m, d)) for each group of :func:`subset_groups`, gathered from
+    ``features`` (N, d) by ``idx`` (S, m) into one buffer reused by every group (a new
+    allocation of that size per group would be filled page by page)."""
+    m, d = idx.shape[1], features.shape[1]
+    groups = subset_groups(idx.shape[0], m * d * features.element_size(), kept_bytes)
+    buffer = features.new_empty(((groups[0].stop - groups[0].start) * m, d))
+    for g in groups:
+        rows = idx[g].reshape(-1)
+        yield g, torch.index_select(features, 0, rows, out=buffer[: len(rows)]).view(-1, m, d)
+
+
+def class_major_product(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``w x^T``, (G, rows, d) by (G, n, d) -> (G, rows, n) contiguous: the layout in which
+    a softmax over the classes is fast. Computed sample-major and transposed where the
+    inputs are large (:data:`SAMPLE_MAJOR_BYTES`), the faster product for thin ``w``."""
+    if x.shape[1] * x.shape[2] * x.element_size() > SAMPLE_MAJOR_BYTES:
+        return torch.bmm(x, w.transpose(1, 2)).transpose(1, 2).contiguous()
+    return torch.bmm(w, x.transpose(1, 2))
+
+
+class AdaptedCrossEntropy(torch.autograd.Function):
+    """The held-out soft-label cross-entropy of linear softmax classifiers adapted to each
+    subset's training part by plain gradient descent, with its exact gradient through every
+    step written in closed form.
+
+    For one subset with training inputs X (n, d), targets Y (n, K) of row sums s, and
+    parameters (W, b), a step is ``W <- W - lr R^T X``, ``b <- b - lr 1^T R`` with
+    ``R = (P s - Y) / n``, ``P = softmax(X W^T + b)``: the gradient of the mean soft-label
+    cross-entropy. The held-out loss of the final classifier, on inputs X' (n', d) with
+    targets Y', gives the adjoints ``V = A^T X'``, ``c = 1^T A``, ``A = (P' s' - Y') / n'``.
+    Going back through a step, with ``Z = X V^T + c`` (how its logits move along them):
 
     - the targets receive ``-lr/n (<P, Z> - Z)`` (row-wise inner product);
     - the adjoints become ``V - lr M^T X``, ``c - lr 1^T M`` with
       ``M = s P * (Z - <P, Z>) / n``, a Hessian-vector product of the inner loss.
 
-    Only the per-step parameters are stored (T x (S, R*K, d)); the softmax is recomputed, and
-    one matmul with [W_t; V] gives both the logits and Z. Logits are kept class-major,
-    (S, R*K, n), the layout in which CPU matmul kernels handle the thin K dimension best.
-    This is the same mathematics as autograd's double backward through the unrolled steps
-    (tested to float64 precision against it and against finite differences), without its graph.
+    Each (subset, run) loss depends on its own targets only, so its gradient is computed in
+    the forward pass and scaled by the incoming gradient in the backward pass. The subsets
+    advance in cache-sized groups (:func:`subset_groups`), each through all its steps forward
+    and back while its inputs are in cache; the softmax of each step is kept for the way back
+    (T x (G, R*K, n)) for one group at a time. Logits are class-major, (G, R*K, n). This is
+    the same mathematics as autograd's double backward through the unrolled steps (tested to
+    float64 precision against it, against a per-subset reference loop and against finite
+    differences), without its graph.
     """
 
     @staticmethod
-    def forward(ctx, targets, inputs, w0, b0, steps, lr):
-        """targets (S, R, n, K), inputs (S, n, d), w0 (S, R, K, d), b0 (S, R, K) -> (w_T, b_T).
+    def forward(ctx, labels_train, labels_test, features, idx, w0, b0, steps, lr):
+        """labels_train (S, R, n, K), labels_test (S, R, n', K), features (N, d), idx
+        (S, n + n') the rows of each subset, training part first, w0 (S, R, K, d), b0
+        (S, R, K) -> the held-out cross-entropy (S, R).
 
-        R classifiers per subset (one per run sharing the subset) read each input block once.
+        The R classifiers of a subset (one per run sharing it) read its inputs together.
         """
-        s, r, n, k = targets.shape
-        d = inputs.shape[-1]
-        targets_t = targets.transpose(2, 3).contiguous()  # (S, R, K, n)
-        inputs_t = inputs.transpose(1, 2)  # (S, d, n), a view
-        mass = targets_t.sum(2, keepdim=True)  # (S, R, 1, n)
-        keep = ctx.needs_input_grad[0]
-        ws, bs = [], []
-        w, b = w0.reshape(s, r * k, d), b0
-        for _ in range(steps):
-            if keep:
-                ws.append(w)
-                bs.append(b)
-            logits = torch.bmm(w, inputs_t).view(s, r, k, n) + b.unsqueeze(-1)
-            residual = (torch.softmax(logits, dim=2) * mass - targets_t) / n
-            w = w - lr * torch.bmm(residual.view(s, r * k, n), inputs)
-            b = b - lr * residual.sum(-1)
-        if keep:
-            ctx.save_for_backward(targets_t, inputs, torch.stack(ws), torch.stack(bs))
-        ctx.lr = lr
-        return w.view(s, r, k, d), b
+        s, r, n, k = labels_train.shape
+        n_test, d = labels_test.shape[2], features.shape[1]
+        y_train = labels_train.transpose(2, 3).contiguous()  # (S, R, K, n)
+        y_test = labels_test.transpose(2, 3).contiguous()  # (S, R, K, n')
+        mass = y_train.sum(2, keepdim=True)  # (S, R, 1, n)
+        second_order, direct = ctx.needs_input_grad[:2]
+        grad_train = torch.zeros_like(y_train) if second_order else None
+        grad_test = torch.empty_like(y_test) if direct else None
+        cross_entropy = y_test.new_empty((s, r))
+        kept = steps * r * k * n * y_train.element_size() if second_order else 0
+        for g, x in _gathered_groups(features, idx, kept):
+            x_train, x_test, y, mass_g = x[:, :n], x[:, n:], y_train[g], mass[g]
+            probs = []
+            w, b = w0[g].reshape(-1, r * k, d), b0[g]
+            for _ in range(steps):
+                logits = class_major_product(w, x_train).view(-1, r, k, n) + b.unsqueeze(-1)
+                p = torch.softmax(logits, dim=2)
+                if second_order:
+                    probs.append(p)
+                residual = (p * mass_g - y) / n
+                w = w - lr * torch.bmm(residual.view(-1, r * k, n), x_train)
+                b = b - lr * residual.sum(-1)
+            logits = class_major_product(w, x_test).view(-1, r, k, n_test) + b.unsqueeze(-1)
+            log_p = torch.log_softmax(logits, dim=2)
+            cross_entropy[g] = -(y_test[g] * log_p).sum(2).mean(-1)
+            if direct:
+                grad_test[g] = -log_p / n_test
+            if second_order:
+                adjoint = (log_p.exp() * y_test[g].sum(2, keepdim=True) - y_test[g]) / n_test
+                v = torch.bmm(adjoint.view(-1, r * k, n_test), x_test)
+                c = adjoint.sum(-1)
+                grad_y = grad_train[g]
+                for p in reversed(probs):
+                    z = class_major_product(v, x_train).view(-1, r, k, n) + c.unsqueeze(-1)
+                    pz = (p * z).sum(2, keepdim=True)
+                    grad_y -= (lr / n) * (pz - z)
+                    m = mass_g * p * (z - pz) / n
+                    v = v - lr * torch.bmm(m.view(-1, r * k, n), x_train)
+                    c = c - lr * m.sum(-1)
+        ctx.save_for_backward(grad_train, grad_test)
+        return cross_entropy
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_w, grad_b):
-        targets_t, inputs, ws, bs = ctx.saved_tensors
-        s, r, k, n = targets_t.shape
-        lr = ctx.lr
-        inputs_t = inputs.transpose(1, 2)
-        mass = targets_t.sum(2, keepdim=True)
-        grad_targets = torch.zeros_like(targets_t)
-        v = torch.zeros_like(ws[0]) if grad_w is None else grad_w.reshape(ws[0].shape)
-        c = torch.zeros_like(bs[0]) if grad_b is None else grad_b
-        for t in reversed(range(ws.shape[0])):
-            both = torch.bmm(torch.cat([ws[t], v], dim=1), inputs_t).view(s, 2, r, k, n)
-            p = torch.softmax(both[:, 0] + bs[t].unsqueeze(-1), dim=2)
-            z = both[:, 1] + c.unsqueeze(-1)
-            pz = (p * z).sum(2, keepdim=True)
-            grad_targets -= (lr / n) * (pz - z)
-            m = mass * p * (z - pz) / n
-            v = v - lr * torch.bmm(m.view(s, r * k, n), inputs)
-            c = c - lr * m.sum(-1)
-        return grad_targets.transpose(2, 3), None, None, None, None, None
+    def backward(ctx, grad_cross_entropy):
+        grad_train, grad_test = ctx.saved_tensors
+        scale = grad_cross_entropy[:, :, None, None]
+        return (
+            None if grad_train is None else (grad_train * scale).transpose(2, 3),
+            None if grad_test is None else (grad_test * scale).transpose(2, 3),
+            *(None,) * 6,
+        )
 
 
 class GramUnrolledDescent(torch.autograd.Function):
-    """The descent of :class:`UnrolledDescent` run on the classifiers' logits over all N samples.
+    """The descent of :class:`AdaptedCrossEntropy` run on the classifiers' logits over all N
+    samples.
 
     With G = X X^T + 1 1^T, the (N, N) Gram matrix of phi2 with a constant bias feature, a
     step ``W <- W - lr R^T X``, ``b <- b - lr 1^T R`` moves the logits ``Z = W X^T + b 1^T``
@@ -144,7 +208,7 @@ class GramUnrolledDescent(torch.autograd.Function):
     their logits are still carried along (the held-out part of a subset reads its logits
     there). Going back, the adjoint A of the logits gives ``U = A G`` (how the next logits
     move), then the targets receive ``-lr/count (<P, U> - U)`` and A becomes
-    ``A - lr M``, ``M = s P * (U - <P, U>) / count``: the formulas of UnrolledDescent with U
+    ``A - lr M``, ``M = s P * (U - <P, U>) / count``: the formulas of AdaptedCrossEntropy with U
     in place of ``X V^T + c``. Stored: the softmax of every step, T x (C, K, N).
     """
 

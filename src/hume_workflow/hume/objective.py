@@ -14,8 +14,8 @@ from hume_workflow.choices import EncoderInit
 from hume_workflow.errors import InputError
 from hume_workflow.hume.config import HumeConfig
 from hume_workflow.hume.descent import (
+    AdaptedCrossEntropy,
     GramUnrolledDescent,
-    UnrolledDescent,
     adapt_inner_classifiers,
     soft_cross_entropy,
 )
@@ -57,10 +57,39 @@ def make_task_encoder(
         return parametrizations.orthogonal(encoder)
 
 
+def encoder_labels(
+    theta: torch.Tensor, phi1: torch.Tensor, num_subsets: int, tau: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The soft labels of every fit sample under each task encoder, and which encoders each
+    subset reads.
+
+    Args:
+        theta: (E, R, K, d1) task encoders: E groups of R runs; subset j is read by the R
+            encoders of group ``j // (num_subsets // E)`` (E = 1: all subsets are shared by
+            the R runs; E = number of runs with R = 1: each run has its own consecutive
+            subsets; E = num_subsets: one group per subset).
+        phi1: (N, d1) L2-normalised features of all fit samples.
+
+    Returns:
+        labels (E, R, N, K) = sparsemax(phi1 theta^T / tau), and owner (S,) the group of each
+        subset.
+
+    Raises:
+        ValueError: ``num_subsets`` is not a multiple of E.
+    """
+    groups = theta.shape[0]
+    if num_subsets % groups:
+        raise ValueError(f"{num_subsets} subsets cannot be split among {groups} encoder groups")
+    labels = sparsemax(phi1 @ theta.transpose(-1, -2) / tau)
+    owner = torch.arange(num_subsets, device=phi1.device) // (num_subsets // groups)
+    return labels, owner
+
+
 def outer_losses(
     theta: torch.Tensor,
-    phi1_subsets: torch.Tensor,
-    phi2_subsets: torch.Tensor,
+    phi1: torch.Tensor,
+    phi2: torch.Tensor,
+    idx: torch.Tensor,
     w0: torch.Tensor,
     b0: torch.Tensor,
     tau: float,
@@ -69,10 +98,10 @@ def outer_losses(
     """HUME's outer objective of R runs on S subsets, each (subset, run) on its own.
 
     Args:
-        theta: (S, R, K, d1) task encoders, or (1, R, K, d1) when all subsets are shared by
-            the R runs.
-        phi1_subsets: (S, n, d1) L2-normalised phi1 of each subset; phi2_subsets: (S, n, d2).
-            The first ``round(train_fraction * n)`` samples of a subset are its training part.
+        theta: (E, R, K, d1) task encoders, E groups of R runs (:func:`encoder_labels`).
+        phi1: (N, d1) L2-normalised, phi2: (N, d2) features of all fit samples.
+        idx: (S, m) the subsets' sample indices, the first ``round(train_fraction * m)`` of
+            each its training part.
         w0, b0: (S, R, K, d2), (S, R, K) initial inner classifiers.
         config: hyperparameters; ``config.hypergradient`` picks how the gradient goes back
             through the inner steps (closed_form, autograd or first_order).
@@ -80,16 +109,16 @@ def outer_losses(
     Returns:
         (loss, cross_entropy, entropy), each (S, R).
     """
-    s, n = phi1_subsets.shape[:2]
+    s, m = idx.shape
     r, k = theta.shape[1:3]
-    n_train = train_size(n, config.train_fraction)
-    labels = sparsemax(phi1_subsets.unsqueeze(1) @ theta.transpose(-1, -2) / tau)  # (S, R, n, K)
-    labels_train = labels[:, :, :n_train]
-    phi2_train, phi2_test = phi2_subsets[:, :n_train], phi2_subsets[:, n_train:]
+    n_train = train_size(m, config.train_fraction)
+    labels_all, owner = encoder_labels(theta, phi1, s, tau)
+    labels = labels_all[owner[:, None], :, idx].transpose(1, 2)  # (S, R, m, K)
+    labels_train, labels_test = labels[:, :, :n_train], labels[:, :, n_train:]
     steps, lr = config.adaptation_steps, config.inner_lr
     if config.hypergradient == "autograd":  # the runs' copies of each subset, flattened
         w, b = adapt_inner_classifiers(
-            phi2_train.repeat_interleave(r, dim=0),
+            phi2[idx[:, :n_train]].repeat_interleave(r, dim=0),
             labels_train.flatten(0, 1),
             w0.flatten(0, 1),
             b0.flatten(0, 1),
@@ -97,20 +126,22 @@ def outer_losses(
             lr,
         )
         w, b = w.view(s, r, k, -1), b.view(s, r, k)
+        logits_test = phi2[idx[:, n_train:]].unsqueeze(1) @ w.transpose(-1, -2) + b.unsqueeze(2)
+        cross_entropy = soft_cross_entropy(logits_test, labels_test)
     else:
         if config.hypergradient == "first_order":
             labels_train = labels_train.detach()
-        w, b = UnrolledDescent.apply(labels_train, phi2_train, w0, b0, steps, lr)
-    logits_test = phi2_test.unsqueeze(1) @ w.transpose(-1, -2) + b.unsqueeze(2)
-    return _outer_terms(logits_test, labels, n_train, config.h_reg)
+        cross_entropy = AdaptedCrossEntropy.apply(
+            labels_train, labels_test, phi2, idx, w0, b0, steps, lr
+        )
+    return _outer_terms(cross_entropy, labels, config.h_reg)
 
 
 def _outer_terms(
-    logits_test: torch.Tensor, labels: torch.Tensor, n_train: int, h_reg: float
+    cross_entropy: torch.Tensor, labels: torch.Tensor, h_reg: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, cross_entropy, entropy), each (S, R), from the adapted classifiers' logits on
-    the held-out part (S, R, n - n_train, K) and the labels of the whole subsets (S, R, n, K)."""
-    cross_entropy = soft_cross_entropy(logits_test, labels[:, :, n_train:])
+    """(loss, cross_entropy, entropy), each (S, R), from the adapted classifiers' held-out
+    cross-entropy (S, R) and the labels of the whole subsets (S, R, m, K)."""
     entropy = torch.special.entr(labels.mean(dim=2)).sum(-1)
     return cross_entropy - h_reg * entropy, cross_entropy, entropy
 
@@ -138,7 +169,7 @@ def outer_losses_gram(
     """:func:`outer_losses` in the gram form: the same values and gradients.
 
     Args:
-        theta: (S, R, K, d1) or (1, R, K, d1) task encoders, as in :func:`outer_losses`.
+        theta: (E, R, K, d1) task encoders, E groups of R runs (:func:`encoder_labels`).
         phi1: (N, d1) L2-normalised, phi2: (N, d2) features of all fit samples;
             gram: (N, N) ``gram_matrix(phi2)``.
         idx: (S, n) the subsets' sample indices, the first ``round(train_fraction * n)`` of
@@ -152,7 +183,8 @@ def outer_losses_gram(
     r, k = theta.shape[1:3]
     n = phi2.shape[0]
     n_train = train_size(m, config.train_fraction)
-    labels_all = sparsemax(phi1 @ theta.transpose(-1, -2) / tau)  # (S or 1, R, N, K)
+    labels_all, owner = encoder_labels(theta, phi1, s, tau)  # (E, R, N, K), (S,)
+    labels_all = labels_all[owner]  # (S, R, N, K)
     in_train = torch.zeros(s, n, dtype=phi2.dtype, device=phi2.device)
     in_train.scatter_(1, idx[:, :n_train], 1.0)
     targets = labels_all * in_train[:, None, :, None]  # (S, R, N, K)
@@ -163,14 +195,16 @@ def outer_losses_gram(
         targets.flatten(0, 1), gram, z0, config.adaptation_steps, config.inner_lr, n_train
     ).view(s, r, k, n)
     logits_test = z.gather(3, idx[:, None, None, n_train:].expand(s, r, k, -1))
-    labels = labels_all.expand(s, -1, -1, -1).gather(2, idx[:, None, :, None].expand(s, r, m, k))
-    return _outer_terms(logits_test.transpose(2, 3), labels, n_train, config.h_reg)
+    labels = labels_all.gather(2, idx[:, None, :, None].expand(s, r, m, k))
+    cross_entropy = soft_cross_entropy(logits_test.transpose(2, 3), labels[:, :, n_train:])
+    return _outer_terms(cross_entropy, labels, config.h_reg)
 
 
 def outer_loss(
     theta: torch.Tensor,
-    phi1_subsets: torch.Tensor,
-    phi2_subsets: torch.Tensor,
+    phi1: torch.Tensor,
+    phi2: torch.Tensor,
+    idx: torch.Tensor,
     w0: torch.Tensor,
     b0: torch.Tensor,
     tau: float,
@@ -179,13 +213,13 @@ def outer_loss(
     """HUME's outer objective of one run averaged over S subsets.
 
     Args:
-        theta: (K, d1) task encoder; phi1_subsets (S, n, d1), phi2_subsets (S, n, d2) as in
+        theta: (K, d1) task encoder; phi1 (N, d1), phi2 (N, d2), idx (S, m) as in
             :func:`outer_losses`; w0, b0: (S, K, d2), (S, K) initial inner classifiers.
 
     Returns:
         (loss, cross_entropy, entropy): the scalar loss and the per-subset (S,) parts.
     """
     loss, cross_entropy, entropy = outer_losses(
-        theta[None, None], phi1_subsets, phi2_subsets, w0[:, None], b0[:, None], tau, config
+        theta[None, None], phi1, phi2, idx, w0[:, None], b0[:, None], tau, config
     )
     return loss.mean(), cross_entropy[:, 0], entropy[:, 0]

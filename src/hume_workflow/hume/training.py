@@ -180,10 +180,10 @@ def run_hume_many(
             idx = torch.cat([d[0] for d in draws])  # (R*S, m)
             w0 = torch.cat([d[1] for d in draws]).unsqueeze(1)  # (R*S, 1, K, d2)
             b0 = torch.cat([d[2] for d in draws]).unsqueeze(1)
-            theta_s = theta.repeat_interleave(s, dim=0).unsqueeze(1)  # (R*S, 1, K, d1)
+            theta_s = theta.unsqueeze(1)  # (R, 1, K, d1): run r reads rows r*S .. (r+1)*S - 1
         idx, w0, b0 = idx.to(device), w0.to(device), b0.to(device)
         if gram is None:
-            losses, ce, ent = outer_losses(theta_s, x1[idx], x2[idx], w0, b0, tau, config)
+            losses, ce, ent = outer_losses(theta_s, x1, x2, idx, w0, b0, tau, config)
         else:
             losses, ce, ent = outer_losses_gram(theta_s, x1, x2, gram, idx, w0, b0, tau, config)
         if shared is None:  # (R*S, 1) -> (S, R)
