@@ -1,32 +1,46 @@
 """Seconds and peak memory per HUME outer iteration: the reference loop against the fast paths.
 
     python benchmarks/bench_hume.py --quick        # CPU, digits scale, 30 inner steps (~3 min)
-    python benchmarks/bench_hume.py                # digits and CIFAR scale, paper's 300 steps
+    python benchmarks/bench_hume.py --steps 10 --iters 1 --threads 1   # the docs' tables (~12 min)
 
-Implementations, each timed in a fresh process (so its peak memory is its own) after one
-warm-up iteration, on random features of the scale's shapes:
+Three tables, on random features of each scale's shapes, at the paper's hyperparameters
+(20 subsets); ``--steps`` times fewer inner steps than the paper's 300 and scales the time
+linearly to 300 (the cost per inner step is constant; the outer step around them, a few
+percent at 10 steps, is scaled with it); the tables say which.
 
-- (a) ``reference loop``: a Python loop over subsets, each unrolled by autograd with
-  ``create_graph=True`` and back-propagated on its own (tests/reference_hume.py; the style of
-  the authors' implementation);
-- (b) ``batched autograd``: all subsets as (S, n, d) tensors, autograd's double backward;
-- (c) ``batched closed form``: the exact hypergradient in closed form, in the weights form
-  (per-subset (n, d2) blocks) and in the gram form (logits over all N samples moved by the
-  (N, N) Gram matrix of phi2); the ``default`` column marks the one ``inner_form: auto`` picks;
-- (d) ``first order``: labels detached inside the inner loop (not HUME's objective), in the
-  form ``auto`` picks.
+1. Side by side (``hume_side_by_side.csv``): the reference loop (a) and the default (c, the
+   form ``auto`` picks) alternating A B in one process for ``--rounds`` rounds after a
+   warm-up, with 1 and 2 threads (``--ab-threads``): seconds per outer iteration, their
+   ratio, the bytes the default's products read per inner step (weights form: each subset's
+   phi2 training block 4 times, 2 for first order; gram: the (N, N) Gram matrix twice, once
+   for first order; ``step_traffic``), that rate in GB/s and its share of the machine's copy
+   bandwidth (measured with a 1 GiB copy). Timings from a machine running other jobs are not
+   comparable: caches and memory bandwidth are shared.
+2. Group orders (``hume_orders.csv``): the weights form with all 20 subsets advancing
+   together against its cache-sized groups (hume/inner_forms.py), alternating in one process,
+   one thread, at ``--order-scales``.
+3. Implementations (``hume.csv``; skipped with ``--ab-only``), each in a fresh process (so its
+   peak memory is its own) after one warm-up iteration:
 
-Scales: digits (N=1797, d1=64, d2=1280, K=10, subsets of all 1797) and CIFAR (N=50000,
-d1=2048, d2=1536, K=10, subsets of 10,000); both 20 subsets. ``--steps`` times fewer inner
-steps than the paper's 300 and scales the time linearly to 300 (the cost per inner step is
-constant; the outer step around them is negligible at these sizes); the table says which.
-The gram form is skipped where its Gram matrix and stored softmaxes would not fit in half the
-device's memory (CIFAR scale). The Gram matrix is computed once per run, before the timing.
-The roofline: the bytes one outer iteration must read at least in its form (weights: the
-phi2 block of each subset 4 times per inner step, 2 for first order; gram: the (N, N) Gram
-matrix twice per step, once for first order; see ``minimum_traffic``), the time that takes at
-the device's memory bandwidth (measured here with a large copy) and the achieved fraction;
-and the matmul GFLOP/s achieved. Writes benchmarks/out/hume.csv.
+   - (a) ``reference loop``: a Python loop over subsets, each unrolled by autograd with
+     ``create_graph=True`` and back-propagated on its own (tests/reference_hume.py; the style
+     of the authors' implementation);
+   - (b) ``batched autograd``: all subsets as (S, n, d) tensors, autograd's double backward;
+   - (c) ``closed form``: the exact hypergradient in closed form, in the weights form
+     (per-subset (n, d2) blocks in cache-sized groups) and in the gram form (logits over all
+     N samples moved by the (N, N) Gram matrix of phi2); ``default`` marks the form
+     ``inner_form: auto`` picks;
+   - (d) ``first order``: labels detached inside the inner loop (not HUME's objective), in
+     the form ``auto`` picks;
+
+   with the roofline: the bytes of table 1 over an outer iteration, the time they take at
+   the copy bandwidth and the achieved fraction, and the matmul GFLOP/s achieved.
+
+Scales: demo (N=1797, d1=64, d2=64, subsets of 1000: the demo's widths), digits (N=1797,
+d1=64, d2=1280, K=10, subsets of all 1797) and CIFAR (N=50000, d1=2048, d2=1536, K=10,
+subsets of 10,000). The gram form is skipped where its Gram matrix and stored softmaxes
+would not fit in half the device's memory (CIFAR scale); the Gram matrix is computed once
+per run, before the timing.
 """
 
 from __future__ import annotations
@@ -43,6 +57,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from hume_workflow.hume import inner_forms
 from hume_workflow.hume.config import HumeConfig
 from hume_workflow.hume.descent import gram_matrix, init_inner_classifiers
 from hume_workflow.hume.inner_forms import train_size
@@ -63,6 +78,7 @@ from reference_hume import reference_outer_loss  # noqa: E402
 
 PAPER_STEPS = 300
 SCALES = {  # name: (N, d1, d2, K, subset_size)
+    "demo": (1797, 64, 64, 10, 1000),
     "digits": (1797, 64, 1280, 10, 10000),
     "cifar": (50000, 2048, 1536, 10, 10000),
 }
@@ -226,6 +242,48 @@ def bandwidth_gb_s(device: str, threads: int) -> float:
     return 2 * x.numel() * 4 / best / 1e9
 
 
+def group_orders(scale: str, steps: int, rounds: int, threads: int) -> list[tuple[float, float]]:
+    """The weights form with all subsets advancing together (A: no group budgets) against
+    its cache-sized groups (B: the default budgets), alternating in this process:
+    [(A, B) seconds per outer iteration, per round]."""
+    run = setup_case("c-weights", scale, steps, threads, "cpu")
+    budgets = {name: getattr(inner_forms, name) for name in ("GROUP_BYTES", "SOFTMAX_BYTES")}
+    times = []
+    for i in range(rounds + 1):  # the first round warms both up
+        pair = []
+        for together in (True, False):
+            for name, value in budgets.items():
+                setattr(inner_forms, name, 2**62 if together else value)
+            start = time.perf_counter()
+            outer_iteration(*run)
+            pair.append(time.perf_counter() - start)
+        if i:
+            times.append((pair[0], pair[1]))
+    return times
+
+
+def group_order_rows(args, spawn) -> list[dict]:
+    """The weights form's two orders side by side at every scale, one thread."""
+    rows = []
+    for scale in args.order_scales:
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            times = pool.submit(group_orders, scale, args.steps, args.rounds, 1).result()
+        block_mb = SCALES[scale][2] * min(SCALES[scale][0], SCALES[scale][4]) * 4 / 2**20
+        for i, (together_s, groups_s) in enumerate(times):
+            rows.append(
+                {
+                    "scale": scale,
+                    "block_mib": round(block_mb, 1),
+                    "round": i + 1,
+                    "together_s_per_iter_at_300": round(together_s * PAPER_STEPS / args.steps, 2),
+                    "groups_s_per_iter_at_300": round(groups_s * PAPER_STEPS / args.steps, 2),
+                    "ratio": round(together_s / groups_s, 2),
+                }
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
 def side_by_side_rows(args, spawn, bandwidths: dict[int, float]) -> list[dict]:
     """The reference loop (a) against the default, alternating in one process per (scale,
     threads), with the default's bytes read per inner step and its share of the copy
@@ -265,7 +323,7 @@ def side_by_side_rows(args, spawn, bandwidths: dict[int, float]) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="digits scale, 30 steps, 1 iter")
-    parser.add_argument("--scales", nargs="+", default=list(SCALES), choices=list(SCALES))
+    parser.add_argument("--scales", nargs="+", default=["digits", "cifar"], choices=list(SCALES))
     parser.add_argument(
         "--impls", nargs="+", default=list(IMPLEMENTATIONS), choices=IMPLEMENTATIONS
     )
@@ -274,7 +332,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="A B rounds side by side")
     parser.add_argument("--ab-threads", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--ab-only", action="store_true", help="only the side-by-side table")
+    parser.add_argument("--ab-only", action="store_true", help="only the side-by-side tables")
+    parser.add_argument(
+        "--order-scales", nargs="*", default=["demo", "digits", "cifar"], choices=list(SCALES)
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default="benchmarks/out/hume.csv")
     args = parser.parse_args()
@@ -294,6 +355,12 @@ def main() -> None:
     ab_out.parent.mkdir(parents=True, exist_ok=True)
     ab.to_csv(ab_out, index=False)
     print(f"wrote {ab_out}")
+    if args.order_scales:
+        orders = pd.DataFrame(group_order_rows(args, spawn))
+        print(orders.to_markdown(index=False))
+        orders_out = Path(args.out).with_name(Path(args.out).stem + "_orders.csv")
+        orders.to_csv(orders_out, index=False)
+        print(f"wrote {orders_out}")
     if args.ab_only:
         return
     bandwidth = bandwidths[args.threads]

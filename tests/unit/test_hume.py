@@ -9,7 +9,7 @@ from reference_hume import reference_outer_loss
 
 from hume_workflow.aggregate.metrics import cluster_accuracy
 from hume_workflow.errors import InputError
-from hume_workflow.hume import descent
+from hume_workflow.hume import inner_forms
 from hume_workflow.hume.config import HumeConfig
 from hume_workflow.hume.descent import (
     AdaptedCrossEntropy,
@@ -108,11 +108,19 @@ def test_batched_paths_equal_the_per_subset_reference_loop(hypergradient, seed):
     [
         {},
         {"GROUP_BYTES": 1},
-        {"GROUP_BYTES": 1, "SAMPLE_MAJOR_BYTES": 0},
-        {"GROUP_BYTES": 2 * 36 * 6 * 8, "SAMPLE_MAJOR_BYTES": 0},
-        {"SOFTMAX_BYTES": 2 * 7 * 2 * 4 * 30 * 8},
+        {"GROUP_BYTES": 1, "LARGE_BLOCK_BYTES": 0},
+        {"GROUP_BYTES": 2 * 36 * 6 * 8, "LARGE_BLOCK_BYTES": 0},
+        {"SOFTMAX_BYTES": 2 * 7 * 2 * 4 * 7 * 8},
+        {"SOFTMAX_BYTES": 2 * 7 * 2 * 4 * 30 * 8, "LARGE_BLOCK_BYTES": 0},
     ],
-    ids=["together", "one-by-one", "one-by-one-sample-major", "pairs", "softmax-pairs"],
+    ids=[
+        "together",
+        "one-by-one",
+        "one-by-one-large",
+        "pairs-large",
+        "kept-weights-pairs",
+        "kept-softmax-pairs",
+    ],
 )
 @pytest.mark.parametrize("second_order", [True, False])
 def test_adapted_cross_entropy_in_every_order_equals_autograd(monkeypatch, budgets, second_order):
@@ -122,7 +130,7 @@ def test_adapted_cross_entropy_in_every_order_equals_autograd(monkeypatch, budge
     classifiers per block); the loss and the gradients of both label parts for a random
     cotangent, in float64. Without second order, only the held-out labels get a gradient."""
     for name, value in budgets.items():
-        monkeypatch.setattr(descent, name, value)
+        monkeypatch.setattr(inner_forms, name, value)
     g = torch.Generator().manual_seed(3)
     S, R, n, n_test, d, K, steps, lr = 5, 2, 30, 6, 6, 4, 7, 0.4
     features = torch.randn(100, d, generator=g, dtype=torch.float64)
@@ -152,13 +160,24 @@ def test_adapted_cross_entropy_in_every_order_equals_autograd(monkeypatch, budge
 
 
 def test_subset_groups_cover_every_subset_once_within_both_budgets(monkeypatch):
-    monkeypatch.setattr(descent, "GROUP_BYTES", 100)
-    monkeypatch.setattr(descent, "SOFTMAX_BYTES", 1000)
-    assert descent.subset_groups(5, 30) == [slice(0, 3), slice(3, 5)]
-    assert descent.subset_groups(3, 500) == [slice(0, 1), slice(1, 2), slice(2, 3)]
-    assert descent.subset_groups(4, 1) == [slice(0, 4)]
-    assert descent.subset_groups(4, 1, kept_bytes=400) == [slice(0, 2), slice(2, 4)]
-    assert descent.subset_groups(2, 1, kept_bytes=5000) == [slice(0, 1), slice(1, 2)]
+    monkeypatch.setattr(inner_forms, "GROUP_BYTES", 100)
+    monkeypatch.setattr(inner_forms, "SOFTMAX_BYTES", 1000)
+    groups = inner_forms.subset_groups
+    assert groups(5, 30) == [slice(0, 3), slice(3, 5)]
+    assert groups(3, 500) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+    assert groups(4, 1) == [slice(0, 4)]
+    assert groups(4, 1, kept_bytes=400) == [slice(0, 2), slice(2, 4)]
+    assert groups(2, 1, kept_bytes=5000) == [slice(0, 1), slice(1, 2)]
+    # on a GPU the blocks do not limit a group, only what it keeps
+    monkeypatch.setattr(inner_forms, "GPU_SOFTMAX_BYTES", 1000)
+    assert groups(5, 500, kept_bytes=400, gpu=True) == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    assert groups(3, 500, gpu=True) == [slice(0, 3)]
+
+
+def test_the_reverse_pass_keeps_the_softmax_where_smaller_or_the_block_large():
+    assert inner_forms.keeps_softmax(9000, 1536)  # CIFAR's 55 MB block
+    assert not inner_forms.keeps_softmax(900, 64)  # the demo's: its weights are smaller
+    assert inner_forms.keeps_softmax(50, 64)  # fewer samples than dimensions
 
 
 def test_first_order_gradient_is_the_detached_inner_loop():

@@ -11,6 +11,9 @@ from collections.abc import Iterator
 
 import torch
 
+from hume_workflow.hume import inner_forms
+from hume_workflow.hume.inner_forms import keeps_softmax, subset_groups
+
 
 def largest_curvature(phi2: torch.Tensor) -> float:
     """lambda_max of [phi2, 1]^T [phi2, 1] / n for ``phi2`` (n, d2): the inner loss (mean
@@ -64,27 +67,6 @@ def adapt_inner_classifiers(
     return w, b
 
 
-# Subsets whose phi2 blocks together hold at most GROUP_BYTES advance through the inner steps
-# together; larger blocks advance one group at a time, so that a group's blocks stay in the
-# CPU's caches for all its steps, forward and back, instead of all S blocks streaming from
-# memory at every step. A group also keeps at most SOFTMAX_BYTES of per-step softmaxes for
-# its reverse pass (at least one subset per group whatever the sizes). Products with a
-# matrix of inputs above SAMPLE_MAJOR_BYTES are computed sample-major, the faster order for
-# large blocks. Measured on a 2-core Xeon (2 MiB of L2 per core) by
-# ``python benchmarks/bench_hume.py``: docs/performance.md.
-GROUP_BYTES = 16 * 2**20
-SOFTMAX_BYTES = 256 * 2**20
-SAMPLE_MAJOR_BYTES = 2 * 2**20
-
-
-def subset_groups(num_subsets: int, block_bytes: int, kept_bytes: int = 0) -> list[slice]:
-    """The groups of consecutive subsets that advance through the inner steps together: as
-    many as fit in :data:`GROUP_BYTES` by their input blocks (``block_bytes`` each) and in
-    :data:`SOFTMAX_BYTES` by what they keep (``kept_bytes`` each), and at least one."""
-    size = max(1, min(GROUP_BYTES // max(block_bytes, 1), SOFTMAX_BYTES // max(kept_bytes, 1)))
-    return [slice(lo, min(lo + size, num_subsets)) for lo in range(0, num_subsets, size)]
-
-
 def _gathered_groups(
     features: torch.Tensor, idx: torch.Tensor, kept_bytes: int
 ) -> Iterator[tuple[slice, torch.Tensor]]:
@@ -92,7 +74,8 @@ def _gathered_groups(
     ``features`` (N, d) by ``idx`` (S, m) into one buffer reused by every group (a new
     allocation of that size per group would be filled page by page)."""
     m, d = idx.shape[1], features.shape[1]
-    groups = subset_groups(idx.shape[0], m * d * features.element_size(), kept_bytes)
+    block_bytes = m * d * features.element_size()
+    groups = subset_groups(idx.shape[0], block_bytes, kept_bytes, features.is_cuda)
     buffer = features.new_empty(((groups[0].stop - groups[0].start) * m, d))
     for g in groups:
         rows = idx[g].reshape(-1)
@@ -100,10 +83,10 @@ def _gathered_groups(
 
 
 def class_major_product(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``w x^T``, (G, rows, d) by (G, n, d) -> (G, rows, n) contiguous: the layout in which
-    a softmax over the classes is fast. Computed sample-major and transposed where the
-    inputs are large (:data:`SAMPLE_MAJOR_BYTES`), the faster product for thin ``w``."""
-    if x.shape[1] * x.shape[2] * x.element_size() > SAMPLE_MAJOR_BYTES:
+    """``w x^T``, (G, rows, d) by (G, n, d) -> (G, rows, n): the layout in which a softmax
+    over the classes is fast. Computed sample-major and transposed where the inputs are a
+    large block (inner_forms.LARGE_BLOCK_BYTES), the faster product for thin ``w``."""
+    if x.shape[1] * x.shape[2] * x.element_size() > inner_forms.LARGE_BLOCK_BYTES:
         return torch.bmm(x, w.transpose(1, 2)).transpose(1, 2).contiguous()
     return torch.bmm(w, x.transpose(1, 2))
 
@@ -128,7 +111,9 @@ class AdaptedCrossEntropy(torch.autograd.Function):
     the forward pass and scaled by the incoming gradient in the backward pass. The subsets
     advance in cache-sized groups (:func:`subset_groups`), each through all its steps forward
     and back while its inputs are in cache; the softmax of each step is kept for the way back
-    (T x (G, R*K, n)) for one group at a time. Logits are class-major, (G, R*K, n). This is
+    (T x (G, R*K, n)) for one group at a time, or where that is more than the step's weights
+    and the block is small (:func:`inner_forms.keeps_softmax`), the weights, from which one
+    product with [W_t; V] recomputes the softmax and Z. Logits are class-major, (G, R*K, n). This is
     the same mathematics as autograd's double backward through the unrolled steps (tested to
     float64 precision against it, against a per-subset reference loop and against finite
     differences), without its graph.
@@ -151,16 +136,17 @@ class AdaptedCrossEntropy(torch.autograd.Function):
         grad_train = torch.zeros_like(y_train) if second_order else None
         grad_test = torch.empty_like(y_test) if direct else None
         cross_entropy = y_test.new_empty((s, r))
-        kept = steps * r * k * n * y_train.element_size() if second_order else 0
-        for g, x in _gathered_groups(features, idx, kept):
+        keep_softmax = keeps_softmax(n, d, features.element_size())
+        kept = steps * r * k * (n if keep_softmax else d + 1) * y_train.element_size()
+        for g, x in _gathered_groups(features, idx, kept if second_order else 0):
             x_train, x_test, y, mass_g = x[:, :n], x[:, n:], y_train[g], mass[g]
-            probs = []
+            kept_steps = []  # each step's softmax, or its weights to recompute the softmax from
             w, b = w0[g].reshape(-1, r * k, d), b0[g]
             for _ in range(steps):
                 logits = class_major_product(w, x_train).view(-1, r, k, n) + b.unsqueeze(-1)
                 p = torch.softmax(logits, dim=2)
                 if second_order:
-                    probs.append(p)
+                    kept_steps.append(p if keep_softmax else (w, b))
                 residual = (p * mass_g - y) / n
                 w = w - lr * torch.bmm(residual.view(-1, r * k, n), x_train)
                 b = b - lr * residual.sum(-1)
@@ -174,8 +160,15 @@ class AdaptedCrossEntropy(torch.autograd.Function):
                 v = torch.bmm(adjoint.view(-1, r * k, n_test), x_test)
                 c = adjoint.sum(-1)
                 grad_y = grad_train[g]
-                for p in reversed(probs):
-                    z = class_major_product(v, x_train).view(-1, r, k, n) + c.unsqueeze(-1)
+                for kept_step in reversed(kept_steps):
+                    if keep_softmax:
+                        p, z = kept_step, class_major_product(v, x_train)
+                    else:  # one product gives the step's logits and how they move
+                        w_t, b_t = kept_step
+                        both = class_major_product(torch.cat([w_t, v], dim=1), x_train)
+                        logits = both[:, : r * k].view(-1, r, k, n) + b_t.unsqueeze(-1)
+                        p, z = torch.softmax(logits, dim=2), both[:, r * k :]
+                    z = z.reshape(-1, r, k, n) + c.unsqueeze(-1)
                     pz = (p * z).sum(2, keepdim=True)
                     grad_y -= (lr / n) * (pz - z)
                     m = mass_g * p * (z - pz) / n

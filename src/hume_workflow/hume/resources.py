@@ -7,7 +7,13 @@ Margins, start-up time and retries are the resource model's (plan/resources.py).
 from __future__ import annotations
 
 from hume_workflow.hume.config import HumeConfig, ScoreConfig, field_defaults
-from hume_workflow.hume.inner_forms import pick_inner_form
+from hume_workflow.hume.inner_forms import (
+    GROUP_BYTES,
+    SOFTMAX_BYTES,
+    keeps_softmax,
+    pick_inner_form,
+    train_size,
+)
 from hume_workflow.plan.resources import scaled_request
 
 # HUME, seconds per outer iteration. Weights form (hume/inner_forms.py):
@@ -32,11 +38,15 @@ SCORE_FLOPS = 5e10
 SCORE_ITER_SEC = 0.01
 BASE_BYTES = 700e6  # the interpreter, torch and this package (659 MB measured)
 GPU_HOST_BYTES = 2e9  # host side of a GPU run: interpreter, torch and the CUDA context
-# Memory kept by a run, per form. autograd: GRAPH_TENSORS (S, m, K) float32 tensors per inner
-# step for its double backward. closed form, weights form: the (S, m, d2) phi2 subsets twice
-# (gathered, then split) and the (S, K, d2) weights of every step. gram form: the (N, N) Gram
-# matrix and the (S, K, N) softmax of every step. Measured peak RSS of the runs above:
-# 1586 MB (weights, d2=1280), 817 MB (weights, d2=64), 1208 MB (gram, d2=1280), by the same.
+# Memory kept by a run, per form. autograd: the (S, m, d2) phi2 subsets and GRAPH_TENSORS
+# (S, m, K) float32 tensors per inner step for its double backward. closed form, weights
+# form: one group of subsets at a time (hume/inner_forms.subset_groups): its gathered phi2
+# blocks and, second order, the (K, n_train) softmax of every inner step of each of its
+# subsets; and LABEL_TENSORS (S, m, K) tensors per run (labels, targets and their
+# gradients). gram form: the (N, N) Gram matrix and the (S, K, N) softmax of every step.
+# Measured peak RSS of the runs above: 1586 MB (weights, d2=1280), 817 MB (weights, d2=64),
+# 1208 MB (gram, d2=1280), by the same.
+LABEL_TENSORS = 8
 GRAPH_TENSORS = 4
 
 # The task encoder's orthogonal parametrisation (hume/objective.py) completes its K x d1
@@ -107,12 +117,17 @@ def _hume_model(
         return seconds, GPU_HOST_BYTES + features
     if form == "gram":
         return seconds, BASE_BYTES + features + n_fit * n_fit * 4 + runs * s * t * k * n_fit * 4
-    subsets = s * m * d2 * 4
     if hypergradient == "autograd":
-        kept = subsets + s * t * m * k * 4 * GRAPH_TENSORS
+        kept = runs * (s * m * d2 * 4 + s * t * m * k * 4 * GRAPH_TENSORS)
     else:
-        kept = 2 * subsets + s * t * k * d2 * 4
-    return seconds, BASE_BYTES + features + runs * kept
+        n_train = train_size(m, hume["train_fraction"])
+        per_step = k * (n_train if keeps_softmax(n_train, d2) else d2 + 1) * 4
+        steps = t * per_step if hypergradient == "closed_form" else 0
+        block = m * d2 * 4
+        # what one group holds, at most: within both budgets, or one subset above them
+        group = max(GROUP_BYTES, block) + max(SOFTMAX_BYTES, steps)
+        kept = min(s * runs * (block + steps), group) + runs * LABEL_TENSORS * s * m * k * 4
+    return seconds, BASE_BYTES + features + kept
 
 
 def hume_request(
