@@ -16,10 +16,11 @@ percent at 10 steps, is scaled with it); the tables say which.
    for first order; ``step_traffic``), that rate in GB/s and its share of the machine's copy
    bandwidth (measured with a 1 GiB copy). Timings from a machine running other jobs are not
    comparable: caches and memory bandwidth are shared.
-2. Group orders (``hume_orders.csv``): the weights form with all 20 subsets advancing
-   together against its cache-sized groups (hume/inner_forms.py), alternating in one process,
-   one thread, at ``--order-scales``.
-3. Implementations (``hume.csv``; skipped with ``--ab-only``), each in a fresh process (so its
+2. Orders (``--order-scales``, one thread): the logits product of one subset's block in
+   both orders, in cache and streamed (``hume_products.csv``), and the weights form with all
+   20 subsets advancing together against its cache-sized groups (hume/inner_forms.py),
+   alternating in one process (``hume_orders.csv``).
+3. Implementations (``hume.csv``), each in a fresh process (so its
    peak memory is its own) after one warm-up iteration:
 
    - (a) ``reference loop``: a Python loop over subsets, each unrolled by autograd with
@@ -46,6 +47,7 @@ per run, before the timing.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing
 import os
 import resource
@@ -85,8 +87,8 @@ SCALES = {  # name: (N, d1, d2, K, subset_size)
 IMPLEMENTATIONS = {  # key: (name, hypergradient, inner_form)
     "a": ("(a) reference loop", "reference", "weights"),
     "b": ("(b) batched autograd", "autograd", "weights"),
-    "c-weights": ("(c) batched closed form, weights form", "closed_form", "weights"),
-    "c-gram": ("(c) batched closed form, gram form", "closed_form", "gram"),
+    "c-weights": ("(c) closed form, weights form", "closed_form", "weights"),
+    "c-gram": ("(c) closed form, gram form", "closed_form", "gram"),
     "d": ("(d) first order", "first_order", "auto"),
 }
 
@@ -204,25 +206,37 @@ def time_case(
 
 def side_by_side(
     impls: tuple[str, str], scale: str, steps: int, rounds: int, threads: int, device: str
-) -> list[tuple[float, float]]:
-    """Seconds of one outer iteration of each of two implementations, alternating A B A B in
-    this process for ``rounds`` rounds after one warm-up each: [(A, B) per round]."""
+) -> list[dict[str, float]]:
+    """Seconds of one outer iteration of each of two implementations A and B, at ``steps``
+    and at twice as many inner steps, alternating A B A B in this process for ``rounds``
+    rounds after one warm-up each: per round {"a_1", "b_1", "a_2", "b_2"} (1: ``steps``,
+    2: twice)."""
     runs = [setup_case(impl, scale, steps, threads, device) for impl in impls]
     for run in runs:
         outer_iteration(*run)
     times = []
     for _ in range(rounds):
-        pair = []
-        for run in runs:
-            if device == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            outer_iteration(*run)
-            if device == "cuda":
-                torch.cuda.synchronize()
-            pair.append(time.perf_counter() - start)
-        times.append((pair[0], pair[1]))
+        row = {}
+        for factor in (1, 2):
+            for name, run in zip("ab", runs, strict=True):
+                config = dataclasses.replace(run[6], adaptation_steps=factor * steps)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                outer_iteration(*run[:6], config, run[7])
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                row[f"{name}_{factor}"] = time.perf_counter() - start
+        times.append(row)
     return times
+
+
+def at_paper_steps(once: float, twice: float, steps: int) -> tuple[float, float]:
+    """(seconds per inner step, seconds per outer iteration at the paper's 300 steps) from
+    the times of one outer iteration at ``steps`` and at twice as many: a fixed part per
+    outer iteration (draws, gathers, labels, the task encoder's step) plus a part per step."""
+    per_step = (twice - once) / steps
+    return per_step, once + (PAPER_STEPS - steps) * per_step
 
 
 def bandwidth_gb_s(device: str, threads: int) -> float:
@@ -262,6 +276,38 @@ def group_orders(scale: str, steps: int, rounds: int, threads: int) -> list[tupl
     return times
 
 
+def product_orders(scale: str, reps: int = 20) -> dict:
+    """Milliseconds of the logits product ``W X^T`` of one subset's training block (n, d2)
+    with K = 10 rows, one thread, in both orders (class-major ``bmm(W, X^T)``; sample-major
+    ``bmm(X, W^T)`` transposed, as descent.class_major_product does for large blocks), with
+    the block in cache (one subset, repeated) and streamed (all 20 subsets in one bmm, per
+    subset): the medians of ``reps`` repetitions."""
+    torch.set_num_threads(1)
+    n_all, _, d2, k, subset_size = SCALES[scale]
+    n = train_size(min(subset_size, n_all), HumeConfig(num_classes=k).train_fraction)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(20, n, d2, generator=generator)
+    w = torch.randn(20, k, d2, generator=generator)
+
+    def class_major(g):
+        return torch.bmm(w[:g], x[:g].transpose(1, 2))
+
+    def sample_major(g):
+        return torch.bmm(x[:g], w[:g].transpose(1, 2)).transpose(1, 2).contiguous()
+
+    row = {"scale": scale, "block_mib": round(n * d2 * 4 / 2**20, 2)}
+    for name, product in (("class_major", class_major), ("sample_major", sample_major)):
+        for where, g in (("in_cache", 1), ("streamed", 20)):
+            product(g)
+            times = []
+            for _ in range(reps):
+                start = time.perf_counter()
+                product(g)
+                times.append((time.perf_counter() - start) / g)
+            row[f"{name}_{where}_ms"] = round(1e3 * sorted(times)[reps // 2], 3)
+    return row
+
+
 def group_order_rows(args, spawn) -> list[dict]:
     """The weights form's two orders side by side at every scale, one thread."""
     rows = []
@@ -286,8 +332,9 @@ def group_order_rows(args, spawn) -> list[dict]:
 
 def side_by_side_rows(args, spawn, bandwidths: dict[int, float]) -> list[dict]:
     """The reference loop (a) against the default, alternating in one process per (scale,
-    threads), with the default's bytes read per inner step and its share of the copy
-    bandwidth."""
+    threads): per inner step and per outer iteration at 300 steps (fixed part plus 300
+    steps, from timings at ``--steps`` and twice as many), with the default's bytes read
+    per inner step and its share of the copy bandwidth."""
     rows = []
     for scale in args.scales:
         n, _, d2, _, _ = SCALES[scale]
@@ -297,22 +344,26 @@ def side_by_side_rows(args, spawn, bandwidths: dict[int, float]) -> list[dict]:
             case = (("a", "c-" + form), scale, args.steps, args.rounds, threads, args.device)
             with ProcessPoolExecutor(1, mp_context=spawn) as pool:
                 times = pool.submit(side_by_side, *case).result()
-            at_paper = PAPER_STEPS / args.steps
-            for i, (reference_s, default_s) in enumerate(times):
-                per_step = default_s / args.steps
+            for i, t in enumerate(times):
+                reference_step, reference_300 = at_paper_steps(t["a_1"], t["a_2"], args.steps)
+                default_step, default_300 = at_paper_steps(t["b_1"], t["b_2"], args.steps)
                 rows.append(
                     {
                         "scale": scale,
                         "threads": threads,
                         "round": i + 1,
                         "inner_form": form,
-                        "reference_s_per_iter_at_300": round(reference_s * at_paper, 2),
-                        "default_s_per_iter_at_300": round(default_s * at_paper, 2),
-                        "ratio": round(reference_s / default_s, 2),
+                        "reference_ms_per_step": round(1e3 * reference_step, 1),
+                        "default_ms_per_step": round(1e3 * default_step, 1),
+                        "step_ratio": round(reference_step / default_step, 2),
+                        "reference_s_per_iter_at_300": round(reference_300, 2),
+                        "default_s_per_iter_at_300": round(default_300, 2),
+                        "ratio_at_300": round(reference_300 / default_300, 2),
+                        f"ratio_at_{args.steps}_scaled": round(t["a_1"] / t["b_1"], 2),
                         "default_mb_read_per_inner_step": round(step_bytes / 1e6),
-                        "default_gb_per_s": round(step_bytes / per_step / 1e9, 1),
+                        "default_gb_per_s": round(step_bytes / default_step / 1e9, 1),
                         "copy_bandwidth_fraction": round(
-                            step_bytes / per_step / 1e9 / bandwidths[threads], 2
+                            step_bytes / default_step / 1e9 / bandwidths[threads], 2
                         ),
                     }
                 )
@@ -332,15 +383,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="A B rounds side by side")
     parser.add_argument("--ab-threads", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--ab-only", action="store_true", help="only the side-by-side tables")
     parser.add_argument(
-        "--order-scales", nargs="*", default=["demo", "digits", "cifar"], choices=list(SCALES)
+        "--tables",
+        nargs="+",
+        default=["side", "orders", "impls"],
+        choices=["side", "orders", "impls"],
+        help="side by side with the reference loop; group and product orders; implementations",
+    )
+    parser.add_argument(
+        "--order-scales", nargs="+", default=["demo", "digits", "cifar"], choices=list(SCALES)
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default="benchmarks/out/hume.csv")
     args = parser.parse_args()
     if args.quick:
         args.scales, args.steps, args.iters = ["digits"], 30, 1
+        args.order_scales, args.rounds = ["demo", "digits"], 1
     spawn = multiprocessing.get_context("spawn")
     bandwidths = {}
     for threads in sorted({args.threads, *args.ab_threads}):
@@ -349,19 +407,27 @@ def main() -> None:
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
     for threads, gb_s in bandwidths.items():
         print(f"device: {device_name}, {threads} threads, copy bandwidth {gb_s:.1f} GB/s")
-    ab = pd.DataFrame(side_by_side_rows(args, spawn, bandwidths))
-    print(ab.to_markdown(index=False))
-    ab_out = Path(args.out).with_name(Path(args.out).stem + "_side_by_side.csv")
-    ab_out.parent.mkdir(parents=True, exist_ok=True)
-    ab.to_csv(ab_out, index=False)
-    print(f"wrote {ab_out}")
-    if args.order_scales:
+    if "side" in args.tables:
+        ab = pd.DataFrame(side_by_side_rows(args, spawn, bandwidths))
+        print(ab.to_markdown(index=False))
+        ab_out = Path(args.out).with_name(Path(args.out).stem + "_side_by_side.csv")
+        ab_out.parent.mkdir(parents=True, exist_ok=True)
+        ab.to_csv(ab_out, index=False)
+        print(f"wrote {ab_out}")
+    if "orders" in args.tables:
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            products = [pool.submit(product_orders, scale).result() for scale in args.order_scales]
+        products = pd.DataFrame(products)
+        print(products.to_markdown(index=False))
+        products_out = Path(args.out).with_name(Path(args.out).stem + "_products.csv")
+        products.to_csv(products_out, index=False)
+        print(f"wrote {products_out}")
         orders = pd.DataFrame(group_order_rows(args, spawn))
         print(orders.to_markdown(index=False))
         orders_out = Path(args.out).with_name(Path(args.out).stem + "_orders.csv")
         orders.to_csv(orders_out, index=False)
         print(f"wrote {orders_out}")
-    if args.ab_only:
+    if "impls" not in args.tables:
         return
     bandwidth = bandwidths[args.threads]
     rows = []

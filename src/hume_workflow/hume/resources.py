@@ -17,13 +17,16 @@ from hume_workflow.hume.inner_forms import (
 from hume_workflow.plan.resources import scaled_request
 
 # HUME, seconds per outer iteration. Weights form (hume/inner_forms.py):
-# S*T*m*K*(d2*SEC_PER_DIM + SEC_PER_UNIT), fitted (rounded) through 18.85 s (d2=1280) and
-# 1.77 s (d2=64); gram form: T*4*S*K*N^2 / GRAM_FLOPS, 6.0 s (d2=1280); all measured at the
+# S*T*m*K*(d2*SEC_PER_DIM + SEC_PER_UNIT), fitted (rounded) through 13.69 s (d2=1280) and
+# 1.48 s (d2=64); gram form: T*4*S*K*N^2 / GRAM_FLOPS, 3.54 s (d2=1280); all measured at the
 # paper's defaults (S=20, T=300, m=N=1797, K=10, closed-form hypergradient) on random
-# features on the 2-core CPU (2 threads) by `python benchmarks/bench_resources.py`.
-SEC_PER_DIM = 1.3e-10
-SEC_PER_UNIT = 5e-9
-GRAM_FLOPS = 1.3e11
+# features on the 2-core CPU (2 threads) by `python benchmarks/bench_resources.py`. At
+# CIFAR's shapes (N=50,000, d2=1536, m=10,000) the weights form models 89 s against 75 s
+# measured (10 inner steps scaled to 300, `python benchmarks/bench_hume.py`) and 89 s for a
+# first outer iteration at all 300 steps.
+SEC_PER_DIM = 9.3e-11
+SEC_PER_UNIT = 7.8e-9
+GRAM_FLOPS = 2.2e11
 # On a GPU (an assumption, not yet measured): the arithmetic at
 # ~200x the 2-core CPU (tens of TFLOP/s against the ~0.2 TFLOP/s above), plus kernel
 # launches, ~0.6 ms per inner step of the batched forward and backward passes.
@@ -44,8 +47,8 @@ GPU_HOST_BYTES = 2e9  # host side of a GPU run: interpreter, torch and the CUDA 
 # blocks and, second order, the (K, n_train) softmax of every inner step of each of its
 # subsets; and LABEL_TENSORS (S, m, K) tensors per run (labels, targets and their
 # gradients). gram form: the (N, N) Gram matrix and the (S, K, N) softmax of every step.
-# Measured peak RSS of the runs above: 1586 MB (weights, d2=1280), 817 MB (weights, d2=64),
-# 1208 MB (gram, d2=1280), by the same.
+# Measured peak RSS of the runs above: 755 MB (weights, d2=1280), 834 MB (weights, d2=64),
+# 1188 MB (gram, d2=1280), by the same; 1710 MB for a CIFAR-shaped run (one outer iteration).
 LABEL_TENSORS = 8
 GRAPH_TENSORS = 4
 
