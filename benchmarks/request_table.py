@@ -52,13 +52,17 @@ def main() -> None:
     rows = []
     for config in sorted((REPO / "config").glob("*.yaml")):
         log = plan(config)
-        hume, embed = planned_requests(log, "run_hume"), planned_requests(log, "extract_embeddings")
+        embed = planned_requests(log, "extract_embeddings")
+        methods = {
+            name: planned_requests(log, f"run_{name.lower()}") for name in ("HUME", "TURTLE")
+        }
+        runs = [job for jobs in methods.values() for job in jobs]
         rows.append(
             {
                 "config": f"`config/{config.name}`",
-                "HUME jobs": len(hume),
+                "method jobs": " + ".join(f"{len(j)} {name}" for name, j in methods.items() if j),
                 "largest embedding job: GPUs / mem_mb / minutes": largest(embed),
-                "largest HUME job: GPUs / mem_mb / minutes": largest(hume),
+                "largest method job: GPUs / mem_mb / minutes": largest(runs),
             }
         )
     table = pd.DataFrame(rows)
