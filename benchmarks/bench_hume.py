@@ -62,7 +62,7 @@ import torch
 from hume_workflow.hume import inner_forms
 from hume_workflow.hume.config import HumeConfig
 from hume_workflow.hume.descent import gram_matrix, init_inner_classifiers
-from hume_workflow.hume.inner_forms import train_size
+from hume_workflow.hume.inner_forms import keeps_softmax, train_size
 from hume_workflow.hume.objective import (
     inner_form_for,
     l2_normalise,
@@ -145,9 +145,10 @@ def step_traffic(scale: str, hypergradient: str, form: str) -> tuple[float, floa
     """(bytes read, matmul flops) one inner step of all 20 subsets needs at least.
 
     Weights form: per subset, its (m, d2) phi2 training block is read for the logits and the
-    gradient, and (second order) again going back, for the logits with the adjoint direction
-    and the Hessian-vector product: 4 reads (2 for first order), and 5 products of
-    2 K m d2 flops (the backward's first has 2K rows; 2 for first order). Gram form: the (N, N)
+    gradient, and (second order) again going back, for how the logits move along the
+    adjoints and the Hessian-vector product: 4 reads (2 for first order), and 4 products of
+    2 K m d2 flops (5 where the step's weights are kept: the first product back then has 2K
+    rows; 2 for first order). Gram form: the (N, N)
     Gram matrix is read once forward and once backward by all subsets together (one product
     each, 2 S K N^2 flops).
     """
@@ -157,7 +158,7 @@ def step_traffic(scale: str, hypergradient: str, form: str) -> tuple[float, floa
     if form == "gram":
         reads = 2 if second_order else 1
         return reads * n * n * 4, reads * 2 * s * k * n * n
-    reads, products = (4, 5) if second_order else (2, 2)
+    reads, products = (4, 4 if keeps_softmax(m, d2) else 5) if second_order else (2, 2)
     return reads * s * m * d2 * 4, products * 2 * s * k * m * d2
 
 

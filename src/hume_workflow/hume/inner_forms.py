@@ -1,7 +1,7 @@
 """Where HUME's inner gradient descent runs, and which form is cheaper for given shapes.
 
 - ``weights``: the classifiers' weights on each subset's (n, d2) block of phi2; per inner
-  step and classifier, products of cost ~ n_train d2 (2 forward, 3 backward).
+  step and classifier, products of cost ~ n_train d2 (2 forward, 2 backward).
 - ``gram``: their logits on all N fit samples, moved by the (N, N) Gram matrix of phi2, the
   samples outside a subset's training part weighted zero; per step, 2 products of cost ~ N^2.
 - ``auto``: the cheaper of the two for the shapes.
