@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import torch
 
 from hume_workflow.hume import inner_forms
-from hume_workflow.hume.inner_forms import keeps_softmax, subset_groups
+from hume_workflow.hume.inner_forms import keeps_softmax, reverse_pass_bytes, subset_groups
 
 
 def largest_curvature(phi2: torch.Tensor) -> float:
@@ -137,7 +137,7 @@ class AdaptedCrossEntropy(torch.autograd.Function):
         grad_test = torch.empty_like(y_test) if direct else None
         cross_entropy = y_test.new_empty((s, r))
         keep_softmax = keeps_softmax(n, d, features.element_size())
-        kept = steps * r * k * (n if keep_softmax else d + 1) * y_train.element_size()
+        kept = reverse_pass_bytes(steps, r * k, n, d, features.element_size())
         for g, x in _gathered_groups(features, idx, kept if second_order else 0):
             x_train, x_test, y, mass_g = x[:, :n], x[:, n:], y_train[g], mass[g]
             kept_steps = []  # each step's softmax, or its weights to recompute the softmax from

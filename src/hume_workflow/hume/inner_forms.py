@@ -121,3 +121,13 @@ def keeps_softmax(n_train: int, d2: int, itemsize: int = 4) -> bool:
     adjoints recomputes it: the softmax where it is the smaller, or where the block is large
     and a second read of it per step costs more than the memory."""
     return n_train <= d2 or n_train * d2 * itemsize > LARGE_BLOCK_BYTES
+
+
+def reverse_pass_bytes(
+    steps: int, classifiers: int, n_train: int, d2: int, itemsize: int = 4
+) -> int:
+    """Bytes the weights form's reverse pass keeps for one subset of ``classifiers`` rows
+    (runs x K): each inner step's softmax (n_train per row) or its weights and bias (d2 + 1
+    per row), as :func:`keeps_softmax` decides."""
+    per_row = n_train if keeps_softmax(n_train, d2, itemsize) else d2 + 1
+    return steps * classifiers * per_row * itemsize

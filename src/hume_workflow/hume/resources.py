@@ -10,8 +10,8 @@ from hume_workflow.hume.config import HumeConfig, ScoreConfig, field_defaults
 from hume_workflow.hume.inner_forms import (
     GROUP_BYTES,
     SOFTMAX_BYTES,
-    keeps_softmax,
     pick_inner_form,
+    reverse_pass_bytes,
     train_size,
 )
 from hume_workflow.plan.resources import scaled_request
@@ -44,9 +44,11 @@ GPU_HOST_BYTES = 2e9  # host side of a GPU run: interpreter, torch and the CUDA 
 # Memory kept by a run, per form. autograd: the (S, m, d2) phi2 subsets and GRAPH_TENSORS
 # (S, m, K) float32 tensors per inner step for its double backward. closed form, weights
 # form: one group of subsets at a time (hume/inner_forms.subset_groups): its gathered phi2
-# blocks and, second order, the (K, n_train) softmax of every inner step of each of its
-# subsets; and LABEL_TENSORS (S, m, K) tensors per run (labels, targets and their
-# gradients). gram form: the (N, N) Gram matrix and the (S, K, N) softmax of every step.
+# blocks and, second order, what the reverse pass keeps of every inner step of each of its
+# subsets (inner_forms.reverse_pass_bytes: the (K, n_train) softmax or the (K, d2 + 1)
+# weights), at most the groups' budgets or one subset above them; and LABEL_TENSORS
+# (S, m, K) tensors per run (labels, targets and their gradients). gram form: the (N, N)
+# Gram matrix and the (S, K, N) softmax of every step.
 # Measured peak RSS of the runs above: 755 MB (weights, d2=1280), 834 MB (weights, d2=64),
 # 1188 MB (gram, d2=1280), by the same; 1710 MB for a CIFAR-shaped run (one outer iteration).
 LABEL_TENSORS = 8
@@ -124,8 +126,7 @@ def _hume_model(
         kept = runs * (s * m * d2 * 4 + s * t * m * k * 4 * GRAPH_TENSORS)
     else:
         n_train = train_size(m, hume["train_fraction"])
-        per_step = k * (n_train if keeps_softmax(n_train, d2) else d2 + 1) * 4
-        steps = t * per_step if hypergradient == "closed_form" else 0
+        steps = reverse_pass_bytes(t, k, n_train, d2) if hypergradient == "closed_form" else 0
         block = m * d2 * 4
         # what one group holds, at most: within both budgets, or one subset above them
         group = max(GROUP_BYTES, block) + max(SOFTMAX_BYTES, steps)
