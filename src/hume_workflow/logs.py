@@ -18,6 +18,10 @@ STOP_SIGNALS = {
     signal.SIGTERM: f"cancelled, or past a time limit; {RESUME}",
     signal.SIGHUP: "its terminal closed",
 }
+# The stop signals (SIGINT included) this process has received: one that lands inside an
+# import can come out as another error (a half-imported numpy fails later with a
+# RecursionError), and the job was still stopped by the signal, not by that error
+_received: list[int] = []
 
 
 class Stopped(BaseException):
@@ -36,8 +40,9 @@ def log_to_file(path: str | os.PathLike) -> None:
     """Send logging records, warnings and stderr (tqdm's progress bars) to ``path``.
 
     A job that stops on bad input (:class:`~hume_workflow.errors.InputError`) ends its log
-    with that one line, and so does one stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP; any
-    other exception with its traceback. Each ends the job with a non-zero exit.
+    with that one line, and so does one stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP, even
+    where the signal's exception turned into another on its way out (an import it cut short
+    fails later); any other exception with its traceback. Each ends the job with a non-zero exit.
     """
     stream = open(path, "a", buffering=1)
     sys.stderr = stream
@@ -53,16 +58,26 @@ def log_to_file(path: str | os.PathLike) -> None:
         for signum in STOP_SIGNALS:
             if signal.getsignal(signum) == signal.SIG_DFL:  # nohup's ignored SIGHUP stays so
                 signal.signal(signum, _stop)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
+            signal.signal(signal.SIGINT, _interrupt)
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
     raise Stopped(signum)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
 
 
 def _log_uncaught(
     kind: type[BaseException], error: BaseException, trace: TracebackType | None
 ) -> None:
     line = stop_line(error)
+    if line is None and _received:  # the signal's exception became another on its way out
+        line = _signal_line(_received[0])
     if line is not None:
         print(line, file=sys.stderr)
     else:
@@ -74,7 +89,15 @@ def stop_line(error: BaseException) -> str | None:
     if isinstance(error, InputError):
         return f"{type(error).__name__}: {error}"
     if isinstance(error, KeyboardInterrupt):
-        return f"Interrupted by SIGINT (Ctrl-C): the job stopped; {RESUME}"
+        return _signal_line(signal.SIGINT)
     if isinstance(error, Stopped):
-        return f"Stopped by {signal.Signals(error.signum).name}: {STOP_SIGNALS[error.signum]}"
+        return _signal_line(error.signum)
     return None
+
+
+def _signal_line(signum: int) -> str:
+    """The one line that ends the log of a job stopped by ``signum`` (SIGINT or one of
+    :data:`STOP_SIGNALS`)."""
+    if signum == signal.SIGINT:
+        return f"Interrupted by SIGINT (Ctrl-C): the job stopped; {RESUME}"
+    return f"Stopped by {signal.Signals(signum).name}: {STOP_SIGNALS[signum]}"

@@ -34,11 +34,25 @@ with atomic_path(sys.argv[2]) as tmp, h5py.File(tmp, "w") as f:
 """
 
 
-def stopped_job(tmp_path: Path, signum: int) -> tuple[subprocess.CompletedProcess, list[str]]:
-    """Run :data:`JOB`, send it ``signum`` while it writes; (the process, its log's lines)."""
+# A job in which the signal's exception is caught and another raised in its place, as an
+# import interrupted half-way can leave a module that fails later with another error
+SWALLOWING_JOB = JOB.replace(
+    "    time.sleep(60)",
+    "    try:\n"
+    "        time.sleep(60)\n"
+    "    except BaseException:\n"
+    "        pass\n"
+    "    raise RecursionError('maximum recursion depth exceeded')",
+)
+
+
+def stopped_job(
+    tmp_path: Path, signum: int, job: str = JOB
+) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run ``job``, send it ``signum`` while it writes; (the process, its log's lines)."""
     log, out = tmp_path / "job.log", tmp_path / "out.h5"
     child = subprocess.Popen(
-        [sys.executable, "-c", JOB, str(log), str(out)],
+        [sys.executable, "-c", job, str(log), str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -54,21 +68,32 @@ RESUME = "run the same command again to resume"
 INTERRUPTED = f"Interrupted by SIGINT (Ctrl-C): the job stopped; {RESUME}"
 
 
-@pytest.mark.parametrize(
-    ("signum", "line"),
-    [
-        (signal.SIGINT, INTERRUPTED),
-        (signal.SIGTERM, f"Stopped by SIGTERM: cancelled, or past a time limit; {RESUME}"),
-        (signal.SIGHUP, "Stopped by SIGHUP: its terminal closed"),
-    ],
-    ids=["SIGINT", "SIGTERM", "SIGHUP"],
-)
+LINES = [
+    (signal.SIGINT, INTERRUPTED),
+    (signal.SIGTERM, f"Stopped by SIGTERM: cancelled, or past a time limit; {RESUME}"),
+    (signal.SIGHUP, "Stopped by SIGHUP: its terminal closed"),
+]
+
+
+@pytest.mark.parametrize(("signum", "line"), LINES, ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_signal_while_writing_ends_the_log_in_one_line_and_removes_the_temporary_file(
     tmp_path, signum, line
 ):
     """No traceback in the log nor on the terminal (the job's stderr); the job fails; the
     write under way leaves nothing, not even its hidden temporary file."""
     proc, lines = stopped_job(tmp_path, signum)
+    assert proc.returncode != 0
+    assert proc.stderr == ""
+    assert lines[-1] == line, lines
+    assert not any("Traceback" in text for text in lines), lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.log"]
+
+
+@pytest.mark.parametrize(("signum", "line"), LINES, ids=["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_that_comes_out_as_another_error_is_still_its_one_line(tmp_path, signum, line):
+    """A job whose code turns the signal's exception into another error still ends its log
+    with the signal's line and no traceback, and removes its temporary file."""
+    proc, lines = stopped_job(tmp_path, signum, SWALLOWING_JOB)
     assert proc.returncode != 0
     assert proc.stderr == ""
     assert lines[-1] == line, lines
