@@ -86,6 +86,9 @@ def test_unlabelled_data_gives_a_report_without_accuracy(run_files, tmp_path):
     write_report(tables, out, "unlabelled")
     page = out["html"].read_text()
     assert "vote_agreement" in page and "vote_acc" not in page and "score" in page
+    # what needs the truth is not explained where there is none
+    assert "pearson_score_acc" not in page and "Hungarian" not in page
+    assert "No ground truth" in page and "bootstrap interval" in page
 
 
 def test_metrics_skip_samples_without_truth():

@@ -1,6 +1,7 @@
 """Dataset sources on small FAKE files in the real on-disk formats; nothing is downloaded."""
 
 import gzip
+import logging
 import pickle
 from pathlib import Path
 
@@ -190,12 +191,17 @@ def test_labelled_image_folder_mixed_sizes_random_split(tmp_path):
     assert images.shape == (6, 6, 6, 3) and images[0, ..., 0].min() > 240
 
 
-def test_flat_image_folder_is_unlabelled_and_holds_no_k(tmp_path):
+def test_flat_image_folder_is_unlabelled_and_holds_no_k(tmp_path, caplog):
     """K of unlabelled images is the config's alone: data.h5 holds none, so a new K never
-    rewrites it."""
+    rewrites it. The log says the folder is unlabelled, not that it has 0 classes."""
     for i in range(4):
         _jpeg(tmp_path / "flat" / f"{i}.png", (9, 7), (i * 60, 0, 0))
-    ds = prepare_dataset("image_folder", root=tmp_path / "flat", image_size=5, test_fraction=0.25)
+    with caplog.at_level(logging.INFO):
+        ds = prepare_dataset(
+            "image_folder", root=tmp_path / "flat", image_size=5, test_fraction=0.25
+        )
+    assert "4 images, unlabelled (no class subfolders)" in caplog.text
+    assert "0 classes" not in caplog.text
     assert ds.class_names == [] and (ds.labels == UNLABELLED).all() and ds.num_classes == 0
     write_dataset(tmp_path / "d.h5", ds)
     back = read_dataset(tmp_path / "d.h5")

@@ -166,9 +166,9 @@ def test_unlabelled_headline_says_agreement_and_score_not_acc():
     top = make_headline([fake_metrics(labelled=False)], fake_baselines(labelled=False))
     for text in (top.html, top.markdown):
         assert "ACC" not in text and "k-means" not in text
-        assert "agree with the vote on 77.0 % of samples on average" in text
+        assert "At K = 3, the voting runs agree with the vote on 77.0 % of samples" in text
         assert "(95 % interval 75.0–79.0 %)" in text
-        assert "best label-free score is 0.900 (interval [0.880, 0.930])" in text
+        assert "best label-free score at this K is 0.900 (interval [0.880, 0.930]" in text
         assert "1 of 4 runs collapsed" in text
     assert "vote_acc" not in top.html
     assert is_png(top.png)

@@ -107,7 +107,10 @@ def _folder_dataset(
         split = np.concatenate(
             [np.full(len(part_paths), part, np.uint8) for part, (part_paths, _) in enumerate(parts)]
         )
-    logger.info("%s: %d images, %d classes", name, len(names), len(class_names))
+    if class_names:
+        logger.info("%s: %d images, %d classes", name, len(names), len(class_names))
+    else:
+        logger.info("%s: %d images, unlabelled (no class subfolders)", name, len(names))
     images = ImageFiles(root, names, image_size, skip_bad_images)
     return ImageDataset(name, images, labels, split, class_names, sample_ids=names)
 

@@ -205,13 +205,15 @@ def against_kmeans(
 
 
 def _unlabelled(row: dict, level: str) -> str:
-    """The label-free verdict: the runs' mean agreement and the best score, with intervals."""
+    """The label-free verdict at the task's K: the runs' mean agreement and the best score,
+    with intervals. Scores at different K are not comparable, so the K is named."""
     agreement = span(row["agreement_low"], row["agreement_high"])
     score = bracket(row["best_score_low"], row["best_score_high"], 3)
     return (
-        "no ground truth. The voting runs agree with the vote on "
+        f"no ground truth. At K = {row['k']}, the voting runs agree with the vote on "
         f"{pct(row['vote_agreement'])} of samples on average ({level} interval {agreement}); "
-        f"the best label-free score is {row['best_score']:.3f} (interval {score})."
+        f"the best label-free score at this K is {row['best_score']:.3f} (interval {score}; "
+        "scores at different K are not comparable)."
     )
 
 

@@ -51,18 +51,23 @@ def write_report(
         markdown.append(headline.markdown)
         figure = _figure(headline.caption, headline.png)
         page += ["<section class='headline'>", headline.html, figure, "</section>"]
-    page.append(
-        "<p>ACC is computed after Hungarian matching of clusters to classes. "
-        "<code>pearson_score_acc</code> is the correlation, across runs, between the "
-        "label-free generalisation score and ACC: HUME's central claim is that it is high. "
+    intervals = (
         "Every interval (the <code>_low</code> and <code>_high</code> columns, the bands and "
         "bars of the figures) is a bootstrap interval (95 % unless the headline says otherwise), "
-        "made as the headline says.</p>"
+        "made as the headline says."
     )
-    if "vote_acc" not in tables["summary"].columns:
+    if "vote_acc" in tables["summary"].columns:
+        page.append(
+            "<p>ACC is computed after Hungarian matching of clusters to classes. "
+            "<code>pearson_score_acc</code> is the correlation, across runs, between the "
+            f"label-free generalisation score and ACC: HUME's central claim is that it is high. "
+            f"{intervals}</p>"
+        )
+    else:
         page.append(
             "<p><b>No ground truth</b> (an unlabelled dataset): the panels and columns that "
-            "need it are left out; cluster sizes, agreement and image grids remain.</p>"
+            f"need it are left out; cluster sizes, agreement and image grids remain. {intervals}"
+            "</p>"
         )
     sections = [(TITLES["summary"], tables["summary"], "summary")]
     sections += [(heading, table, None) for heading, table in (beside_summary or {}).items()]
