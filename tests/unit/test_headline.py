@@ -431,3 +431,27 @@ def test_unlabelled_comparison_gives_the_runs_agreement_not_acc():
 def test_overview_names_each_task_with_its_method(drawn):
     make_headline(mixed_tasks(), mixed_baselines())
     assert drawn[0][0][2] == ["HUME a → b", "TURTLE a", "TURTLE a + b + c"]
+
+
+def test_a_sweeps_certainty_is_a_sentence_or_a_warning_when_k_is_not_identified():
+    agreed = fake_metrics(labelled=False) | {"k_sentence": "AGREED.", "k_identified": True}
+    unsure = fake_metrics(labelled=False, phi1="b", phi2="a") | {
+        "k_sentence": "K is not identified: X.",
+        "k_identified": False,
+    }
+    top = make_headline([agreed, unsure], fake_baselines(labelled=False))
+    assert "AGREED." in top.markdown
+    assert "<p class='warn'>HUME b → a: K is not identified: X.</p>" in top.html
+    assert top.html.count("class='warn'") == 1
+
+
+def test_the_k_panel_gives_the_deciding_criterion_its_own_axes(drawn):
+    evidence = {
+        k: {"stability": s, "kappa": 0.5, "outer_fit": f}
+        for k, s, f in ((3, 0.4, -0.2), (4, 0.9, -6.8), (5, 0.6, 0.1))
+    }
+    assert is_png(figures.k_sweep(evidence, "stability", 4, None))
+    (_, top, _), (_, rest, _) = drawn[0]
+    assert top == ["chosen K = 4", "stability", "below: K not identified"]
+    assert "stability" not in rest and "kappa" in rest
+    assert "outer_fit (below -1: off the scale)" in rest

@@ -16,10 +16,12 @@ import pytest
 from fake_runs import blobs, fake_run, write_fake_run
 
 from hume_workflow.aggregate.k_choice import (
+    AGREEMENT_MIN,
     K_CRITERIA,
     SILHOUETTE_SAMPLES,
     choose_k,
     choose_task_k,
+    k_certainty,
     k_evidence,
     outer_fit,
     silhouette_rows,
@@ -330,3 +332,85 @@ def test_the_silhouette_needs_only_the_rows_it_sees(tmp_path):
     assert np.array_equal(read_spaces(data, [probe], rows[::-1])[0], x[rows[::-1]])
     full = silhouette_score(x, y, sample_size=len(rows), random_state=0)
     assert vote_silhouette(x[rows], y[rows]) == full
+
+
+# ---- how sure a choice is ----------------------------------------------------------------------
+
+
+def sweep_of(stabilities: dict[int, float], **others: dict[int, float]) -> dict:
+    """Evidence of a sweep: K -> {"stability": ..., and any other criterion given}."""
+    return {
+        k: {"stability": s, **{name: values[k] for name, values in others.items()}}
+        for k, s in stabilities.items()
+    }
+
+
+def test_certainty_names_the_runner_up_and_the_margin_and_says_the_runs_agree():
+    evidence = sweep_of({2: 0.3, 3: 0.9, 4: 0.7, 5: 0.1})
+    certainty = k_certainty(evidence, "stability")
+    assert (certainty.chosen, certainty.runner_up, certainty.edge) == (3, 4, None)
+    assert certainty.margin == pytest.approx(0.9 - 0.7)
+    assert certainty.identified
+    assert certainty.sentence() == (
+        f"stability picks K = 3 (0.900; the runner-up K = 4 is 0.200 lower). "
+        f"Its runs agree (stability 0.90 >= {AGREEMENT_MIN:g})."
+    )
+
+
+def test_certainty_says_k_is_not_identified_when_the_runs_of_no_k_agree():
+    low = AGREEMENT_MIN - 0.1
+    certainty = k_certainty(sweep_of({3: low - 0.2, 4: low, 5: low - 0.3}), "stability")
+    assert certainty.chosen == 4 and not certainty.identified
+    assert certainty.sentence().startswith(
+        f"K is not identified: the runs of K = 4 do not agree (stability {low:.2f} < "
+    )
+
+
+def test_certainty_reads_the_agreement_of_the_chosen_k_whatever_the_criterion():
+    """kappa picks K = 5, whose runs disagree, though K = 3's agree."""
+    evidence = sweep_of({3: 0.95, 5: 0.2}, kappa={3: 0.4, 5: 0.6})
+    certainty = k_certainty(evidence, "kappa")
+    assert certainty.chosen == 5 and certainty.agreement == 0.2 and not certainty.identified
+
+
+@pytest.mark.parametrize(
+    ("stabilities", "edge"),
+    [
+        ({2: 0.9, 3: 0.5, 4: 0.4}, None),  # K = 2 is as low as a sweep goes
+        ({3: 0.9, 4: 0.5, 5: 0.4}, "smallest"),
+        ({3: 0.4, 4: 0.5, 5: 0.9}, "largest"),
+    ],
+)
+def test_certainty_warns_at_an_end_of_the_sweep_that_could_go_further(stabilities, edge):
+    certainty = k_certainty(sweep_of(stabilities), "stability")
+    assert certainty.edge == edge
+    assert ("widen the sweep" in certainty.sentence()) == (edge is not None)
+
+
+def test_certainty_of_one_k_or_one_run_per_k():
+    one_k = k_certainty(sweep_of({4: 0.8}), "stability")
+    assert one_k.runner_up is None and one_k.sentence() == "one K, K = 4: nothing was chosen."
+    single_runs = sweep_of({3: math.nan, 4: math.nan}, kappa={3: 0.5, 4: 0.3})
+    certainty = k_certainty(single_runs, "kappa")
+    assert certainty.chosen == 3 and not certainty.identified
+    assert "One run per K: whether the runs agree is unknown." in certainty.sentence()
+
+
+def test_an_outer_fit_below_zero_is_logged_with_why_and_the_spaces_row_norm(tmp_path, caplog):
+    """A held-out cross-entropy above log K (worse than a uniform guess) gives a negative
+    outer_fit; the log names the K and the last space's mean row norm (computed here)."""
+    x, y = blobs(n=40, k=3, sep=3.0, seed=4)
+    write_h5(tmp_path / "data.h5", {"split": np.zeros(40, np.int8)}, {})
+    write_h5(tmp_path / "b.h5", {"features": x.astype(np.float32)}, {})
+    trace = {"cross_entropy": np.full(10, 2 * math.log(3))}  # outer_fit = 1 - 2 = -1
+    runs = [
+        write_fake_run(tmp_path / f"k3/runs/seed{s}.h5", s, y, 0.8, kappa=0.7, trace=trace)
+        for s in (0, 1)
+    ]
+    vote = tmp_path / "k3/vote.csv"
+    write_vote(vote, pd.DataFrame({"sample_index": np.arange(40), "label": y, "agreement": 1.0}))
+    with caplog.at_level("WARNING"):
+        choose_task_k(runs, {3: vote}, tmp_path / "data.h5", tmp_path / "b.h5", "stability")
+    norm = np.sqrt((x.astype(np.float32) ** 2).sum(axis=1)).mean()
+    assert "K=3: outer_fit -1.000 is below 0" in caplog.text
+    assert f"mean row norm {norm:.1f}" in caplog.text

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hume_workflow.aggregate.k_choice import k_certainty
 from hume_workflow.aggregate.recommend import read_recommendation
 from hume_workflow.errors import InputError
 from hume_workflow.formats.io import read_h5, read_json
@@ -122,11 +123,15 @@ def make_report(
     images = read_thumbnails(inputs.data, all_votes)
     runs = runs_by_task(inputs.runs)
     figures = {}
+    for choice, m in zip(choices, pairs, strict=True):
+        if len(choice.evidence) > 1:
+            certainty = k_certainty(choice.evidence, choice.criterion)
+            m["k_sentence"], m["k_identified"] = certainty.sentence(), certainty.identified
     for choice, m, votes in zip(choices, pairs, all_votes, strict=True):
         panels = pair_figures(m, votes, runs[m["key"]], images, class_names)
         title = task_title(m["method"], m["spaces"])
         if len(choice.evidence) > 1:
-            caption = f"Choosing K without labels: {choice.criterion} picks K = {choice.chosen_k}"
+            caption = f"Choosing K without labels: {m['k_sentence']}"
             panels.insert(0, (caption, k_sweep_figure(choice, every)))
             title += f" (K = {choice.chosen_k} of {min(choice.evidence)}..{max(choice.evidence)})"
         figures[title] = panels

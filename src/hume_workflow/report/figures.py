@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 
+from hume_workflow.aggregate.k_choice import AGREEMENT_MIN
 from hume_workflow.report.names import row_title
 from hume_workflow.report.tables import LARGE_K, interval, interval_level
 
@@ -331,23 +332,36 @@ def k_sweep(
     chosen: int,
     truth: dict[int, dict[str, float]] | None,
 ) -> str:
-    """Every label-free criterion against K (the deciding one bold), the chosen K marked,
-    and beside them the vote's ACC and ARI against K when the truth is known."""
+    """Above, the deciding criterion against K on its own scale (stability with the line
+    below which K is not identified); below, the other label-free criteria on one scale
+    floored at -1 (a criterion that falls below is named so in the legend), and beside them
+    the vote's ACC and ARI when the truth is known. The chosen K is marked on both."""
     ks = sorted(evidence)
-    fig, ax = _axes(5.6, 3.4)
+    fig, (top, rest) = plt.subplots(2, 1, figsize=(5.6, 5.0), sharex=True, height_ratios=(2, 3))
+    for ax in (top, rest):
+        ax.grid(alpha=0.3)
+        ax.axvline(chosen, c=VERMILION, ls=":", lw=2, label=f"chosen K = {chosen}")
+    top.plot(ks, [evidence[k][criterion] for k in ks], "o-", c=BLUE, lw=2.4, label=criterion)
+    if criterion == "stability":
+        top.axhline(AGREEMENT_MIN, c=GREY, ls="--", lw=1, label="below: K not identified")
+    top.set_ylabel(f"{criterion} (deciding)")
+    top.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    floor = -1.0
     for name in evidence[ks[0]]:
-        values = [evidence[k][name] for k in ks]
-        deciding = name == criterion
-        ax.plot(ks, values, "o-" if deciding else ".-", lw=2.4 if deciding else 1, label=name)
+        if name == criterion:
+            continue
+        values = np.array([evidence[k][name] for k in ks], dtype=float)
+        label = name if not (values < floor).any() else f"{name} (below {floor:g}: off the scale)"
+        rest.plot(ks, np.maximum(values, floor), ".-", lw=1, label=label)
     if truth is not None:
         for name, colour in (("acc", "k"), ("ari", GREY)):
             values = [truth[k][name] for k in ks]
-            ax.plot(ks, values, "s--", c=colour, lw=1.2, label=f"vote {name.upper()} (truth)")
-    ax.axvline(chosen, c=VERMILION, ls=":", lw=2, label=f"chosen K = {chosen}")
-    ax.set_xlabel("K (number of classes)")
-    ax.set_ylabel("value (higher is better)")
-    ax.set_xticks(ks)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+            rest.plot(ks, values, "s--", c=colour, lw=1.2, label=f"vote {name.upper()} (truth)")
+    rest.set_ylim(bottom=max(floor - 0.05, rest.get_ylim()[0]))
+    rest.set_xlabel("K (number of classes)")
+    rest.set_ylabel("value (higher is better)")
+    rest.set_xticks(ks)
+    rest.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _png(fig)
 
 

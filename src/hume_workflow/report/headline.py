@@ -82,7 +82,14 @@ def pair_text(p: dict, row: dict, baselines: dict[str, dict]) -> Paragraph:
     else:
         verdict = _labelled(row, level, {s: baselines[s] for s in spaces})
     name = task_title(method, spaces)
-    return Paragraph(name, f"{verdict} {_runs(row)}", p.get("collapse_warning"))
+    text, warnings = f"{verdict} {_runs(row)}", [p.get("collapse_warning")]
+    if "k_sentence" in p:  # a sweep: how sure its choice of K is
+        if p["k_identified"]:
+            text += f" {p['k_sentence']}"
+        else:
+            warnings.insert(0, p["k_sentence"])
+    warning = " ".join(w for w in warnings if w) or None
+    return Paragraph(name, text, warning)
 
 
 def recommendation_text(answer: Recommendation) -> Paragraph:
