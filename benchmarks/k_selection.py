@@ -154,7 +154,8 @@ def evaluate_k(
     data: Data, k: int, runs: int, budget: dict, method: str = "hume"
 ) -> dict[str, float]:
     """``method`` (HUME or TURTLE) at K with seeds 0..runs-1: the criteria, the vote's clusters,
-    ACC and ARI, and the wall time."""
+    ACC and ARI, the wall time, and the runs' labels ("labels", (runs, n)) and the vote's
+    ("vote", (n,)) of the samples in order."""
     _, phi2, truth = data
     start = time.perf_counter()
     records = method_runs(method, data, k, runs, budget)
@@ -169,6 +170,8 @@ def evaluate_k(
         "vote_acc": cluster_accuracy(vote, truth[evaluated]),
         "vote_ari": float(adjusted_rand_score(truth[evaluated], vote)),
         "wall_s": time.perf_counter() - start,
+        "labels": np.stack([record.labels for record in records]),
+        "vote": vote,
     }
 
 
@@ -242,7 +245,8 @@ def main() -> None:
         rows = []
         for k in case.grid:
             row = evaluate_k(data, k, args.runs, budget, args.method)
-            rows.append({**tag, "case": case.name, "true_k": case.true_k, "k": k, **row})
+            scalars = {c: v for c, v in row.items() if c not in ("labels", "vote")}
+            rows.append({**tag, "case": case.name, "true_k": case.true_k, "k": k, **scalars})
             values = " ".join(f"{c} {row[c]:.3f}" for c in K_CRITERIA)
             print(
                 f"  K {k:3d}: {values} | ACC {row['vote_acc']:.3f} ARI {row['vote_ari']:.3f}"
