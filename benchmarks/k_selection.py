@@ -1,5 +1,8 @@
 """Which label-free criterion picks the true number of classes K (aggregate/k_choice.py).
 
+The fixed cases below are those the default criterion was chosen on; the held-out measure,
+on random class subsets, is benchmarks/k_heldout.py.
+
     python benchmarks/k_selection.py --quick                  # smoke run: syn3, K 2..4
     python benchmarks/k_selection.py --fashion /tmp/kfm/results/fashion_mnist   # every case
     python benchmarks/k_selection.py --cases syn3 digits10    # a subset of the cases

@@ -49,7 +49,7 @@ OUTER_TAIL = 0.1  # the share of the last iterations whose outer loss is average
 #: Below this run agreement (``stability``) at the chosen K, the runs did not find one
 #: labeling again and K is not identified (chosen on the development half of
 #: benchmarks/k_heldout.py; docs/choosing_k.md, "How sure a choice is").
-AGREEMENT_MIN = 0.5
+AGREEMENT_MIN = 0.75
 
 
 def stability(labelings: Sequence[np.ndarray]) -> float:
