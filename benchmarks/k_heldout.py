@@ -46,7 +46,9 @@ from k_selection import DEMO_BUDGET, evaluate_k, workflow_spaces
 from sklearn.metrics import adjusted_mutual_info_score
 from threadpoolctl import threadpool_limits
 
-from hume_workflow.aggregate.k_choice import K_CRITERIA, choose_k, stability
+from hume_workflow.aggregate.k_choice import stability
+from hume_workflow.aggregate.k_pick import choose_k
+from hume_workflow.choices import K_CRITERIA
 
 SPLIT_SEED = 2023  # draws the cases and splits them into halves; never tuned
 SOURCES = ("digits", "fmnist")

@@ -58,9 +58,11 @@ from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
 from hume_workflow.aggregate.alignment import majority_vote
-from hume_workflow.aggregate.k_choice import K_CRITERIA, choose_k, k_evidence, silhouette_rows
+from hume_workflow.aggregate.k_choice import k_evidence, silhouette_rows
+from hume_workflow.aggregate.k_pick import choose_k
 from hume_workflow.aggregate.metrics import cluster_accuracy
 from hume_workflow.aggregate.ranking import select_top
+from hume_workflow.choices import K_CRITERIA
 from hume_workflow.data.synthetic import gaussian_two_spaces
 from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.io import read_h5

@@ -20,9 +20,14 @@ import pytest
 import yaml
 
 import hume_workflow
-from hume_workflow.aggregate.k_choice import K_CRITERIA
 from hume_workflow.aggregate.weights import VOTE_WEIGHTS
-from hume_workflow.choices import ENCODER_INITS, HYPERGRADIENTS, INNER_LR_MODES, SCORE_BACKENDS
+from hume_workflow.choices import (
+    ENCODER_INITS,
+    HYPERGRADIENTS,
+    INNER_LR_MODES,
+    K_CRITERIA,
+    SCORE_BACKENDS,
+)
 from hume_workflow.data.setting import SETTINGS
 from hume_workflow.data.sources import SOURCES
 from hume_workflow.embed.settings import PRECISIONS, EmbedSettings

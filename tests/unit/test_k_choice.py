@@ -16,19 +16,16 @@ import pytest
 from fake_runs import blobs, fake_run, write_fake_run
 
 from hume_workflow.aggregate.k_choice import (
-    AGREEMENT_MIN,
-    K_CRITERIA,
     SILHOUETTE_SAMPLES,
-    choose_k,
     choose_task_k,
-    k_certainty,
     k_evidence,
     outer_fit,
     silhouette_rows,
     stability,
     vote_silhouette,
 )
-from hume_workflow.choices import PAIRWISE_K_CRITERIA
+from hume_workflow.aggregate.k_pick import AGREEMENT_MIN, choose_k, k_certainty
+from hume_workflow.choices import K_CRITERIA, PAIRWISE_K_CRITERIA
 from hume_workflow.errors import InputError
 from hume_workflow.formats.io import write_h5
 from hume_workflow.formats.k_choice import read_k_choice, write_k_choice

@@ -21,7 +21,7 @@ from scipy.special import softmax
 from tiny_workflow import PICKED, TINY, planned_jobs, snakemake, with_new_images
 
 from hume_workflow.aggregate.alignment import alignment
-from hume_workflow.aggregate.k_choice import choose_k
+from hume_workflow.aggregate.k_pick import choose_k
 from hume_workflow.formats.embeddings import read_spaces
 from hume_workflow.formats.io import read_h5
 from hume_workflow.formats.k_choice import read_k_choice

@@ -3,6 +3,7 @@
 The runs that tests only read are made in the background (tests/conftest.py).
 """
 
+import html
 import re
 import shutil
 from pathlib import Path
@@ -16,7 +17,7 @@ from sklearn.datasets import load_digits
 from tiny_workflow import PAIRS, REPO, TINY, snakemake
 
 from hume_workflow.aggregate.export import DEFAULT_RELIABLE_AGREEMENT
-from hume_workflow.aggregate.k_choice import choose_k
+from hume_workflow.aggregate.k_pick import choose_k, k_certainty
 from hume_workflow.formats.k_choice import read_k_choice
 
 
@@ -179,6 +180,8 @@ def test_unlabelled_image_folder_runs_and_reports_no_accuracy(background):
     pd.testing.assert_frame_equal(votes, pd.read_csv(pair / f"k{choice.chosen_k}/vote.csv"))
     assert summary.k.tolist() == [choice.chosen_k]
     assert f"stability picks K = {choice.chosen_k}" in page and "K sweep" in page
+    # how sure the choice is, as the headline and the K panel's caption say it
+    assert html.escape(k_certainty(choice.evidence, "stability").sentence(), False) in page
     assert len(pd.read_csv(report / "runs.csv").query("k == 3")) == 2
 
 

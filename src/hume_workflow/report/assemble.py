@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hume_workflow.aggregate.k_choice import k_certainty
+from hume_workflow.aggregate.k_pick import k_certainty
 from hume_workflow.aggregate.recommend import read_recommendation
 from hume_workflow.errors import InputError
 from hume_workflow.formats.io import read_h5, read_json

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 
-from hume_workflow.aggregate.k_choice import AGREEMENT_MIN
+from hume_workflow.aggregate.k_pick import AGREEMENT_MIN
 from hume_workflow.report.names import row_title
 from hume_workflow.report.tables import LARGE_K, interval, interval_level
 
