@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -226,20 +227,28 @@ def picks(tables: Mapping[str, Table]) -> dict[str, list[tuple[str, int]]]:
 
 
 def pick(table: Table, criterion: str) -> int:
-    """The K with the highest value, ties to the larger K (as aggregate/k_choice.choose_k)."""
+    """The K with the highest value, ties to the larger K (as aggregate/k_pick.choose_k,
+    which accepts only the workflow's criteria)."""
     return max(sorted(table, reverse=True), key=lambda k: table[k][criterion])
 
 
+def share(hits: list[list[bool]]) -> float:
+    """The share of hits over every pick (``hits``: one list of picks per case); NaN
+    without picks."""
+    picks_made = sum(len(h) for h in hits)
+    return sum(map(sum, hits)) / picks_made if picks_made else math.nan
+
+
 def bootstrap_rate(hits: list[list[bool]], seed: int = 0) -> tuple[float, float, float]:
-    """The share of hits over every pick, and its 95 % percentile bootstrap interval over the
-    cases (``hits``: one list of picks per case, resampled together)."""
+    """:func:`share` of ``hits`` and its 95 % percentile bootstrap interval over the cases
+    (each case's picks resampled together)."""
     counts = np.array([sum(h) for h in hits], dtype=float)
     sizes = np.array([len(h) for h in hits], dtype=float)
     draws = np.random.default_rng(seed).integers(0, len(hits), size=(BOOTSTRAP, len(hits)))
     with np.errstate(invalid="ignore"):  # a resample of cases without picks
         rates = counts[draws].sum(axis=1) / sizes[draws].sum(axis=1)
     low, high = np.nanpercentile(rates, [2.5, 97.5])
-    return float(counts.sum() / sizes.sum()), float(low), float(high)
+    return share(hits), float(low), float(high)
 
 
 def rate_text(hits: list[list[bool]]) -> str:
@@ -276,18 +285,10 @@ def identification_threshold(rows: list[Picked]) -> float:
     """The agreement below which stability's pick is called not identified: of 0.30, 0.35,
     ..., 0.90, the one that best separates right picks from wrong ones (Youden's J: the
     share of right picks kept minus the share of wrong ones kept; ties to the lower)."""
-    right = [
-        a
-        for r in rows
-        for a, k in zip(r.agreement, r.picks["stability"], strict=True)
-        if k == r.case.true_k
-    ]
-    wrong = [
-        a
-        for r in rows
-        for a, k in zip(r.agreement, r.picks["stability"], strict=True)
-        if k != r.case.true_k
-    ]
+    right, wrong = [], []
+    for r in rows:
+        for a, k in zip(r.agreement, r.picks["stability"], strict=True):
+            (right if k == r.case.true_k else wrong).append(a)
     grid = np.round(np.arange(0.30, 0.901, 0.05), 2)
 
     def youden(t: float) -> float:
@@ -324,10 +325,8 @@ def analyse(args: argparse.Namespace) -> None:
             line[f"{half} exact"] = rate_text(exact(group, criterion))
             line[f"{half} within one"] = rate_text(within_one(group, criterion))
             line[f"{half} labels of K classes"] = rate_text(true_classes(group, criterion))
-            line[f"{half}_rate"] = bootstrap_rate(exact(group, criterion))[0] if group else np.nan
-            line[f"{half}_near"] = (
-                bootstrap_rate(within_one(group, criterion))[0] if group else np.nan
-            )
+            line[f"{half}_rate"] = share(exact(group, criterion))
+            line[f"{half}_near"] = share(within_one(group, criterion))
         summary.append(line)
     summary = pd.DataFrame(summary).sort_values(["dev_rate", "dev_near"], ascending=False)
     held = halves["heldout"]

@@ -100,13 +100,17 @@ def k_certainty(evidence: Mapping[int, Mapping[str, float]], criterion: str) -> 
     chosen = choose_k(evidence, criterion)
     value = evidence[chosen][criterion]
     agreement = evidence[chosen].get("stability", math.nan)
-    others = {k: row[criterion] for k, row in evidence.items() if k != chosen}
-    others = {k: v for k, v in others.items() if not math.isnan(v)}
+    others = {
+        k: row[criterion]
+        for k, row in evidence.items()
+        if k != chosen and not math.isnan(row[criterion])
+    }
     runner_up = max(sorted(others, reverse=True), key=lambda k: others[k]) if others else None
     margin = math.nan if runner_up is None else value - others[runner_up]
     edge = None
-    if len(swept) > 1 and chosen == swept[-1]:
-        edge = "largest"
-    elif len(swept) > 1 and chosen == swept[0] and chosen > 2:
-        edge = "smallest"
+    if len(swept) > 1:
+        if chosen == swept[-1]:
+            edge = "largest"
+        elif chosen == swept[0] and chosen > 2:
+            edge = "smallest"
     return KCertainty(criterion, swept, chosen, value, runner_up, margin, agreement, edge)

@@ -123,14 +123,12 @@ def make_report(
     images = read_thumbnails(inputs.data, all_votes)
     runs = runs_by_task(inputs.runs)
     figures = {}
-    for choice, m in zip(choices, pairs, strict=True):
-        if len(choice.evidence) > 1:
-            certainty = k_certainty(choice.evidence, choice.criterion)
-            m["k_sentence"], m["k_identified"] = certainty.sentence(), certainty.identified
     for choice, m, votes in zip(choices, pairs, all_votes, strict=True):
         panels = pair_figures(m, votes, runs[m["key"]], images, class_names)
         title = task_title(m["method"], m["spaces"])
-        if len(choice.evidence) > 1:
+        if len(choice.evidence) > 1:  # the headline (below) reads how sure the choice is too
+            certainty = k_certainty(choice.evidence, choice.criterion)
+            m["k_sentence"], m["k_identified"] = certainty.sentence(), certainty.identified
             caption = f"Choosing K without labels: {m['k_sentence']}"
             panels.insert(0, (caption, k_sweep_figure(choice, every)))
             title += f" (K = {choice.chosen_k} of {min(choice.evidence)}..{max(choice.evidence)})"
